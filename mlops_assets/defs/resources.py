@@ -1,0 +1,34 @@
+"""Resources chosen per environment, in one place, from settings."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
+from mlops_assets.settings import Settings
+
+
+def store_resource(settings: Settings) -> VersionedStoreResource:
+    if settings.store_backend == "lakefs":
+        assert settings.lakefs is not None
+        return VersionedStoreResource(
+            backend="lakefs",
+            repository=settings.lakefs.repository,
+            lakefs_endpoint=settings.lakefs.endpoint,
+            lakefs_access_key_id=settings.lakefs.access_key_id,
+            lakefs_secret_access_key=dg.EnvVar("LAKEFS_SECRET_ACCESS_KEY"),
+            lakefs_storage_namespace=settings.lakefs.storage_namespace,
+            ui_url=settings.ui_url,
+        )
+    return VersionedStoreResource(backend="local", local_dir=str(settings.local_store_dir), ui_url=settings.ui_url)
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    store = store_resource(settings)
+    return dg.Definitions(
+        resources={
+            "store": store,
+            "io_manager": VersionedParquetIOManager(store=store),
+            "landing": LandingZoneResource(directory=str(settings.landing_dir)),
+        }
+    )

@@ -1,0 +1,31 @@
+"""The embedded Dagster instance: DAGSTER_HOME under the state directory, sqlite storage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlops_assets.settings import Settings
+
+EMBEDDED_DAGSTER_YAML = """\
+# Embedded instance written by `python -m mlops_assets prepare-instance` (sqlite under MLOPS_HOME).
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 2
+"""
+
+
+def prepare_instance(settings: Settings) -> Path:
+    """Create DAGSTER_HOME with its dagster.yaml (kept if the user edited it) and point Dagster at it."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(EMBEDDED_DAGSTER_YAML)
+    # Dagster itself reads DAGSTER_HOME; we only hand it the value settings decided.
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

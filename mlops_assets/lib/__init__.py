@@ -1,0 +1,1 @@
+"""Reusable machinery: plain Python, no Dagster definitions at import."""

@@ -1,0 +1,135 @@
+"""Write-audit-publish on any ``VersionedStore``, and Parquet tables as objects.
+
+The unit of publication is one materialization: one asset's output in one run (its
+partition, or its whole partition range). It is written to its own branch made from
+main (``stage``), audited there by the asset's blocking checks, and merged into main
+only if they pass (``publish``). A failed check, an exception or a killed process
+leaves main as it was and the branch for inspection; ``remove_stale_branches`` cleans up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from mlops_assets.errors import MergeConflict, ObjectNotFound
+from mlops_assets.lib.versioned_store.base import MAIN, Commit, VersionedStore
+
+WAP_PREFIX = "wap-"
+PUBLISH_ATTEMPTS = 5
+
+
+def wap_branch(run_id: str, asset_path: Sequence[str]) -> str:
+    """The branch of one materialization: named after the run and the asset, for inspection."""
+    return re.sub(r"[^\w-]", "_", f"{WAP_PREFIX}{run_id}-{'-'.join(asset_path)}")
+
+
+def table_path(asset_path: Sequence[str], partition: str | None) -> str:
+    """Where a table lives in the store: hive-style ``date=`` folders that DuckDB/dbt can glob."""
+    folder = "/".join(asset_path)
+    return f"{folder}/date={partition}/data.parquet" if partition else f"{folder}/data.parquet"
+
+
+def encode_table(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    return buffer.getvalue()
+
+
+def decode_table(data: bytes) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(data))
+
+
+def content_hash(objects: Mapping[str, bytes]) -> str:
+    """Hash of paths and bytes: equal data gives an equal hash (and so an unchanged data version)."""
+    digest = hashlib.sha256()
+    for path in sorted(objects):
+        digest.update(path.encode())
+        digest.update(hashlib.sha256(objects[path]).digest())
+    return digest.hexdigest()
+
+
+def stage(
+    store: VersionedStore, branch: str, objects: Mapping[str, bytes], message: str, metadata: Mapping[str, str]
+) -> Commit:
+    """Write ``objects`` on a fresh branch from main and commit them there (nothing reaches main)."""
+    if store.branch_exists(branch):
+        store.delete_branch(branch)  # a retried step starts again from current main
+    store.create_branch(branch, MAIN)
+    for path, data in objects.items():
+        store.write_object(branch, path, data)
+    return store.commit(branch, message, metadata)
+
+
+def staged_paths(store: VersionedStore, branch: str) -> list[str]:
+    """The paths the branch's commit wrote (it holds exactly one commit on top of main)."""
+    head = store.get_commit(branch)
+    return [change.path for change in store.diff(head.parents[0], branch)]
+
+
+def publish(store: VersionedStore, branch: str, message: str, metadata: Mapping[str, str]) -> str:
+    """Merge an audited branch into main; return main's new head.
+
+    If another run published the same paths meanwhile (a conflict), our objects are
+    re-applied on top of the new main and merged again: the later materialization wins
+    and both commits stay in main's history.
+    """
+    for attempt in range(PUBLISH_ATTEMPTS):
+        try:
+            head = store.merge(branch, MAIN, message, metadata)
+        except MergeConflict:
+            if attempt == PUBLISH_ATTEMPTS - 1:
+                raise
+            _rebase_on_main(store, branch)
+            continue
+        store.delete_branch(branch)
+        return head
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _rebase_on_main(store: VersionedStore, branch: str) -> None:
+    head = store.get_commit(branch)
+    objects = {path: store.read_object(branch, path) for path in staged_paths(store, branch)}
+    rebased = f"{branch}-rebase"
+    if store.branch_exists(rebased):
+        store.delete_branch(rebased)
+    store.create_branch(rebased, MAIN)
+    for path, data in objects.items():
+        store.write_object(rebased, path, data)
+    store.commit(rebased, head.message, {**head.metadata, "rebased_from": head.id})
+    # Move the rebased commit under the original name so callers keep one branch name.
+    store.delete_branch(branch)
+    store.create_branch(branch, rebased)
+    store.delete_branch(rebased)
+
+
+def read_table(store: VersionedStore, ref: str, path: str) -> pl.DataFrame:
+    return decode_table(store.read_object(ref, path))
+
+
+@dataclass(frozen=True)
+class RemovedBranch:
+    name: str
+    age_days: float
+
+
+def remove_stale_branches(store: VersionedStore, older_than_days: float, now: float | None = None) -> list[RemovedBranch]:
+    """Delete WAP branches whose head is older than the retention (they were never published)."""
+    now = time.time() if now is None else now
+    removed = []
+    for branch in store.list_branches():
+        if not branch.name.startswith(WAP_PREFIX):
+            continue
+        age_days = (now - store.get_commit(branch.commit_id).created_at) / 86400
+        if age_days >= older_than_days:
+            store.delete_branch(branch.name)
+            removed.append(RemovedBranch(branch.name, age_days))
+    return removed
+
+

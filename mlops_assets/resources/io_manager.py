@@ -1,0 +1,119 @@
+"""The single place that knows where asset values live: Parquet in the versioned store.
+
+Writing stages the output on the materialization's WAP branch (nothing reaches main);
+the asset's blocking contract check publishes it. Reading takes main (or a pinned
+commit), resolved once per load so every partition comes from the same commit.
+"""
+
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from mlops_assets.errors import ObjectNotFound, StoreError
+from mlops_assets.lib.versioned_store import MAIN, VersionedStore
+from mlops_assets.lib.versioned_store.wap import (
+    content_hash,
+    encode_table,
+    read_table,
+    stage,
+    table_path,
+    wap_branch,
+)
+from mlops_assets.resources.store import VersionedStoreResource
+
+PINNED_REF_KEY = "mlops/ref"  # input metadata: read upstream at this ref instead of main
+
+
+def _asset_label(path: list[str] | tuple[str, ...]) -> str:
+    return "/".join(path)
+
+
+def read_partitions(
+    store: VersionedStore, asset_path: list[str], partitions: list[str | None], ref: str = MAIN
+) -> tuple[str, dict[str | None, pl.DataFrame]]:
+    """Tables of ``partitions`` at one commit of ``ref``; returns (commit id, tables)."""
+    commit_id = store.get_commit(ref).id
+    tables = {}
+    for partition in partitions:
+        path = table_path(asset_path, partition)
+        try:
+            tables[partition] = read_table(store, commit_id, path)
+        except ObjectNotFound:
+            what = f"partition {partition}" if partition else "its value"
+            raise ObjectNotFound(
+                f"{_asset_label(asset_path)} {what} is not published at {ref!r} (commit {commit_id[:12]}): "
+                f"expected {path}; materialize it first"
+            ) from None
+    return commit_id, tables
+
+
+class VersionedParquetIOManager(dg.ConfigurableIOManager):
+    """Partitioned assets return ``{partition_key: DataFrame}``; others a DataFrame."""
+
+    store: VersionedStoreResource
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | dict[str, pl.DataFrame]) -> None:
+        asset_path = list(context.asset_key.path)
+        label = _asset_label(asset_path)
+        if context.has_asset_partitions:
+            expected = set(context.asset_partition_keys)
+            if not isinstance(obj, dict) or set(obj) != expected:
+                got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+                raise StoreError(f"{label}: expected one table per partition {sorted(expected)}, got {got}")
+            tables: dict[str | None, pl.DataFrame] = dict(obj)
+        else:
+            tables = {None: obj}
+        objects = {table_path(asset_path, p): encode_table(t) for p, t in tables.items()}
+        data_hash = content_hash(objects)
+        store = self.store.open()
+        branch = wap_branch(context.run_id, asset_path)
+        partitions = [p for p in tables if p]
+        span = f"{partitions[0]}..{partitions[-1]}" if len(partitions) > 1 else (partitions[0] if partitions else "")
+        commit = stage(
+            store,
+            branch,
+            objects,
+            message=f"{label} {span}".strip() + f" (run {context.run_id[:8]})",
+            metadata={
+                "dagster_run_id": context.run_id,
+                "dagster_run_url": self.store.run_url(context.run_id),
+                "asset_key": label,
+                "partitions": span,
+                "content_hash": data_hash,
+            },
+        )
+        rows = sum(t.height for t in tables.values())
+        metadata: dict[str, Any] = {
+            "dagster/row_count": rows,
+            "rows": float(rows),
+            "store_backend": store.describe().backend,
+            "wap_branch": branch,
+            "branch_commit_id": commit.id,
+            "content_hash": data_hash,
+            "published": False,
+            "paths": dg.MetadataValue.json(sorted(objects)),
+        }
+        commit_link = self.store.commit_url(store, commit.id)
+        if commit_link:
+            metadata["branch_commit_url"] = dg.MetadataValue.url(commit_link)
+        context.add_output_metadata(metadata)
+        if len(partitions) > 1:
+            for partition in partitions:
+                context.step_context.add_asset_metadata(
+                    {"dagster/row_count": tables[partition].height, "rows": float(tables[partition].height)},
+                    asset_key=context.asset_key,
+                    partition_key=partition,
+                )
+        # Equal bytes give an equal data version, so identical re-materializations don't stale downstream.
+        context.step_context.set_data_version(context.asset_key, dg.DataVersion(data_hash))
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict[str, pl.DataFrame]:
+        asset_path = list(context.asset_key.path)
+        ref = (context.definition_metadata or {}).get(PINNED_REF_KEY, MAIN)
+        partitioned = context.has_asset_partitions
+        partitions: list[str | None] = list(context.asset_partition_keys) if partitioned else [None]
+        commit_id, tables = read_partitions(self.store.open(), asset_path, partitions, ref)
+        context.log.debug(f"read {_asset_label(asset_path)} at {ref} (commit {commit_id[:12]})")
+        return tables if partitioned else tables[None]

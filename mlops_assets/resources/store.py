@@ -1,0 +1,51 @@
+"""The versioned store as a Dagster resource (local or lakeFS, chosen by settings)."""
+
+
+import dagster as dg
+from pydantic import Field
+
+from mlops_assets.errors import SettingsError
+from mlops_assets.lib.versioned_store import LocalStore, VersionedStore
+
+
+class VersionedStoreResource(dg.ConfigurableResource):
+    """Where every asset value is versioned: ``local`` (embedded) or ``lakefs``."""
+
+    backend: str = Field(default="local", description="'local' or 'lakefs'")
+    local_dir: str = Field(default="", description="directory of the local store")
+    repository: str = Field(default="mlops", description="repository name")
+    lakefs_endpoint: str = ""
+    lakefs_access_key_id: str = ""
+    # Set through dg.EnvVar so the UI shows the variable's name, never the secret.
+    lakefs_secret_access_key: str = ""
+    lakefs_storage_namespace: str = "local://mlops"
+    ui_url: str = Field(default="http://127.0.0.1:3000", description="Dagster UI, linked from commits")
+
+    def open(self) -> VersionedStore:
+        """The store, with its repository created if needed."""
+        if self.backend == "local":
+            if not self.local_dir:
+                raise SettingsError("the local versioned store needs a directory (MLOPS_STORE_DIR)")
+            store: VersionedStore = LocalStore(self.local_dir, self.repository)
+        elif self.backend == "lakefs":
+            from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
+
+            store = LakeFSStore(
+                endpoint=self.lakefs_endpoint,
+                access_key_id=self.lakefs_access_key_id,
+                secret_access_key=self.lakefs_secret_access_key,
+                repository=self.repository,
+                storage_namespace=self.lakefs_storage_namespace,
+            )
+        else:
+            raise SettingsError(f"MLOPS_STORE={self.backend!r}: expected 'local' or 'lakefs'")
+        store.ensure_repository()
+        return store
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_url}/runs/{run_id}"
+
+    def commit_url(self, store: VersionedStore, commit_id: str) -> str | None:
+        """A link to the commit where the backend has a UI (lakeFS); None for the local store."""
+        commit_url = getattr(store, "commit_url", None)
+        return commit_url(commit_id) if commit_url else None

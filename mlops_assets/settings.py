@@ -1,0 +1,139 @@
+"""The one place that reads the environment.
+
+Everything else receives a ``Settings`` (or a resource built from it). Embedded
+defaults need no variable at all: state lives under ``.mlops/`` in the project root.
+Production sets ``MLOPS_ENV=prod`` and the variables of the servers it uses; what is
+missing is reported in one error naming every missing variable, never a secret value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from mlops_assets.errors import SettingsError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (editable install), else the working directory."""
+    candidate = PACKAGE_DIR.parent
+    return candidate if (candidate / "pyproject.toml").exists() else Path.cwd()
+
+
+class LakeFSSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: SecretStr
+    repository: str
+    storage_namespace: str
+
+
+class Settings(BaseModel):
+    """Validated configuration; ``repr`` and ``str`` never show a secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: Literal["local", "prod"]
+    home: Path
+    landing_dir: Path
+    store_backend: Literal["local", "lakefs"]
+    local_store_dir: Path
+    lakefs: LakeFSSettings | None
+    dagster_home: Path
+    ui_url: str
+    branch_retention_days: float
+
+
+# name -> (embedded default, what it is); the README's settings table is generated from this.
+DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
+    "MLOPS_ENV": ("local", "`local` (embedded defaults) or `prod` (servers required, see deploy/)"),
+    "MLOPS_HOME": ("<project>/.mlops", "state directory: landing zone, local store, Dagster instance"),
+    "MLOPS_LANDING_DIR": ("$MLOPS_HOME/landing", "where upstream delivers one file per table and day"),
+    "MLOPS_STORE": ("local (lakefs if LAKEFS_ENDPOINT is set)", "versioned-store backend: `local` or `lakefs`"),
+    "MLOPS_STORE_DIR": ("$MLOPS_HOME/store", "directory of the local versioned store"),
+    "LAKEFS_ENDPOINT": ("unset", "lakeFS server, e.g. `http://lakefs:8000`"),
+    "LAKEFS_ACCESS_KEY_ID": ("unset", "lakeFS access key id (required with lakefs)"),
+    "LAKEFS_SECRET_ACCESS_KEY": ("unset", "lakeFS secret key (required with lakefs; never logged)"),
+    "LAKEFS_REPOSITORY": ("mlops", "lakeFS repository name"),
+    "LAKEFS_STORAGE_NAMESPACE": ("local://mlops", "storage namespace used if the repository must be created"),
+    "MLOPS_UI_URL": ("http://127.0.0.1:3000", "Dagster UI base URL, linked from commit metadata"),
+    "MLOPS_BRANCH_RETENTION_DAYS": ("7", "age after which `gc-branches` removes unpublished WAP branches"),
+    "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment)."""
+    env = dict(os.environ if environ is None else environ)
+
+    def get(name: str, default: str | None = None) -> str | None:
+        value = env.get(name, "").strip()
+        return value or default
+
+    problems: list[str] = []
+    mode = get("MLOPS_ENV", "local")
+    if mode not in ("local", "prod"):
+        problems.append(f"MLOPS_ENV={mode!r}: expected 'local' or 'prod'")
+    home = Path(get("MLOPS_HOME") or project_root() / ".mlops").expanduser().resolve()
+    lakefs_endpoint = get("LAKEFS_ENDPOINT")
+    backend = get("MLOPS_STORE", "lakefs" if lakefs_endpoint else "local")
+    if backend not in ("local", "lakefs"):
+        problems.append(f"MLOPS_STORE={backend!r}: expected 'local' or 'lakefs'")
+    if mode == "prod" and backend != "lakefs":
+        problems.append("LAKEFS_ENDPOINT: required when MLOPS_ENV=prod (production data lives in lakeFS)")
+
+    lakefs = None
+    if backend == "lakefs":
+        missing = [n for n in ("LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY") if not get(n)]
+        problems.extend(f"{n}: required when MLOPS_STORE=lakefs" for n in missing)
+        if lakefs_endpoint and not lakefs_endpoint.startswith(("http://", "https://")):
+            problems.append(f"LAKEFS_ENDPOINT={lakefs_endpoint!r}: expected an http:// or https:// URL")
+        if not problems:
+            lakefs = LakeFSSettings(
+                endpoint=lakefs_endpoint,
+                access_key_id=get("LAKEFS_ACCESS_KEY_ID"),
+                secret_access_key=SecretStr(get("LAKEFS_SECRET_ACCESS_KEY")),
+                repository=get("LAKEFS_REPOSITORY", "mlops"),
+                storage_namespace=get("LAKEFS_STORAGE_NAMESPACE", "local://mlops"),
+            )
+
+    retention_raw = get("MLOPS_BRANCH_RETENTION_DAYS", "7")
+    try:
+        retention = float(retention_raw)
+        if retention < 0:
+            raise ValueError
+    except ValueError:
+        problems.append(f"MLOPS_BRANCH_RETENTION_DAYS={retention_raw!r}: expected a non-negative number of days")
+        retention = 7.0
+
+    if problems:
+        raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
+    try:
+        return Settings(
+            env=mode,
+            home=home,
+            landing_dir=Path(get("MLOPS_LANDING_DIR") or home / "landing").expanduser().resolve(),
+            store_backend=backend,
+            local_store_dir=Path(get("MLOPS_STORE_DIR") or home / "store").expanduser().resolve(),
+            lakefs=lakefs,
+            dagster_home=Path(get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
+            ui_url=get("MLOPS_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+            branch_retention_days=retention,
+        )
+    except ValidationError as exc:  # pragma: no cover - every field is checked above
+        raise SettingsError(f"invalid settings: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def current_settings() -> Settings:
+    """Settings of this process, read once (code-location load, CLI)."""
+    return load_settings()
