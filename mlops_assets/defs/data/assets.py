@@ -76,7 +76,6 @@ def build_defs() -> dg.Definitions:
         dg.define_asset_job(
             "raw_daily",
             selection=dg.AssetSelection.assets(*[["raw", t.name] for t in DAILY_TABLES]),
-            partitions_def=DAILY,
             description="Land-to-main for the daily raw tables (a range runs as one run).",
         ),
         dg.define_asset_job(

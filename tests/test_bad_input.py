@@ -1,0 +1,147 @@
+"""The bad-input corpus (tests/bad_input/): one clear error each, and nothing published.
+
+Which are errors and which warnings, and why:
+- Unreadable or structurally wrong files (empty, truncated Parquet, non-UTF-8 CSV, header
+  only, missing column, wrong type, unparsable timestamp) fail the asset itself: there is
+  no table to audit. File-level failures (empty, truncated, header only) have no column to
+  name; every other message names the column.
+- Files that parse but break the data contract (row outside its partition, negative
+  distance, unknown airport or carrier, duplicate key) are staged, fail the blocking
+  contract check, and are never merged into main.
+- An extra unexpected column is a warning: upstream may add a column before we adopt it;
+  the known columns are loaded and published, the extra one is dropped and logged.
+In every failing case main keeps the last good data of the partition, byte for byte.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.settings import load_settings
+from tests.conftest import QUIET, RANGE_END, RANGE_START, failure_text, land
+
+CORPUS = Path(__file__).parent / "bad_input"
+DAY = "2013-01-05"
+FLIGHTS_PATH = table_path(["raw", "flights"], DAY)
+
+# file -> (where it is caught, column the message must name or None for file-level errors)
+CASES = {
+    "missing_column.parquet": ("asset", "distance"),
+    "wrong_type.csv": ("asset", "distance"),
+    "unparsable_date.csv": ("asset", "time_hour"),
+    "empty.csv": ("asset", None),
+    "truncated.parquet": ("asset", None),
+    "non_utf8.csv": ("asset", "tailnum"),
+    "header_only.csv": ("asset", None),
+    "row_outside_partition.parquet": ("contract", "day"),
+    "negative_distance.parquet": ("contract", "distance"),
+    "unknown_airport.parquet": ("contract", "origin"),
+    "unknown_carrier.parquet": ("contract", "carrier"),
+    "duplicate_key.parquet": ("contract", "year,month,day,carrier,flight,origin"),
+}
+
+
+@pytest.fixture(scope="module")
+def published_base(tmp_path_factory) -> Path:
+    """A state directory where 2013-01-05 was landed and published from good data."""
+    home = tmp_path_factory.mktemp("base") / "mlops"
+    settings = load_settings({"MLOPS_HOME": str(home)})
+    land(settings, DAY, DAY)
+    with dg.instance_for_test() as instance:
+        result = build_definitions(settings).resolve_job_def("raw_daily").execute_in_process(
+            instance=instance, tags={RANGE_START: DAY, RANGE_END: DAY}, run_config=QUIET
+        )
+    assert result.success
+    return home
+
+
+@pytest.fixture
+def world(published_base, tmp_path):
+    home = tmp_path / "mlops"
+    shutil.copytree(published_base, home)
+    settings = load_settings({"MLOPS_HOME": str(home)})
+    store = LocalStore(settings.local_store_dir)
+    return settings, build_definitions(settings), store
+
+
+def _deliver(settings, corpus_file: str) -> Path:
+    """Replace the landed flights file of DAY with a corpus file, as a broken upstream would."""
+    folder = settings.landing_dir / "flights"
+    for old in folder.glob(f"{DAY}.*"):
+        old.unlink()
+    target = folder / f"{DAY}{Path(corpus_file).suffix}"
+    shutil.copyfile(CORPUS / corpus_file, target)
+    return target
+
+
+def _materialize(defs, logs: list[str] | None = None):
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("raw_daily").execute_in_process(
+            instance=instance, tags={RANGE_START: DAY, RANGE_END: DAY}, run_config=QUIET, raise_on_error=False
+        )
+        if logs is not None:
+            logs.extend(entry.user_message for entry in instance.all_logs(result.run_id))
+        return result
+
+
+@pytest.mark.parametrize("corpus_file", sorted(CASES))
+def test_bad_file_gives_one_clear_error_and_publishes_nothing(world, corpus_file):
+    settings, defs, store = world
+    stage, column = CASES[corpus_file]
+    main_before = store.get_branch("main").commit_id
+    good_bytes = store.read_object("main", FLIGHTS_PATH)
+    landed = _deliver(settings, corpus_file)
+
+    result = _materialize(defs)
+
+    assert not result.success
+    if stage == "asset":
+        message = failure_text(result)
+        assert "LandingError" in message or str(landed) in message
+    else:
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        assert [e.asset_key.to_user_string() for e in failed] == ["raw/flights"]
+        message = failed[0].description
+        assert failed[0].metadata["published"].value is False
+        assert column in failed[0].metadata["failing_columns"].value
+        assert failed[0].metadata["failure_cases"].value  # examples for the UI
+    assert str(landed) in message
+    assert DAY in message
+    if column:
+        assert f"'{column}'" in message or column in message
+    # Nothing of raw/flights published (raw/weather, a separate materialization, still may be).
+    changed = [c.path for c in store.diff(main_before, "main")]
+    assert not [p for p in changed if p.startswith("raw/flights/")]
+    assert store.read_object("main", FLIGHTS_PATH) == good_bytes
+
+
+def test_extra_column_is_a_warning_and_publishes_the_known_columns(world):
+    settings, defs, store = world
+    _deliver(settings, "extra_column.parquet")
+    logs: list[str] = []
+    result = _materialize(defs, logs)
+    assert result.success
+    published = read_table(store, "main", FLIGHTS_PATH)
+    assert "gate" not in published.columns
+    assert published.height == 40
+    assert any("ignored unexpected column(s) ['gate']" in message for message in logs)
+
+
+def test_missing_landed_file_names_the_expected_path(world):
+    settings, defs, store = world
+    for old in (settings.landing_dir / "flights").glob(f"{DAY}.*"):
+        old.unlink()
+    main_before = store.get_branch("main").commit_id
+    result = _materialize(defs)
+    assert not result.success
+    message = failure_text(result)
+    assert f"no landed file for table 'flights', partition {DAY}" in message
+    assert str(settings.landing_dir / "flights" / f"{DAY}.parquet") in message
+    assert not [c for c in store.diff(main_before, "main") if c.path.startswith("raw/flights/")]

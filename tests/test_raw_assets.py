@@ -1,0 +1,73 @@
+"""Raw daily assets: exact row counts, ranges in one run, WAP publication and data versions."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from tests.conftest import expected_rows, land, run_daily
+
+FLIGHTS = dg.AssetKey(["raw", "flights"])
+WEATHER = dg.AssetKey(["raw", "weather"])
+
+
+def test_one_day_publishes_the_exact_rows_of_that_day(settings, defs, instance, store):
+    land(settings, "2013-02-14", "2013-02-14")
+    result = run_daily(defs, instance, "2013-02-14")
+    assert result.success
+
+    for key, table in ((FLIGHTS, "flights"), (WEATHER, "weather")):
+        published = read_table(store, "main", table_path(key.path, "2013-02-14"))
+        assert published.height == expected_rows(table, "2013-02-14")
+        assert published.filter(published["day"] != 14).height == 0
+
+    mat = instance.get_latest_materialization_event(FLIGHTS).asset_materialization
+    assert mat.partition == "2013-02-14"
+    assert mat.metadata["rows"].value == float(expected_rows("flights", "2013-02-14"))
+    # The commit id of the staged data is in the metadata, and the check says where main now is.
+    branch_commit = mat.metadata["branch_commit_id"].value
+    assert store.get_commit(branch_commit).metadata["partitions"] == "2013-02-14"
+    evaluations = {e.asset_key: e for e in result.get_asset_check_evaluations()}
+    assert evaluations[FLIGHTS].passed
+    assert evaluations[FLIGHTS].metadata["main_commit_id"].value in {c.id for c in store.log("main")}
+
+
+def test_seven_day_range_runs_as_a_single_run(settings, defs, instance, store):
+    land(settings, "2013-03-01", "2013-03-07")
+    result = run_daily(defs, instance, "2013-03-01", "2013-03-07")
+    assert result.success
+    runs = instance.get_runs()
+    assert len(runs) == 1
+
+    mats = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    flights = sorted(m.partition for m in mats if m.asset_key == FLIGHTS)
+    assert flights == [f"2013-03-0{d}" for d in range(1, 8)]
+    for mat in mats:
+        if mat.asset_key == FLIGHTS:
+            assert mat.metadata["rows"].value == float(expected_rows("flights", mat.partition))
+    published = {o.path for o in store.list_objects("main", "raw/flights/")}
+    assert published == {table_path(FLIGHTS.path, f"2013-03-0{d}") for d in range(1, 8)}
+
+
+def test_identical_rematerialization_keeps_the_data_version(settings, defs, instance, store):
+    land(settings, "2013-04-02", "2013-04-02")
+    assert run_daily(defs, instance, "2013-04-02").success
+    first = instance.get_latest_materialization_event(FLIGHTS).asset_materialization
+    assert run_daily(defs, instance, "2013-04-02").success
+    second = instance.get_latest_materialization_event(FLIGHTS).asset_materialization
+
+    version = first.tags["dagster/data_version"]
+    assert version == first.metadata["content_hash"].value
+    assert second.tags["dagster/data_version"] == version
+    # Same content, but each publication is its own commit on main.
+    assert first.metadata["branch_commit_id"].value != second.metadata["branch_commit_id"].value
+
+
+def test_dimension_tables_publish_unpartitioned(settings, defs, instance, store):
+    land(settings, "2013-01-01", "2013-01-01")
+    result = defs.resolve_job_def("raw_dimensions").execute_in_process(instance=instance, raise_on_error=False)
+    assert result.success
+    airports = read_table(store, "main", "raw/airports/data.parquet")
+    assert airports.height == 1458
+    assert airports["faa"].is_unique().all()
+    assert read_table(store, "main", "raw/airlines/data.parquet").height == 16
