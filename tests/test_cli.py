@@ -1,0 +1,39 @@
+"""The command line as a user runs it: landing files the way upstream delivers them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import polars as pl
+
+from tests.conftest import PROJECT_ROOT, expected_rows
+
+
+def _cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLOPS_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_assets", *args], cwd=PROJECT_ROOT, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_land_delivers_one_file_per_table_and_day(tmp_path):
+    done = _cli("land", "--start", "2013-01-01", "--end", "2013-01-03", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    landing = tmp_path / "landing"
+    assert sorted(p.name for p in (landing / "flights").iterdir()) == [f"2013-01-0{d}.parquet" for d in (1, 2, 3)]
+    assert pl.read_parquet(landing / "flights" / "2013-01-02.parquet").height == expected_rows("flights", "2013-01-02")
+    assert sorted(p.name for p in (landing / "dimensions").iterdir()) == [
+        "airlines.parquet", "airports.parquet", "planes.parquet"
+    ]
+    # Landing again is idempotent: nothing new is delivered.
+    again = _cli("land", "--start", "2013-01-01", "--end", "2013-01-03", home=tmp_path)
+    assert "landed 0 file(s)" in again.stdout
+
+
+def test_bad_dates_are_one_clear_error(tmp_path):
+    done = _cli("land", "--start", "2013-02-30", home=tmp_path)
+    assert done.returncode == 2
+    assert "'2013-02-30' is not a date like 2013-01-21" in done.stderr

@@ -1,0 +1,82 @@
+"""Settings: embedded defaults, production requirements, and clear errors that never show a secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mlops_assets.errors import SettingsError
+from mlops_assets.settings import load_settings, project_root
+from tests.conftest import PROJECT_ROOT
+
+SECRET = "s3cr3t-value-that-must-never-print"
+
+
+def test_embedded_defaults_need_no_variable():
+    settings = load_settings({})
+    assert settings.env == "local"
+    assert settings.home == project_root() / ".mlops"
+    assert settings.landing_dir == settings.home / "landing"
+    assert settings.store_backend == "local"
+    assert settings.dagster_home == settings.home / "dagster"
+
+
+def test_mlops_home_moves_every_state_directory(tmp_path):
+    settings = load_settings({"MLOPS_HOME": str(tmp_path)})
+    assert settings.landing_dir == tmp_path / "landing"
+    assert settings.local_store_dir == tmp_path / "store"
+    assert settings.dagster_home == tmp_path / "dagster"
+
+
+def test_lakefs_endpoint_selects_lakefs_and_keeps_the_secret_out_of_repr():
+    settings = load_settings({
+        "LAKEFS_ENDPOINT": "http://127.0.0.1:8000",
+        "LAKEFS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "LAKEFS_SECRET_ACCESS_KEY": SECRET,
+    })
+    assert settings.store_backend == "lakefs"
+    assert settings.lakefs.repository == "mlops"
+    assert settings.lakefs.secret_access_key.get_secret_value() == SECRET
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"MLOPS_STORE": "lakefs"}, ["LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY"]),
+        ({"LAKEFS_ENDPOINT": "http://x:8000", "LAKEFS_SECRET_ACCESS_KEY": SECRET}, ["LAKEFS_ACCESS_KEY_ID"]),
+        ({"LAKEFS_ENDPOINT": "ftp://x", "LAKEFS_ACCESS_KEY_ID": "a", "LAKEFS_SECRET_ACCESS_KEY": SECRET}, ["LAKEFS_ENDPOINT"]),
+        ({"MLOPS_STORE": "s3"}, ["MLOPS_STORE"]),
+        ({"MLOPS_ENV": "staging"}, ["MLOPS_ENV"]),
+        ({"MLOPS_ENV": "prod"}, ["LAKEFS_ENDPOINT"]),
+        ({"MLOPS_BRANCH_RETENTION_DAYS": "-1"}, ["MLOPS_BRANCH_RETENTION_DAYS"]),
+    ],
+)
+def test_bad_settings_name_every_problem_without_the_secret(environ, named):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    message = str(caught.value)
+    for variable in named:
+        assert variable in message
+    assert SECRET not in message
+
+
+def test_code_location_refuses_to_load_with_bad_settings(tmp_path):
+    env = {
+        **os.environ,
+        "MLOPS_HOME": str(tmp_path),
+        "MLOPS_STORE": "lakefs",
+        "LAKEFS_ENDPOINT": "http://127.0.0.1:9",
+        "LAKEFS_SECRET_ACCESS_KEY": SECRET,
+    }
+    env.pop("LAKEFS_ACCESS_KEY_ID", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "import mlops_assets.definitions"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode != 0
+    assert "SettingsError" in done.stderr and "LAKEFS_ACCESS_KEY_ID: required" in done.stderr
+    assert SECRET not in done.stderr + done.stdout
