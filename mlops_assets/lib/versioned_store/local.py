@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -79,6 +80,7 @@ class LocalStore(VersionedStore):
         self._repo_dir = self.root / repository
         self._objects = self._repo_dir / "objects"
         self._db_path = self._repo_dir / "refs.sqlite3"
+        self._connections = threading.local()
 
     def __repr__(self) -> str:
         return f"LocalStore(root={str(self.root)!r}, repository={self.repository!r})"
@@ -88,36 +90,43 @@ class LocalStore(VersionedStore):
 
     # ---- connections -------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        """This thread's connection, opened once (closing a WAL connection checkpoints: slow)."""
+        cached = getattr(self._connections, "con", None)
+        if cached is not None and self._connections.pid == os.getpid():
+            return cached
         if not self._db_path.exists():
             raise RepositoryNotFound(
                 f"repository {self.repository!r} does not exist in {self.root} (run ensure_repository first)"
             )
-        con = sqlite3.connect(self._db_path, timeout=60, isolation_level=None)
+        con = sqlite3.connect(self._db_path, timeout=60, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA busy_timeout = 60000")
+        # WAL + NORMAL: every transaction is atomic (a killed process leaves old or new state);
+        # only a power cut may lose the last transactions, never corrupt the store.
+        con.execute("PRAGMA synchronous = NORMAL")
+        self._connections.con, self._connections.pid = con, os.getpid()
         return con
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot across the statements of one call."""
         con = self._connect()
+        con.execute("BEGIN")
         try:
             yield con
         finally:
-            con.close()
+            con.execute("COMMIT")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One exclusive-for-writers transaction: ref updates are atomic and serialized."""
         con = self._connect()
+        con.execute("BEGIN IMMEDIATE")
         try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        finally:
-            con.close()
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     # ---- blobs and trees -----------------------------------------------------------
     def _blob_path(self, object_id: str) -> Path:
@@ -127,7 +136,8 @@ class LocalStore(VersionedStore):
         object_id = _sha256(data)
         target = self._blob_path(object_id)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -412,19 +422,23 @@ class LocalStore(VersionedStore):
             for path, old, new in self._diff_trees(left_tree, right_tree)
         ]
 
-    def _ancestors(self, con: sqlite3.Connection, commit_id: str) -> list[str]:
-        """Breadth-first ancestors (including the commit itself), nearest first."""
-        order, seen, frontier = [], set(), [commit_id]
-        while frontier:
-            next_frontier = []
-            for cid in frontier:
-                if cid in seen:
-                    continue
-                seen.add(cid)
-                order.append(cid)
-                next_frontier.extend(self._commit_row(con, cid).parents)
-            frontier = next_frontier
-        return order
+    def _merge_base(self, con: sqlite3.Connection, left: str, right: str) -> str:
+        """The nearest common ancestor, by walking both histories in step (stops as soon as they meet)."""
+        seen: tuple[set[str], set[str]] = ({left}, {right})
+        frontiers = ([left], [right])
+        while frontiers[0] or frontiers[1]:
+            for side in (0, 1):
+                for cid in frontiers[side]:
+                    if cid in seen[1 - side]:
+                        return cid
+                next_frontier = []
+                for cid in frontiers[side]:
+                    for parent in self._commit_row(con, cid).parents:
+                        if parent not in seen[side]:
+                            seen[side].add(parent)
+                            next_frontier.append(parent)
+                frontiers[side][:] = next_frontier
+        raise StoreError(f"commits {left[:12]} and {right[:12]} share no history")
 
     def merge(
         self,
@@ -442,8 +456,7 @@ class LocalStore(VersionedStore):
                 raise StoreError(
                     f"cannot merge into {destination_branch!r}: it has uncommitted changes (commit or reset them first)"
                 )
-            source_ancestors = set(self._ancestors(con, source))
-            base = next(c for c in self._ancestors(con, destination) if c in source_ancestors)
+            base = self._merge_base(con, source, destination)
             if base == source:
                 return destination  # nothing new on the source: destination already contains it
             base_tree = self._tree_of(con, base)
