@@ -60,7 +60,12 @@ def run_demo(start: date, end: date) -> int:
         for asset, rows in materialized.items():
             print(f"      staged {asset}: {len(rows)} partition(s), {sum(rows):,} rows")
         for check in result.get_asset_check_evaluations():
-            status = "passed" if check.passed else "FAILED"
+            main_commit = check.metadata.get("main_commit_id")
+            status = (
+                f"passed -> published to main ({main_commit.value[:12]})" if check.passed and main_commit
+                else "passed" if check.passed
+                else f"FAILED, nothing published: {check.description}"
+            )
             print(f"      check {check.asset_key.to_user_string()}:{check.check_name} {status}")
         if not result.success:
             failures += 1

@@ -80,3 +80,11 @@ def test_code_location_refuses_to_load_with_bad_settings(tmp_path):
     assert done.returncode != 0
     assert "SettingsError" in done.stderr and "LAKEFS_ACCESS_KEY_ID: required" in done.stderr
     assert SECRET not in done.stderr + done.stdout
+
+
+def test_readme_documents_every_setting():
+    from mlops_assets.settings import DOCUMENTED_VARIABLES
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for variable in DOCUMENTED_VARIABLES:
+        assert f"| `{variable}` |" in readme, f"README settings table lacks {variable}"

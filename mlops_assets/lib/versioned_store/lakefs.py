@@ -62,6 +62,7 @@ T = TypeVar("T")
 API_PREFIX = "/api/v1"
 # lakeFS's own rule for repository ids (RepositoryCreation.name).
 REPOSITORY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
+STORAGE_NAMESPACE = re.compile(r"^(s3|gs|https?|mem|local|transient)://.*$")  # RepositoryCreation's rule
 PAGE_SIZE = 1000  # lakeFS's maximum page size
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 5.0
@@ -146,6 +147,11 @@ class LakeFSStore(VersionedStore):
     def ensure_repository(self) -> None:
         if self._repository_exists():
             return
+        if not STORAGE_NAMESPACE.match(self._storage_namespace):
+            raise StoreError(
+                f"invalid lakeFS storage namespace {self._storage_namespace!r}: expected a URI such as"
+                " s3://bucket/path or local://path"
+            )
         creation = RepositoryCreation(
             name=self._repository, storage_namespace=self._storage_namespace, default_branch=MAIN
         )
@@ -163,7 +169,11 @@ class LakeFSStore(VersionedStore):
         except _HttpError as error:
             if error.status == 409:
                 raise BranchExists(f"branch {name!r} already exists in {self._where}") from None
-            self._fail(f"create branch {name!r} from {source_ref!r}", error, missing=lambda: self._missing_ref(source_ref))
+            self._fail(
+                f"create branch {name!r} from {source_ref!r}",
+                error,
+                missing=lambda: self._missing_ref(source_ref),
+            )
         return Branch(name=name, commit_id=commit_id)
 
     def delete_branch(self, name: str) -> None:
@@ -248,18 +258,23 @@ class LakeFSStore(VersionedStore):
             delimiter="",  # lakeFS groups by "/" unless told otherwise; we want every object
             missing=lambda: self._missing_ref(ref),
         )
-        return sorted((_object_info(entry) for entry in entries if entry.path_type == "object"), key=lambda info: info.path)
+        return sorted(
+            (_object_info(entry) for entry in entries if entry.path_type == "object"),
+            key=lambda info: info.path,
+        )
 
     # -- commits, history, merges ------------------------------------------------------
 
     def commit(self, branch: str, message: str, metadata: Mapping[str, str] | None = None) -> Commit:
         validate_branch_name(branch)
-        creation = CommitCreation(message=message, metadata=dict(metadata or {}))
+        creation = CommitCreation(message=message, metadata=_string_map(metadata))
         try:
             commit = self._send("commit", self._commits.commit, self._repository, branch, creation)
         except _HttpError as error:
             if error.status == 400 and "no changes" in error.message:
-                raise NothingToCommit(f"branch {branch!r} in {self._where} has no staged changes to commit") from None
+                raise NothingToCommit(
+                    f"branch {branch!r} in {self._where} has no staged changes to commit"
+                ) from None
             self._fail(f"commit on branch {branch!r}", error, missing=lambda: self._missing_ref(branch))
         return _commit(commit)
 
@@ -267,7 +282,9 @@ class LakeFSStore(VersionedStore):
         commit_id = ref
         if BRANCH_NAME.match(ref):
             try:
-                commit_id = self._send("get branch", self._branches.get_branch, self._repository, ref).commit_id
+                commit_id = self._send(
+                    "get branch", self._branches.get_branch, self._repository, ref
+                ).commit_id
             except _HttpError as error:
                 if error.status != 404:  # 404: not a branch, so it should be a commit id
                     self._fail(f"resolve ref {ref!r}", error)
@@ -301,7 +318,9 @@ class LakeFSStore(VersionedStore):
     def diff(self, left_ref: str, right_ref: str) -> list[Change]:
         entries = self._diff_entries(left_ref, right_ref, "two_dot")
         changes = [
-            Change(path=entry.path, type=CHANGE_TYPES[entry.type]) for entry in entries if entry.path_type == "object"
+            Change(path=entry.path, type=CHANGE_TYPES[entry.type])
+            for entry in entries
+            if entry.path_type == "object"
         ]
         return sorted(changes, key=lambda change: change.path)
 
@@ -313,11 +332,16 @@ class LakeFSStore(VersionedStore):
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         validate_branch_name(destination_branch)
-        request = Merge(message=message, metadata=dict(metadata or {}))
+        request = Merge(message=message, metadata=_string_map(metadata))
         action = f"merge {source_ref!r} into {destination_branch!r}"
         try:
             result = self._send(
-                action, self._refs.merge_into_branch, self._repository, source_ref, destination_branch, request
+                action,
+                self._refs.merge_into_branch,
+                self._repository,
+                source_ref,
+                destination_branch,
+                request,
             )
         except _HttpError as error:
             if error.status == 409:
@@ -329,7 +353,9 @@ class LakeFSStore(VersionedStore):
             if error.status == 400 and "no changes" in error.message:
                 # The source brings nothing new (e.g. already merged): nothing to do.
                 return self.get_branch(destination_branch).commit_id
-            self._fail(action, error, missing=lambda: self._missing_either_ref(source_ref, destination_branch))
+            self._fail(
+                action, error, missing=lambda: self._missing_either_ref(source_ref, destination_branch)
+            )
         return result.reference
 
     # -- plumbing --------------------------------------------------------------------------
@@ -403,26 +429,35 @@ class LakeFSStore(VersionedStore):
             self._fail(action, error, missing=missing)
 
     def _send(self, action: str, send: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """One SDK call with bounded retries; any other HTTP error comes back as ``_HttpError``."""
+        """One SDK call with bounded retries; any other HTTP error comes back as ``_HttpError``.
+
+        Errors are raised outside the ``except`` blocks so the SDK exception, whose text
+        holds the raw response, is not even kept as ``__context__``."""
         last_failure = ""
         for attempt in range(self._retries + 1):
             if attempt:
                 time.sleep(min(self._backoff_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+            failure: _HttpError | None = None
             try:
                 return send(*args, _request_timeout=REQUEST_TIMEOUT_SECONDS, **kwargs)
             except ApiException as error:
-                failure = _HttpError(error.status, self._scrub(error.reason or ""), self._scrub(_server_message(error.body)))
-                if failure.status not in RETRYABLE_STATUSES:
-                    raise failure from None
-                last_failure = str(failure)
+                failure = _HttpError(
+                    error.status, self._scrub(error.reason or ""), self._scrub(_server_message(error.body))
+                )
             except urllib3.exceptions.HTTPError as error:
                 last_failure = self._scrub(f"{type(error).__name__}: {error}")
+            if failure is not None:
+                if failure.status not in RETRYABLE_STATUSES:
+                    raise failure
+                last_failure = str(failure)
         raise StoreUnavailable(
             f"lakeFS at {self._endpoint} did not answer {action!r} after {self._retries + 1} attempts;"
             f" last failure: {last_failure}"
         )
 
-    def _fail(self, action: str, error: _HttpError, missing: Callable[[], StoreError] | None = None) -> NoReturn:
+    def _fail(
+        self, action: str, error: _HttpError, missing: Callable[[], StoreError] | None = None
+    ) -> NoReturn:
         """Raise the package error for an HTTP error; ``missing`` builds the one for a 404."""
         if error.status == 401:
             raise StoreError(
@@ -431,11 +466,13 @@ class LakeFSStore(VersionedStore):
             )
         if error.status == 403:
             raise StoreError(
-                f"lakeFS at {self._endpoint} does not allow the user of LAKEFS_ACCESS_KEY_ID to {action} ({error})"
+                f"lakeFS at {self._endpoint} refused to {action} ({error}); if this is about permissions,"
+                " check the policies of the lakeFS user behind LAKEFS_ACCESS_KEY_ID"
             )
-        if error.status == 404 and missing is not None:
-            raise missing()
-        raise StoreError(f"lakeFS could not {action} in {self._where}: {error}")
+        failure = StoreError(f"lakeFS could not {action} in {self._where}: {error}")
+        if error.status == 404:
+            raise missing() if missing else self._unless_repository_missing(failure)
+        raise failure
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret_access_key, "***") if self._secret_access_key else text
@@ -449,11 +486,14 @@ class LakeFSStore(VersionedStore):
             self._fail("get repository", error)
         return True
 
-    def _missing_ref(self, ref: str) -> StoreError:
-        """A 404 on a ref-scoped call means the ref is missing, or the whole repository."""
+    def _unless_repository_missing(self, error: StoreError) -> StoreError:
+        """lakeFS answers 404 for a missing repository too; ask which it is."""
         if not self._repository_exists():
             return RepositoryNotFound(f"{self._where} does not exist; call ensure_repository() first")
-        return RefNotFound(f"ref {ref!r} does not exist in {self._where}")
+        return error
+
+    def _missing_ref(self, ref: str) -> StoreError:
+        return self._unless_repository_missing(RefNotFound(f"ref {ref!r} does not exist in {self._where}"))
 
     def _missing_either_ref(self, first_ref: str, second_ref: str) -> StoreError:
         for ref in (first_ref, second_ref):
@@ -484,6 +524,11 @@ def _server_message(body: str | bytes | None) -> str:
     except (ValueError, AttributeError):
         return "(no error message from server)"
     return str(message) if message else "(no error message from server)"
+
+
+def _string_map(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """lakeFS metadata is string to string; the SDK rejects anything else outright."""
+    return {str(key): str(value) for key, value in (metadata or {}).items()}
 
 
 def _object_info(stats: ObjectStats) -> ObjectInfo:
