@@ -51,6 +51,9 @@ class Settings(BaseModel):
     dagster_home: Path
     ui_url: str
     branch_retention_days: float
+    executor: Literal["in_process", "multiprocess", "k8s"]
+    mlflow_tracking_uri: str
+    mlflow_artifact_dir: Path
 
 
 # name -> (embedded default, what it is); the README's settings table is generated from this.
@@ -68,7 +71,16 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_UI_URL": ("http://127.0.0.1:3000", "Dagster UI base URL, linked from commit metadata"),
     "MLOPS_BRANCH_RETENTION_DAYS": ("7", "age after which `gc-branches` removes unpublished WAP branches"),
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
+    "MLOPS_EXECUTOR": ("multiprocess", "run executor: `in_process`, `multiprocess` or `k8s` (k8s_job_executor)"),
+    "MLFLOW_TRACKING_URI": ("sqlite:///$MLOPS_HOME/mlflow/mlflow.db", "MLflow tracking and registry (a server in prod)"),
+    "DAGSTER_PG_HOST": ("unset", "Postgres host of Dagster's storage (required in prod)"),
+    "DAGSTER_PG_USERNAME": ("unset", "Postgres user (required in prod)"),
+    "DAGSTER_PG_PASSWORD": ("unset", "Postgres password (required in prod; never logged)"),
+    "DAGSTER_PG_DB": ("unset", "Postgres database (required in prod)"),
 }
+
+# Production needs these; their values are read by Dagster's own dagster.yaml (deploy/).
+PROD_REQUIRED = ("DAGSTER_PG_HOST", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB", "MLFLOW_TRACKING_URI")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +118,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 storage_namespace=get("LAKEFS_STORAGE_NAMESPACE", "local://mlops"),
             )
 
+    if mode == "prod":
+        problems.extend(f"{n}: required when MLOPS_ENV=prod" for n in PROD_REQUIRED if not get(n))
+    executor = get("MLOPS_EXECUTOR", "k8s" if mode == "prod" else "multiprocess")
+    if executor not in ("in_process", "multiprocess", "k8s"):
+        problems.append(f"MLOPS_EXECUTOR={executor!r}: expected 'in_process', 'multiprocess' or 'k8s'")
+
     retention_raw = get("MLOPS_BRANCH_RETENTION_DAYS", "7")
     try:
         retention = float(retention_raw)
@@ -128,6 +146,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             dagster_home=Path(get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
             ui_url=get("MLOPS_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
             branch_retention_days=retention,
+            executor=executor,
+            mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            mlflow_artifact_dir=home / "mlflow" / "artifacts",
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above
         raise SettingsError(f"invalid settings: {exc}") from None

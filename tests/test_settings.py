@@ -51,7 +51,8 @@ def test_lakefs_endpoint_selects_lakefs_and_keeps_the_secret_out_of_repr():
         ({"LAKEFS_ENDPOINT": "ftp://x", "LAKEFS_ACCESS_KEY_ID": "a", "LAKEFS_SECRET_ACCESS_KEY": SECRET}, ["LAKEFS_ENDPOINT"]),
         ({"MLOPS_STORE": "s3"}, ["MLOPS_STORE"]),
         ({"MLOPS_ENV": "staging"}, ["MLOPS_ENV"]),
-        ({"MLOPS_ENV": "prod"}, ["LAKEFS_ENDPOINT"]),
+        ({"MLOPS_ENV": "prod"}, ["LAKEFS_ENDPOINT", "DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD", "MLFLOW_TRACKING_URI"]),
+        ({"MLOPS_EXECUTOR": "celery"}, ["MLOPS_EXECUTOR"]),
         ({"MLOPS_BRANCH_RETENTION_DAYS": "-1"}, ["MLOPS_BRANCH_RETENTION_DAYS"]),
     ],
 )
