@@ -23,9 +23,20 @@ def store_resource(settings: Settings) -> VersionedStoreResource:
     return VersionedStoreResource(backend="local", local_dir=str(settings.local_store_dir), ui_url=settings.ui_url)
 
 
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    if settings.executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if settings.executor == "in_process":
+        return dg.in_process_executor
+    return dg.multiprocess_executor
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     store = store_resource(settings)
     return dg.Definitions(
+        executor=executor_for(settings),
         resources={
             "store": store,
             "io_manager": VersionedParquetIOManager(store=store),
