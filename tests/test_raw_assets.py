@@ -59,8 +59,15 @@ def test_identical_rematerialization_keeps_the_data_version(settings, defs, inst
     version = first.tags["dagster/data_version"]
     assert version == first.metadata["content_hash"].value
     assert second.tags["dagster/data_version"] == version
-    # Same content, but each publication is its own commit on main.
-    assert first.metadata["branch_commit_id"].value != second.metadata["branch_commit_id"].value
+    # Same bytes: nothing new to commit or publish, main stays where the first run left it.
+    assert second.metadata["unchanged_from_main"].value is True
+    assert first.metadata["unchanged_from_main"].value is False
+    evaluation = instance.get_latest_asset_check_evaluation_record(  # the second run's check
+        dg.AssetCheckKey(FLIGHTS, "contract")
+    )
+    assert evaluation is not None
+    assert not [b for b in store.list_branches() if b.name.startswith("wap-")]
+    assert len([c for c in store.log("main") if c.message.startswith("Publish raw/flights")]) == 1
 
 
 def test_dimension_tables_publish_unpartitioned(settings, defs, instance, store):

@@ -99,7 +99,10 @@ def publishing_contract_check(
                 },
             )
         metadata: dict[str, Any] = {"rows_checked": rows, "partitions_checked": float(len(reports))}
-        if staged:
+        if staged and not paths:
+            versioned.delete_branch(branch)
+            metadata.update(published=False, unchanged_from_main=True, main_commit_id=versioned.get_commit(MAIN).id)
+        elif staged:
             head = versioned.get_commit(branch)
             main_commit = publish(
                 versioned,

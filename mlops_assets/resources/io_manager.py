@@ -85,17 +85,19 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             },
         )
         rows = sum(t.height for t in tables.values())
+        # No commit: main already holds these bytes, so the data is the commit main is at.
+        commit_id = commit.id if commit else store.get_commit(MAIN).id
         metadata: dict[str, Any] = {
             "dagster/row_count": rows,
             "rows": float(rows),
             "store_backend": store.describe().backend,
             "wap_branch": branch,
-            "branch_commit_id": commit.id,
+            "branch_commit_id": commit_id,
             "content_hash": data_hash,
-            "published": False,
+            "unchanged_from_main": commit is None,
             "paths": dg.MetadataValue.json(sorted(objects)),
         }
-        commit_link = self.store.commit_url(store, commit.id)
+        commit_link = self.store.commit_url(store, commit_id)
         if commit_link:
             metadata["branch_commit_url"] = dg.MetadataValue.url(commit_link)
         context.add_output_metadata(metadata)

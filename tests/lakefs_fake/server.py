@@ -19,8 +19,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 API_PREFIX = "/api/v1"
@@ -107,10 +108,8 @@ class Repository:
 
 @dataclass
 class Request:
-    method: str
-    segments: tuple[str, ...]
     query: dict[str, str]
-    headers: Mapping[str, str]
+    headers: Message
     body: bytes
 
     def json(self) -> dict[str, Any]:
@@ -151,7 +150,7 @@ class Route:
         if method != self.method or len(segments) != len(self.pattern):
             return None
         captured: dict[str, str] = {}
-        for expected, actual in zip(self.pattern, segments):
+        for expected, actual in zip(self.pattern, segments, strict=True):
             if expected.startswith("{"):
                 captured[expected[1:-1]] = actual
             elif expected != actual:
@@ -172,7 +171,7 @@ class FakeLakeFS:
         self._injected_failures: deque[tuple[int, str]] = deque()
         self._sequence = itertools.count()
         self._lock = threading.Lock()
-        self._http: ThreadingHTTPServer | None = None
+        self._http: _Server | None = None
         self._thread: threading.Thread | None = None
         self._routes = self._build_routes()
 
@@ -182,18 +181,14 @@ class FakeLakeFS:
     def endpoint(self) -> str:
         if self._http is None:
             raise RuntimeError("the fake lakeFS server is not running; call start() first")
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
 
-    def start(self) -> FakeLakeFS:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, name="fake-lakefs", daemon=True)
+    def start(self) -> Self:
+        self._http = _Server(self)
+        # A short poll interval makes stop() quick: shutdown() waits for the loop to notice.
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-lakefs", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -206,7 +201,7 @@ class FakeLakeFS:
         self._thread.join(timeout=5)
         self._http = None
 
-    def __enter__(self) -> FakeLakeFS:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -222,7 +217,7 @@ class FakeLakeFS:
 
     # -- dispatch ------------------------------------------------------------------------
 
-    def dispatch(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
+    def dispatch(self, method: str, raw_path: str, headers: Message, body: bytes) -> Response:
         url = urlsplit(raw_path)
         with self._lock:
             self.requests.append((method, url.path))
@@ -249,7 +244,7 @@ class FakeLakeFS:
             return False
         return decoded == f"{self.access_key_id}:{self.secret_access_key}"
 
-    def _route(self, method: str, path: str, raw_query: str, headers: Mapping[str, str], body: bytes) -> Response:
+    def _route(self, method: str, path: str, raw_query: str, headers: Message, body: bytes) -> Response:
         if not path.startswith(API_PREFIX + "/"):
             raise NotImplementedByFake(f"{method} {path}")
         segments = tuple(unquote(segment) for segment in path[len(API_PREFIX) + 1 :].split("/"))
@@ -262,7 +257,7 @@ class FakeLakeFS:
             unsupported = sorted(set(query) - route.query)
             if unsupported:
                 raise NotImplementedByFake(f"{method} {path} with query parameters {unsupported}")
-            return route.handle(Request(method, segments, query, headers, body), **captured)
+            return route.handle(Request(query, headers, body), **captured)
         raise NotImplementedByFake(f"{method} {path}")
 
     def _build_routes(self) -> list[Route]:
@@ -277,8 +272,15 @@ class FakeLakeFS:
             route("POST", "repositories/{repository}/branches", (), self._create_branch),
             route("GET", "repositories/{repository}/branches/{branch}", (), self._get_branch),
             route("DELETE", "repositories/{repository}/branches/{branch}", (), self._delete_branch),
-            route("POST", "repositories/{repository}/branches/{branch}/objects", ("path",), self._upload_object),
-            route("DELETE", "repositories/{repository}/branches/{branch}/objects", ("path",), self._delete_object),
+            route(
+                "POST", "repositories/{repository}/branches/{branch}/objects", ("path",), self._upload_object
+            ),
+            route(
+                "DELETE",
+                "repositories/{repository}/branches/{branch}/objects",
+                ("path",),
+                self._delete_object,
+            ),
             route("POST", "repositories/{repository}/branches/{branch}/commits", (), self._commit),
             route("GET", "repositories/{repository}/commits/{commit_id}", (), self._get_commit),
             route("GET", "repositories/{repository}/refs/{ref}/objects", ("path",), self._get_object),
@@ -382,7 +384,11 @@ class FakeLakeFS:
         if not path:
             raise ApiError(400, "path must not be empty")
         content_type = request.headers.get("Content-Type", "")
-        data = _multipart_content(request.body, content_type) if content_type.startswith("multipart/form-data") else request.body
+        data = (
+            _multipart_content(request.body, content_type)
+            if content_type.startswith("multipart/form-data")
+            else request.body
+        )
         entry = Entry(
             checksum=hashlib.md5(data).hexdigest(),
             size_bytes=len(data),
@@ -405,7 +411,10 @@ class FakeLakeFS:
     def _get_object(self, request: Request, repository: str, ref: str) -> Response:
         path = request.required("path")
         entry = self._entry(self._repository(repository), ref, path)
-        headers = {"ETag": f'"{entry.checksum}"', "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(entry.mtime))}
+        headers = {
+            "ETag": f'"{entry.checksum}"',
+            "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(entry.mtime)),
+        }
         return Response(200, entry.data, content_type="application/octet-stream", headers=headers)
 
     def _stat_object(self, request: Request, repository: str, ref: str) -> Response:
@@ -417,7 +426,9 @@ class FakeLakeFS:
             raise NotImplementedByFake("list objects grouped by a delimiter")
         tree = self._ref_tree(self._repository(repository), ref)
         prefix = request.query.get("prefix", "")
-        entries = [(path, _object_stats(path, tree[path])) for path in sorted(tree) if path.startswith(prefix)]
+        entries = [
+            (path, _object_stats(path, tree[path])) for path in sorted(tree) if path.startswith(prefix)
+        ]
         return self._page(request, entries)
 
     def _entry(self, repo: Repository, ref: str, path: str) -> Entry:
@@ -435,32 +446,36 @@ class FakeLakeFS:
         _refuse_options(body, {"date": None, "allow_empty": False, "force": False})
         if "message" not in body:
             raise ApiError(400, "commit message is required")
-        if request.query:
-            raise NotImplementedByFake("commit from a source metarange")
         head = repo.commits[state.head]
         tree = self._branch_tree(repo, state)
         if tree == head.tree:
             raise ApiError(400, "no changes")
         # An entry identical to the committed one keeps the committed copy, as in lakeFS.
-        tree = {path: head.tree[path] if head.tree.get(path) == entry else entry for path, entry in tree.items()}
+        tree = {
+            path: head.tree[path] if head.tree.get(path) == entry else entry for path, entry in tree.items()
+        }
         commit = self._new_commit(repo, (head.id,), body["message"], body.get("metadata") or {}, tree)
         repo.branches[branch] = BranchState(head=commit.id)
         return json_response(201, commit.to_json())
 
     def _get_commit(self, request: Request, repository: str, commit_id: str) -> Response:
+        # lakeFS dereferences any ref here, a branch name included.
         repo = self._repository(repository)
-        if commit_id not in repo.commits:
-            raise ApiError(404, "commit not found")
-        return json_response(200, repo.commits[commit_id].to_json())
+        return json_response(200, self._resolve_commit(repo, commit_id).to_json())
 
     def _log_commits(self, request: Request, repository: str, ref: str) -> Response:
         repo = self._repository(repository)
         history = sorted(
-            (repo.commits[commit_id] for commit_id in self._ancestors(repo, self._resolve_commit(repo, ref).id)),
+            (
+                repo.commits[commit_id]
+                for commit_id in self._ancestors(repo, self._resolve_commit(repo, ref).id)
+            ),
             key=lambda commit: commit.sequence,
             reverse=True,
         )
-        return self._page(request, [(commit.id, commit.to_json()) for commit in history], offsets_are_keys=False)
+        return self._page(
+            request, [(commit.id, commit.to_json()) for commit in history], offsets_are_keys=False
+        )
 
     def _diff_refs(self, request: Request, repository: str, left_ref: str, right_ref: str) -> Response:
         if request.query.get("delimiter", "") != "":
@@ -482,13 +497,23 @@ class FakeLakeFS:
             raise ApiError(400, f"invalid diff type {diff_type!r}")
         prefix = request.query.get("prefix", "")
         entries = [
-            (path, {"type": kind, "path": path, "path_type": "object", "size_bytes": _size(left.tree, right.tree, path)})
+            (
+                path,
+                {
+                    "type": kind,
+                    "path": path,
+                    "path_type": "object",
+                    "size_bytes": _size(left.tree, right.tree, path),
+                },
+            )
             for path, kind in sorted(changes.items())
             if path.startswith(prefix)
         ]
         return self._page(request, entries)
 
-    def _merge_into_branch(self, request: Request, repository: str, source_ref: str, destination_branch: str) -> Response:
+    def _merge_into_branch(
+        self, request: Request, repository: str, source_ref: str, destination_branch: str
+    ) -> Response:
         repo = self._repository(repository)
         body = request.json()
         _refuse_options(body, {"strategy": None, "force": False, "allow_empty": False, "squash_merge": False})
@@ -501,7 +526,6 @@ class FakeLakeFS:
         if source.meta_range_id == base.meta_range_id:
             raise ApiError(400, f"update branch {destination_branch}: no changes")
         merged: Tree = {}
-        conflicts = []
         for path in sorted(base.tree.keys() | head.tree.keys() | source.tree.keys()):
             ours, theirs = head.tree.get(path), source.tree.get(path)
             if not _changed(base.tree, source.tree, path):
@@ -509,12 +533,9 @@ class FakeLakeFS:
             elif not _changed(base.tree, head.tree, path) or ours == theirs:
                 chosen = theirs
             else:
-                conflicts.append(path)
-                continue
+                return json_response(409, {"reference": ""})  # lakeFS's conflict answer names no paths
             if chosen is not None:
                 merged[path] = chosen
-        if conflicts:
-            return json_response(409, {"reference": ""})  # lakeFS's conflict answer names no paths
         message = body.get("message") or f"Merge '{source_ref}' into '{destination_branch}'"
         metadata = {**(body.get("metadata") or {}), ".lakefs.merge.strategy": "default"}
         commit = self._new_commit(repo, (head.id, source.id), message, metadata, merged)
@@ -528,7 +549,9 @@ class FakeLakeFS:
     ) -> FakeCommit:
         sequence = next(self._sequence)
         commit_id = hashlib.sha256(f"{repo.id}/{sequence}/{uuid.uuid4()}".encode()).hexdigest()
-        commit = FakeCommit(commit_id, parents, message, dict(metadata), int(time.time()), sequence, dict(tree))
+        commit = FakeCommit(
+            commit_id, parents, message, dict(metadata), int(time.time()), sequence, dict(tree)
+        )
         repo.commits[commit_id] = commit
         return commit
 
@@ -571,7 +594,9 @@ class FakeLakeFS:
             raise ApiError(404, "no merge base found")
         return max(common, key=lambda commit_id: repo.commits[commit_id].sequence)
 
-    def _page(self, request: Request, items: list[tuple[str, Any]], offsets_are_keys: bool = True) -> Response:
+    def _page(
+        self, request: Request, items: list[tuple[str, Any]], offsets_are_keys: bool = True
+    ) -> Response:
         """One page of ``(key, json)`` items sorted by key (or in the given order when the
         keys are not sortable offsets, as for commit logs), after ``after``."""
         try:
@@ -601,15 +626,23 @@ class FakeLakeFS:
         )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeLakeFS):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as urllib3 pools connections
     disable_nagle_algorithm = True  # headers and body go out in separate writes
-    server_fake: FakeLakeFS
+    server: _Server
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        response = self.server_fake.dispatch(self.command, self.path, self.headers, body)
+        response = self.server.fake.dispatch(self.command, self.path, self.headers, body)
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)

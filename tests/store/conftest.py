@@ -29,17 +29,20 @@ def fake_lakefs() -> Iterator[FakeLakeFS]:
     """A fake lakeFS that fails the test if the backend used any API it does not know."""
     with FakeLakeFS() as server:
         yield server
-    assert server.unknown_calls == [], f"LakeFSStore made calls the fake does not implement: {server.unknown_calls}"
+    assert server.unknown_calls == [], (
+        f"LakeFSStore made calls the fake does not implement: {server.unknown_calls}"
+    )
 
 
-def fake_lakefs_store(server: FakeLakeFS, **options: float) -> LakeFSStore:
+def fake_lakefs_store(server: FakeLakeFS, retries: int = 4, backoff_seconds: float = 0.01) -> LakeFSStore:
     return LakeFSStore(
         server.endpoint,
         server.access_key_id,
         server.secret_access_key,
         repository="contract-tests",
         storage_namespace="local://contract-tests",
-        **options,
+        retries=retries,
+        backoff_seconds=backoff_seconds,
     )
 
 
@@ -65,7 +68,9 @@ def real_lakefs_store() -> Iterator[LakeFSStore]:
     _delete_real_repository(endpoint, access_key_id, secret_access_key, repository)
 
 
-def _delete_real_repository(endpoint: str, access_key_id: str, secret_access_key: str, repository: str) -> None:
+def _delete_real_repository(
+    endpoint: str, access_key_id: str, secret_access_key: str, repository: str
+) -> None:
     """Best-effort cleanup; the store itself has no reason to delete repositories."""
     configuration = lakefs_sdk.Configuration(
         host=endpoint.rstrip("/").removesuffix("/api/v1") + "/api/v1",
@@ -89,7 +94,7 @@ def fresh_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) ->
     if backend == "local":
         return LocalStore(tmp_path / "store")
     if backend == "lakefs-fake":
-        return fake_lakefs_store(request.getfixturevalue("fake_lakefs"), backoff_seconds=0.01)
+        return fake_lakefs_store(request.getfixturevalue("fake_lakefs"))
     return request.getfixturevalue("real_lakefs_store")
 
 

@@ -41,7 +41,9 @@ def exception_chain_text(error: BaseException) -> str:
 
 
 @pytest.mark.parametrize("status", [503, 500, 429])
-def test_transient_failures_are_retried_transparently(fake_lakefs: FakeLakeFS, lakefs: LakeFSStore, status: int) -> None:
+def test_transient_failures_are_retried_transparently(
+    fake_lakefs: FakeLakeFS, lakefs: LakeFSStore, status: int
+) -> None:
     fake_lakefs.fail_next(2, status=status)
 
     assert lakefs.get_branch(MAIN).name == MAIN
@@ -76,7 +78,13 @@ def test_unreachable_server_raises_store_unavailable() -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     store = LakeFSStore(
-        f"http://127.0.0.1:{closed_port}", "key", "secret", "unreachable", "local://x", retries=2, backoff_seconds=0.01
+        f"http://127.0.0.1:{closed_port}",
+        "key",
+        "secret",
+        "unreachable",
+        "local://x",
+        retries=2,
+        backoff_seconds=0.01,
     )
     started = time.monotonic()
 
@@ -88,7 +96,12 @@ def test_unreachable_server_raises_store_unavailable() -> None:
 def test_rejected_credentials_name_the_variables_but_never_the_secret(fake_lakefs: FakeLakeFS) -> None:
     wrong_secret = "wrong-secret-Xy9-do-not-print"
     store = LakeFSStore(
-        fake_lakefs.endpoint, fake_lakefs.access_key_id, wrong_secret, "contract-tests", "local://x", retries=3
+        fake_lakefs.endpoint,
+        fake_lakefs.access_key_id,
+        wrong_secret,
+        "contract-tests",
+        "local://x",
+        retries=3,
     )
 
     with pytest.raises(StoreError) as rejected:
@@ -164,7 +177,9 @@ def test_every_listing_follows_pagination(fake_lakefs: FakeLakeFS, lakefs: LakeF
     after = lakefs.commit(MAIN, "ten objects").id
 
     assert len(lakefs.list_branches()) == 8
-    assert [info.path for info in lakefs.list_objects(MAIN)] == [f"objects/{index:02d}" for index in range(10)]
+    assert [info.path for info in lakefs.list_objects(MAIN)] == [
+        f"objects/{index:02d}" for index in range(10)
+    ]
     assert [change.type for change in lakefs.diff(before, after)] == [ChangeType.ADDED] * 10
     assert [commit.id for commit in lakefs.log(MAIN, limit=2)] == [after, before]
     assert calls_to(fake_lakefs, "GET", "/branches") == 3
@@ -197,4 +212,6 @@ def test_fake_answers_501_for_api_it_does_not_implement() -> None:
 
         assert answer.value.code == 501
         assert "not implemented" in json.loads(answer.value.read())["message"]
-        assert server.unknown_calls == [("GET", "/api/v1/repositories/r/tags", "GET /api/v1/repositories/r/tags")]
+        assert server.unknown_calls == [
+            ("GET", "/api/v1/repositories/r/tags", "GET /api/v1/repositories/r/tags")
+        ]

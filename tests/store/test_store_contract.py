@@ -25,7 +25,9 @@ from mlops_assets.lib.versioned_store.base import MAIN, Change, ChangeType, Comm
 MISSING_COMMIT_ID = "0" * 64
 
 
-def commit_files(store: VersionedStore, branch: str, files: Mapping[str, bytes | None], message: str = "change") -> Commit:
+def commit_files(
+    store: VersionedStore, branch: str, files: Mapping[str, bytes | None], message: str = "change"
+) -> Commit:
     """Stage writes (bytes) and deletes (None) on ``branch`` and commit them."""
     for path, data in files.items():
         if data is None:
@@ -42,9 +44,15 @@ def contents(store: VersionedStore, ref: str, prefix: str = "") -> dict[str, byt
 # -- repository and branches ---------------------------------------------------------------
 
 
-def test_missing_repository_is_reported_until_ensure_repository_creates_it(fresh_store: VersionedStore) -> None:
+def test_missing_repository_is_reported_until_ensure_repository_creates_it(
+    fresh_store: VersionedStore,
+) -> None:
     with pytest.raises(RepositoryNotFound):
         fresh_store.get_branch(MAIN)
+    with pytest.raises(RepositoryNotFound):
+        fresh_store.list_branches()
+    with pytest.raises(RepositoryNotFound):
+        fresh_store.read_object(MAIN, "a.txt")
 
     fresh_store.ensure_repository()
     main = fresh_store.get_branch(MAIN)
@@ -85,7 +93,9 @@ def test_creating_a_branch_from_a_missing_ref_raises_ref_not_found(store: Versio
     assert not store.branch_exists("orphan")
 
 
-@pytest.mark.parametrize("name", ["-starts-with-dash", "has space", "a/b", "", "dots.not.allowed", "ünïcode!"])
+@pytest.mark.parametrize(
+    "name", ["-starts-with-dash", "has space", "a/b", "", "dots.not.allowed", "ünïcode!"]
+)
 def test_invalid_branch_names_are_rejected(store: VersionedStore, name: str) -> None:
     with pytest.raises(StoreError, match="invalid branch name"):
         store.create_branch(name)
@@ -203,7 +213,9 @@ def test_list_objects_is_recursive_sorted_and_filtered_by_string_prefix(store: V
         store.write_object(MAIN, path, path.encode())  # staged objects are listed on the branch too
 
     assert [info.path for info in store.list_objects(MAIN)] == sorted(paths)
-    assert [info.path for info in store.list_objects(MAIN, "raw/")] == sorted(p for p in paths if p.startswith("raw/"))
+    assert [info.path for info in store.list_objects(MAIN, "raw/")] == sorted(
+        p for p in paths if p.startswith("raw/")
+    )
     assert [info.path for info in store.list_objects(MAIN, "raw/flights")] == [
         "raw/flights.csv",
         "raw/flights/date=2013-01-01/data.parquet",

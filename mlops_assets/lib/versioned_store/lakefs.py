@@ -140,7 +140,8 @@ class LakeFSStore(VersionedStore):
 
     def commit_url(self, commit_id: str) -> str:
         """Where a person can look at this commit in the lakeFS UI."""
-        return f"{self._endpoint}/repositories/{quote(self._repository, safe='')}/commits/{quote(commit_id, safe='')}"
+        repository, commit = quote(self._repository, safe=""), quote(commit_id, safe="")
+        return f"{self._endpoint}/repositories/{repository}/commits/{commit}"
 
     # -- repository and branches -------------------------------------------------
 
@@ -255,7 +256,7 @@ class LakeFSStore(VersionedStore):
             self._repository,
             ref,
             prefix=prefix,
-            delimiter="",  # lakeFS groups by "/" unless told otherwise; we want every object
+            delimiter="",  # no grouping into common prefixes: every object, recursively
             missing=lambda: self._missing_ref(ref),
         )
         return sorted(
@@ -346,9 +347,9 @@ class LakeFSStore(VersionedStore):
         except _HttpError as error:
             if error.status == 409:
                 paths = self._conflicting_paths(destination_branch, source_ref)
+                changed = ", ".join(paths) or "the same paths"
                 raise MergeConflict(
-                    f"cannot {action} in {self._where}: both sides changed {', '.join(paths) or 'the same paths'}",
-                    paths=paths,
+                    f"cannot {action} in {self._where}: both sides changed {changed}", paths=paths
                 ) from None
             if error.status == 400 and "no changes" in error.message:
                 # The source brings nothing new (e.g. already merged): nothing to do.
@@ -395,7 +396,10 @@ class LakeFSStore(VersionedStore):
 
     def _conflicting_paths(self, destination_branch: str, source_ref: str) -> list[str]:
         """lakeFS's merge answer does not name the paths; its three-dot diff does."""
-        entries = self._diff_entries(destination_branch, source_ref, "three_dot")
+        try:
+            entries = list(self._diff_entries(destination_branch, source_ref, "three_dot"))
+        except StoreError:
+            return []  # the conflict itself is certain; naming its paths is only a courtesy
         return sorted(entry.path for entry in entries if entry.type == "conflict")
 
     def _paginate(

@@ -14,6 +14,7 @@ the directories on that partition's path, so a year of daily partitions stays ch
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import os
 import sqlite3
@@ -336,8 +337,11 @@ class LocalStore(VersionedStore):
         return ObjectInfo(path=path, checksum=object_id, size_bytes=len(data))
 
     def delete_object(self, branch: str, path: str) -> None:
-        self.stat_object(branch, path)
+        """Stage a deletion; deleting a path that does not exist is a no-op, as in lakeFS."""
+        _validate_path(path)
         with self._write() as con:
+            if self._branch_head(con, branch) is None:
+                raise RefNotFound(f"branch {branch!r} not found in repository {self.repository!r}")
             con.execute("INSERT OR REPLACE INTO staging VALUES (?, ?, NULL, NULL)", (branch, path))
 
     def _entry_at(self, ref: str, path: str) -> Entry:
@@ -389,7 +393,10 @@ class LocalStore(VersionedStore):
             staged = self._staged(con, branch)
             if not staged:
                 raise NothingToCommit(f"nothing to commit on branch {branch!r}: no staged changes")
-            tree_id = self._apply(self._tree_of(con, head), staged)
+            head_tree = self._tree_of(con, head)
+            tree_id = self._apply(head_tree, staged)
+            if tree_id == head_tree:  # identical bytes rewritten, or a new path written then deleted
+                raise NothingToCommit(f"nothing to commit on branch {branch!r}: staged changes leave it unchanged")
             new = self._new_commit(con, tree_id, [head], message, metadata)
             con.execute("UPDATE branches SET commit_id = ? WHERE name = ?", (new.id, branch))
             con.execute("DELETE FROM staging WHERE branch = ?", (branch,))
@@ -423,21 +430,29 @@ class LocalStore(VersionedStore):
         ]
 
     def _merge_base(self, con: sqlite3.Connection, left: str, right: str) -> str:
-        """The nearest common ancestor, by walking both histories in step (stops as soon as they meet)."""
-        seen: tuple[set[str], set[str]] = ({left}, {right})
-        frontiers = ([left], [right])
-        while frontiers[0] or frontiers[1]:
-            for side in (0, 1):
-                for cid in frontiers[side]:
-                    if cid in seen[1 - side]:
-                        return cid
-                next_frontier = []
-                for cid in frontiers[side]:
-                    for parent in self._commit_row(con, cid).parents:
-                        if parent not in seen[side]:
-                            seen[side].add(parent)
-                            next_frontier.append(parent)
-                frontiers[side][:] = next_frontier
+        """The newest common ancestor: walk both histories newest-first, painting each side.
+
+        The first commit reached from both sides is the best base; an older common ancestor
+        (e.g. main's head before ``left`` was last merged) would redo work already merged.
+        """
+        if left == right:
+            return left
+        side = {left: 1, right: 2}
+        heap = [(-self._commit_row(con, c).created_at, c) for c in (left, right)]
+        heapq.heapify(heap)
+        done: set[str] = set()
+        while heap:
+            _, cid = heapq.heappop(heap)
+            if cid in done:
+                continue
+            done.add(cid)
+            if side[cid] == 3:
+                return cid
+            for parent in self._commit_row(con, cid).parents:
+                before = side.get(parent, 0)
+                side[parent] = before | side[cid]
+                if parent not in done:
+                    heapq.heappush(heap, (-self._commit_row(con, parent).created_at, parent))
         raise StoreError(f"commits {left[:12]} and {right[:12]} share no history")
 
     def merge(

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mlops_assets.errors import MergeConflict, ObjectNotFound
+from mlops_assets.errors import MergeConflict, NothingToCommit
 from mlops_assets.lib.versioned_store.base import MAIN, Commit, VersionedStore
 
 WAP_PREFIX = "wap-"
+WAP_BRANCH_KEY = "mlops.wap_branch"  # commit metadata: which WAP branch made this commit
 PUBLISH_ATTEMPTS = 5
 
 
@@ -57,19 +58,27 @@ def content_hash(objects: Mapping[str, bytes]) -> str:
 
 def stage(
     store: VersionedStore, branch: str, objects: Mapping[str, bytes], message: str, metadata: Mapping[str, str]
-) -> Commit:
-    """Write ``objects`` on a fresh branch from main and commit them there (nothing reaches main)."""
+) -> Commit | None:
+    """Write ``objects`` on a fresh branch from main and commit them there (nothing reaches main).
+
+    Returns None when the objects are already on main byte for byte: there is nothing to publish.
+    """
     if store.branch_exists(branch):
         store.delete_branch(branch)  # a retried step starts again from current main
     store.create_branch(branch, MAIN)
     for path, data in objects.items():
         store.write_object(branch, path, data)
-    return store.commit(branch, message, metadata)
+    try:
+        return store.commit(branch, message, {**metadata, WAP_BRANCH_KEY: branch})
+    except NothingToCommit:
+        return None
 
 
 def staged_paths(store: VersionedStore, branch: str) -> list[str]:
-    """The paths the branch's commit wrote (it holds exactly one commit on top of main)."""
+    """The paths the branch's own commit wrote; none if it made no commit (data identical to main)."""
     head = store.get_commit(branch)
+    if head.metadata.get(WAP_BRANCH_KEY) != branch:
+        return []
     return [change.path for change in store.diff(head.parents[0], branch)]
 
 

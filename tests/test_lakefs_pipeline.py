@@ -1,0 +1,82 @@
+"""The whole write-audit-publish path on the lakeFS backend, through the real SDK.
+
+The lakeFS server is the strict in-process fake (tests/lakefs_fake); any API call it does not
+implement fails the test. Secrets must not leak into Dagster's event log.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.settings import load_settings
+from tests.conftest import QUIET, RANGE_END, RANGE_START, expected_rows, land
+from tests.lakefs_fake import FakeLakeFS
+
+
+@pytest.fixture
+def lakefs_world(tmp_path, monkeypatch):
+    with FakeLakeFS() as server:
+        environ = {
+            "MLOPS_HOME": str(tmp_path / "mlops"),
+            "LAKEFS_ENDPOINT": server.endpoint,
+            "LAKEFS_ACCESS_KEY_ID": server.access_key_id,
+            "LAKEFS_SECRET_ACCESS_KEY": server.secret_access_key,
+            "LAKEFS_REPOSITORY": "flights",
+        }
+        # Dagster resolves the secret from the process env at run time (dg.EnvVar), as in production.
+        monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", server.secret_access_key)
+        settings = load_settings(environ)
+        store = LakeFSStore(
+            server.endpoint, server.access_key_id, server.secret_access_key, "flights", "local://flights"
+        )
+        yield settings, server, store
+        assert server.unknown_calls == []
+
+
+def test_materialization_publishes_to_lakefs_main(lakefs_world):
+    settings, server, store = lakefs_world
+    assert settings.store_backend == "lakefs"
+    land(settings, "2013-06-01", "2013-06-02")
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("raw_daily").execute_in_process(
+            instance=instance, tags={RANGE_START: "2013-06-01", RANGE_END: "2013-06-02"}, run_config=QUIET
+        )
+        assert result.success
+        log_text = "\n".join(str(entry) for entry in instance.all_logs(result.run_id))
+        mat = instance.get_latest_materialization_event(dg.AssetKey(["raw", "flights"])).asset_materialization
+
+    for day in ("2013-06-01", "2013-06-02"):
+        published = read_table(store, "main", table_path(["raw", "flights"], day))
+        assert published.height == expected_rows("flights", day)
+    # Metadata links to the lakeFS UI; the commit carries the Dagster run.
+    commit_id = mat.metadata["branch_commit_id"].value
+    assert mat.metadata["branch_commit_url"].value.endswith(f"/repositories/flights/commits/{commit_id}")
+    assert store.get_commit(commit_id).metadata["dagster_run_id"] == result.run_id
+    assert not [b for b in store.list_branches() if b.name.startswith("wap-")]
+    assert server.secret_access_key not in log_text
+
+
+def test_failed_contract_leaves_lakefs_main_unchanged(lakefs_world):
+    settings, server, store = lakefs_world
+    land(settings, "2013-06-03", "2013-06-03")
+    landed = settings.landing_dir / "flights" / "2013-06-03.parquet"
+    broken = pl.read_parquet(landed).with_columns(pl.lit("XXX").alias("origin"))
+    broken.write_parquet(landed)
+    defs = build_definitions(settings)
+    store.ensure_repository()
+    main_before = store.get_branch("main").commit_id
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("raw_daily").execute_in_process(
+            instance=instance, tags={RANGE_START: "2013-06-03", RANGE_END: "2013-06-03"},
+            run_config=QUIET, raise_on_error=False,
+        )
+    assert not result.success
+    assert not [c for c in store.diff(main_before, "main") if c.path.startswith("raw/flights/")]
+    kept = [b.name for b in store.list_branches() if b.name.startswith("wap-") and "raw-flights" in b.name]
+    assert kept == [f"wap-{result.run_id}-raw-flights"]
