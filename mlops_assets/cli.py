@@ -54,6 +54,17 @@ def _cmd_gc_branches(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain_model(args: argparse.Namespace) -> int:
+    from mlops_assets.lib.tracking.lineage import format_lineage
+    from mlops_assets.resources.mlflow import MlflowResource
+    from mlops_assets.settings import current_settings
+
+    settings = current_settings()
+    tracker = MlflowResource(tracking_uri=settings.mlflow_tracking_uri).tracker()
+    print(format_lineage(tracker.lineage(args.spec, args.version)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlops_assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     gc = sub.add_parser("gc-branches", help="remove unpublished WAP branches older than the retention")
     gc.add_argument("--older-than-days", type=float, default=None)
     gc.set_defaults(func=_cmd_gc_branches)
+    explain = sub.add_parser("explain-model", help="print the lineage of one registered model version")
+    explain.add_argument("spec", help="model spec name, e.g. late_arrival")
+    explain.add_argument("version", help="registered model version, e.g. 3")
+    explain.set_defaults(func=_cmd_explain_model)
     return parser
 
 

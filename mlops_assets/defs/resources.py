@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
+from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.settings import Settings
 
 
@@ -41,5 +42,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "store": store,
             "io_manager": VersionedParquetIOManager(store=store),
             "landing": LandingZoneResource(directory=str(settings.landing_dir)),
+            "mlflow": MlflowResource(
+                tracking_uri=settings.mlflow_tracking_uri,
+                # A local tracking store keeps artifacts under MLOPS_HOME; a server decides its own.
+                artifact_root="" if settings.mlflow_tracking_uri.startswith("http") else str(settings.mlflow_artifact_dir),
+            ),
         }
     )

@@ -1,0 +1,135 @@
+"""The flight features: what is known before departure, one row per scheduled flight.
+
+Built in polars from the day's raw flights, the origin's weather at the scheduled departure
+hour, the aircraft (planes) and the destination airport. Labels (``arr_delay``,
+``cancelled``) ride along in their own columns for training and monitoring; no feature is
+derived from them or from anything measured after pushback (dep_time, dep_delay, arr_time,
+air_time), and ``tests/test_features.py`` fails if one is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandera.polars as pa
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Feature:
+    dtype: pl.DataType
+    categorical: bool
+    description: str
+
+
+FEATURES: dict[str, Feature] = {
+    "carrier": Feature(pl.String(), True, "airline carrier code"),
+    "origin": Feature(pl.String(), True, "departure airport (EWR, JFK, LGA)"),
+    "dest": Feature(pl.String(), True, "destination airport code"),
+    "sched_dep_hour": Feature(pl.Int32(), False, "scheduled departure hour, local time"),
+    "sched_dep_minute_of_day": Feature(pl.Int32(), False, "scheduled departure, minutes after local midnight"),
+    "day_of_week": Feature(pl.Int32(), False, "ISO weekday of the flight date (1 = Monday)"),
+    "month": Feature(pl.Int32(), False, "month of the flight date"),
+    "distance": Feature(pl.Float64(), False, "great-circle distance between the airports, miles"),
+    "sched_block_minutes": Feature(
+        pl.Int32(), False, "scheduled arrival minus scheduled departure clock time, minutes mod 24 h"
+    ),
+    "temp": Feature(pl.Float64(), False, "origin temperature (F) at the scheduled departure hour"),
+    "dewp": Feature(pl.Float64(), False, "origin dew point (F) at the scheduled departure hour"),
+    "humid": Feature(pl.Float64(), False, "origin relative humidity (%) at the scheduled departure hour"),
+    "wind_dir": Feature(pl.Float64(), False, "origin wind direction (degrees) at the scheduled departure hour"),
+    "wind_speed": Feature(pl.Float64(), False, "origin wind speed (mph) at the scheduled departure hour"),
+    "wind_gust": Feature(pl.Float64(), False, "origin wind gust (mph) at the scheduled departure hour"),
+    "precip": Feature(pl.Float64(), False, "origin precipitation (inches) at the scheduled departure hour"),
+    "pressure": Feature(pl.Float64(), False, "origin sea-level pressure (mb) at the scheduled departure hour"),
+    "visib": Feature(pl.Float64(), False, "origin visibility (miles) at the scheduled departure hour"),
+    "plane_age": Feature(pl.Int32(), False, "aircraft age in years (2013 minus build year)"),
+    "seats": Feature(pl.Int32(), False, "aircraft seats"),
+    "engines": Feature(pl.Int32(), False, "aircraft engines"),
+    "dest_lat": Feature(pl.Float64(), False, "destination latitude"),
+    "dest_lon": Feature(pl.Float64(), False, "destination longitude"),
+    "dest_alt": Feature(pl.Int32(), False, "destination altitude (feet)"),
+}
+KEY_COLUMNS = {"flight_id": pl.String(), "date": pl.Date()}
+# Known only after the flight: never a feature, kept for training labels and monitoring.
+LABEL_COLUMNS = {"arr_delay": pl.Float64(), "cancelled": pl.Boolean()}
+# Measured after pushback in raw/flights; must not reach the feature table at all.
+POST_DEPARTURE_COLUMNS = frozenset({"dep_time", "dep_delay", "arr_time", "air_time"})
+COLUMNS = {**KEY_COLUMNS, **{n: f.dtype for n, f in FEATURES.items()}, **LABEL_COLUMNS}
+
+
+def _minutes(hhmm: pl.Expr) -> pl.Expr:
+    return (hhmm // 100) * 60 + hhmm % 100
+
+
+def build_flight_features(
+    flights: pl.DataFrame, weather: pl.DataFrame, planes: pl.DataFrame, airports: pl.DataFrame
+) -> pl.DataFrame:
+    """One day's feature rows (the day's flights joined to weather, planes and airports)."""
+    weather_at_hour = weather.select(
+        "origin", "time_hour", "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
+        "pressure", "visib",
+    ).unique(subset=["origin", "time_hour"], keep="first")
+    plane_facts = planes.select(
+        "tailnum",
+        (pl.lit(2013) - pl.col("year")).cast(pl.Int32).alias("plane_age"),
+        pl.col("seats").cast(pl.Int32),
+        pl.col("engines").cast(pl.Int32),
+    )
+    dest_facts = airports.select(
+        pl.col("faa").alias("dest"), pl.col("lat").alias("dest_lat"), pl.col("lon").alias("dest_lon"),
+        pl.col("alt").cast(pl.Int32).alias("dest_alt"),
+    )
+    flight_date = pl.date(pl.col("year"), pl.col("month"), pl.col("day"))
+    features = (
+        flights.lazy()
+        .join(weather_at_hour.lazy(), on=["origin", "time_hour"], how="left")
+        .join(plane_facts.lazy(), on="tailnum", how="left")
+        .join(dest_facts.lazy(), on="dest", how="left")
+        .select(
+            pl.format("{}-{}{}-{}", flight_date, pl.col("carrier"), pl.col("flight"), pl.col("origin")).alias("flight_id"),
+            flight_date.alias("date"),
+            "carrier", "origin", "dest",
+            pl.col("hour").cast(pl.Int32).alias("sched_dep_hour"),
+            _minutes(pl.col("sched_dep_time")).cast(pl.Int32).alias("sched_dep_minute_of_day"),
+            flight_date.dt.weekday().cast(pl.Int32).alias("day_of_week"),
+            pl.col("month").cast(pl.Int32),
+            "distance",
+            ((_minutes(pl.col("sched_arr_time")) - _minutes(pl.col("sched_dep_time"))) % 1440)
+            .cast(pl.Int32)
+            .alias("sched_block_minutes"),
+            "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib",
+            "plane_age", "seats", "engines", "dest_lat", "dest_lon", "dest_alt",
+            "arr_delay",
+            pl.col("dep_time").is_null().alias("cancelled"),
+        )
+        .collect()
+    )
+    return features.select([pl.col(n).cast(t) for n, t in COLUMNS.items()])
+
+
+def features_contract(partition: date | None) -> pa.DataFrameSchema:
+    """Types, key uniqueness, the partition's date, and plausible ranges."""
+    date_checks = [pa.Check.equal_to(partition)] if partition else []
+    columns = {
+        "flight_id": pa.Column(pl.String(), unique=True),
+        "date": pa.Column(pl.Date(), checks=date_checks),
+        "carrier": pa.Column(pl.String()),
+        "origin": pa.Column(pl.String(), pa.Check.isin(["EWR", "JFK", "LGA"])),
+        "dest": pa.Column(pl.String()),
+        "sched_dep_hour": pa.Column(pl.Int32(), pa.Check.in_range(0, 23)),
+        "sched_dep_minute_of_day": pa.Column(pl.Int32(), pa.Check.in_range(0, 1439)),
+        "day_of_week": pa.Column(pl.Int32(), pa.Check.in_range(1, 7)),
+        "month": pa.Column(pl.Int32(), pa.Check.in_range(1, 12)),
+        "distance": pa.Column(pl.Float64(), pa.Check.gt(0)),
+        "sched_block_minutes": pa.Column(pl.Int32(), pa.Check.in_range(0, 1439)),
+        "plane_age": pa.Column(pl.Int32(), pa.Check.in_range(0, 80), nullable=True),
+        "seats": pa.Column(pl.Int32(), pa.Check.gt(0), nullable=True),
+        "engines": pa.Column(pl.Int32(), pa.Check.in_range(1, 4), nullable=True),
+        "arr_delay": pa.Column(pl.Float64(), nullable=True),
+        "cancelled": pa.Column(pl.Boolean()),
+    }
+    for name, feature in FEATURES.items():
+        columns.setdefault(name, pa.Column(feature.dtype, nullable=True))
+    return pa.DataFrameSchema(columns, strict=True, ordered=False, name="features/flight_features")

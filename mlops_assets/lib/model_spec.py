@@ -1,0 +1,209 @@
+"""Model specs: one YAML file per model in ``model_specs/``, validated with clear errors.
+
+A bad spec names its file and the offending field. The code location refuses to load
+with a bad spec (a model that silently disappears from the graph would be worse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+
+from mlops_assets.errors import MlopsError
+from mlops_assets.lib.features import FEATURES, LABEL_COLUMNS, POST_DEPARTURE_COLUMNS
+
+# Bump when training code changes in a way that should retrain every model.
+TRAINING_CODE_VERSION = "1"
+
+Task = Literal["classification", "regression"]
+ESTIMATORS: dict[str, tuple[Task, str]] = {
+    "hist_gradient_boosting_classifier": ("classification", "sklearn.ensemble.HistGradientBoostingClassifier"),
+    "logistic_regression": ("classification", "sklearn.linear_model.LogisticRegression"),
+    "random_forest_classifier": ("classification", "sklearn.ensemble.RandomForestClassifier"),
+    "hist_gradient_boosting_regressor": ("regression", "sklearn.ensemble.HistGradientBoostingRegressor"),
+    "ridge": ("regression", "sklearn.linear_model.Ridge"),
+    "random_forest_regressor": ("regression", "sklearn.ensemble.RandomForestRegressor"),
+}
+# metric -> (task, higher is better)
+METRICS: dict[str, tuple[Task, bool]] = {
+    "roc_auc": ("classification", True),
+    "pr_auc": ("classification", True),
+    "f2": ("classification", True),
+    "brier": ("classification", False),
+    "mae": ("regression", False),
+    "rmse": ("regression", False),
+}
+_TARGET = re.compile(r"^\s*(?P<column>[a-z_]+)\s*(?:(?P<op>>=|<=|>|<|==)\s*(?P<value>-?\d+(?:\.\d+)?))?\s*$")
+
+
+class SpecError(MlopsError):
+    """A model spec file is invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EstimatorSpec(_Strict):
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {value!r}; expected one of {sorted(ESTIMATORS)}")
+        return value
+
+
+class TrainingSpec(_Strict):
+    window_days: PositiveInt
+    label_delay_days: int = Field(default=1, ge=0)
+    holdout_days: PositiveInt
+    min_rows: PositiveInt = 1000
+
+    @model_validator(mode="after")
+    def _holdout_inside_window(self) -> TrainingSpec:
+        if self.holdout_days >= self.window_days:
+            raise ValueError(f"holdout_days ({self.holdout_days}) must be less than window_days ({self.window_days})")
+        return self
+
+
+class PromotionSpec(_Strict):
+    metric: str
+    margin: float = Field(default=0.0, ge=0)
+
+
+class MonitoringSpec(_Strict):
+    psi_threshold: float = Field(default=0.2, gt=0)
+    ks_threshold: float = Field(default=0.1, gt=0, le=1)
+    max_missing_share: float = Field(default=0.2, ge=0, le=1)
+    performance_drop: float = Field(default=0.05, ge=0)
+
+
+class FreshnessSpec(_Strict):
+    max_model_age_days: PositiveInt = 7
+
+
+class ModelSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")
+    description: str = Field(min_length=10)
+    task: Task
+    target: str
+    features: list[str] = Field(min_length=1)
+    estimator: EstimatorSpec
+    training: TrainingSpec
+    promotion: PromotionSpec
+    monitoring: MonitoringSpec = MonitoringSpec()
+    freshness: FreshnessSpec = FreshnessSpec()
+    owners: list[str] = Field(default_factory=lambda: ["team:ml-platform"])
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        match = _TARGET.match(value)
+        if not match or match["column"] not in LABEL_COLUMNS:
+            raise ValueError(
+                f"target {value!r} must be a label column ({sorted(LABEL_COLUMNS)}), optionally compared "
+                "with a number, e.g. 'arr_delay >= 15'"
+            )
+        return value.strip()
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: list[str]) -> list[str]:
+        leaking = [f for f in value if f in LABEL_COLUMNS or f in POST_DEPARTURE_COLUMNS]
+        if leaking:
+            raise ValueError(f"{leaking} are known only after departure (target leakage); not allowed as features")
+        unknown = [f for f in value if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; expected names from {sorted(FEATURES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("features are listed more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        estimator_task = ESTIMATORS[self.estimator.type][0]
+        if estimator_task != self.task:
+            raise ValueError(f"estimator.type {self.estimator.type!r} is a {estimator_task} estimator, task is {self.task}")
+        if self.promotion.metric not in METRICS or METRICS[self.promotion.metric][0] != self.task:
+            valid = sorted(m for m, (t, _) in METRICS.items() if t == self.task)
+            raise ValueError(f"promotion.metric {self.promotion.metric!r} is not a {self.task} metric; expected one of {valid}")
+        is_threshold = _TARGET.match(self.target)["op"] is not None
+        if (self.task == "classification") != is_threshold:
+            raise ValueError(
+                f"target {self.target!r} does not fit task {self.task}: classification needs a comparison "
+                "('arr_delay >= 15'), regression a plain column ('arr_delay')"
+            )
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        return METRICS[self.promotion.metric][1]
+
+    def content_hash(self) -> str:
+        """Hash of the spec's meaning (not its formatting): editing a value changes it."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+    def code_version(self) -> str:
+        """The model asset's code_version: spec plus training code, so either change stales it."""
+        return hashlib.sha256(f"{self.content_hash()}:{TRAINING_CODE_VERSION}".encode()).hexdigest()[:16]
+
+
+def _field_path(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "(top level)"
+
+
+def load_spec(path: Path) -> ModelSpec:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping of spec fields, got {type(raw).__name__}")
+    try:
+        spec = ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"field '{_field_path(e['loc'])}': {e['msg']}" for e in exc.errors())
+        raise SpecError(f"{path}: {problems}") from None
+    _validate_estimator_params(path, spec)
+    return spec
+
+
+def _validate_estimator_params(path: Path, spec: ModelSpec) -> None:
+    """Let scikit-learn itself judge names and types of the parameters, at load time."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from mlops_assets.lib.training import estimator_class
+
+    cls = estimator_class(spec.estimator.type)
+    unknown = sorted(set(spec.estimator.params) - set(cls().get_params()))
+    if unknown:
+        raise SpecError(f"{path}: field 'estimator.params': unknown parameter(s) {unknown} for {cls.__name__}")
+    try:
+        cls(**spec.estimator.params)._validate_params()
+    except InvalidParameterError as exc:
+        name = next((p for p in spec.estimator.params if f"'{p}'" in str(exc)), "")
+        raise SpecError(f"{path}: field 'estimator.params.{name}': {exc}") from None
+
+
+def load_specs(directory: Path) -> dict[str, tuple[ModelSpec, Path]]:
+    """Every ``*.yaml``/``*.yml`` spec in ``directory``, by name; names must be unique."""
+    if not directory.is_dir():
+        raise SpecError(f"model spec directory {directory} does not exist")
+    specs: dict[str, tuple[ModelSpec, Path]] = {}
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        spec = load_spec(path)
+        if spec.name in specs:
+            raise SpecError(f"{path}: field 'name': {spec.name!r} is already used by {specs[spec.name][1]}")
+        specs[spec.name] = (spec, path)
+    return specs

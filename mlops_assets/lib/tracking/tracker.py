@@ -1,0 +1,199 @@
+"""One object for everything this platform asks of MLflow.
+
+Runs are logged with governance tags (data commit, partitions, git sha, spec hash,
+dependency versions, Dagster run); every trained model is registered and gets the
+``challenger`` alias; the promotion gate moves ``champion``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from mlops_assets.errors import MlopsError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+KEY_PACKAGES = ("scikit-learn", "polars", "mlflow", "dagster", "pandera", "numpy", "pyarrow")
+
+
+def dependency_versions() -> dict[str, str]:
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def dependency_lock() -> str:
+    """Every installed distribution pinned, one per line: the run's exact environment."""
+    pins = {(d.metadata["Name"] or "").lower(): d.version for d in importlib_metadata.distributions()}
+    return "\n".join(f"{name}=={version}" for name, version in sorted(pins.items()) if name) + "\n"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: str
+    run_id: str
+    experiment_id: str
+
+
+class Tracker:
+    def __init__(self, tracking_uri: str, artifact_root: Path | None = None, experiment_prefix: str = "mlops_assets"):
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self.experiment_prefix = experiment_prefix
+
+    def __repr__(self) -> str:
+        return f"Tracker(tracking_uri={self._display_uri()!r})"
+
+    def _display_uri(self) -> str:
+        # Credentials in a URI (user:token@host) must never be shown.
+        if "@" in self.tracking_uri and "://" in self.tracking_uri:
+            scheme, rest = self.tracking_uri.split("://", 1)
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return self.tracking_uri
+
+    def client(self):
+        import mlflow
+        from mlflow import MlflowClient
+
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def registered_name(self, spec_name: str) -> str:
+        return spec_name
+
+    def experiment_id(self, spec_name: str) -> str:
+        client = self.client()
+        name = f"{self.experiment_prefix}/{spec_name}"
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = None
+        if self.artifact_root is not None:
+            self.artifact_root.mkdir(parents=True, exist_ok=True)
+            location = (self.artifact_root / spec_name).resolve().as_uri()
+        return client.create_experiment(name, artifact_location=location)
+
+    def log_trained_model(
+        self,
+        spec_name: str,
+        pipeline: Any,
+        input_example: Any,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        artifacts: dict[str, str],
+    ) -> RegisteredModel:
+        """Log a run with the model, register a new version and make it the challenger."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        client = self.client()
+        experiment_id = self.experiment_id(spec_name)
+        name = self.registered_name(spec_name)
+        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN is not loggable
+            for file_name, text in artifacts.items():
+                mlflow.log_text(text, file_name)
+            output_example = (
+                pipeline.predict_proba(input_example)[:, 1] if hasattr(pipeline, "predict_proba")
+                else pipeline.predict(input_example)
+            )
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                # skops (not pickle) on disk; the types it cannot vouch for are the ones this
+                # pipeline was built from, by us, in this process.
+                skops_trusted_types=_own_types(pipeline),
+                signature=infer_signature(input_example, output_example),
+                input_example=input_example,
+                registered_model_name=name,
+            )
+        version = str(info.registered_model_version)
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        return RegisteredModel(name=name, version=version, run_id=run.info.run_id, experiment_id=experiment_id)
+
+    def version_with_alias(self, spec_name: str, alias: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client().get_model_version_by_alias(self.registered_name(spec_name), alias)
+        except MlflowException:
+            return None
+
+    def load_model(self, spec_name: str, version: str):
+        import mlflow
+
+        self.client()
+        return mlflow.sklearn.load_model(f"models:/{self.registered_name(spec_name)}/{version}")
+
+    def promote(self, spec_name: str, version: str) -> None:
+        self.client().set_registered_model_alias(self.registered_name(spec_name), CHAMPION, version)
+
+    def tag_version(self, spec_name: str, version: str, tags: dict[str, str]) -> None:
+        client = self.client()
+        for key, value in tags.items():
+            client.set_model_version_tag(self.registered_name(spec_name), version, key, value)
+
+    def lineage(self, spec_name: str, version: str) -> dict[str, Any]:
+        """Everything an auditor asks about one model version."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        name = self.registered_name(spec_name)
+        try:
+            model_version = client.get_model_version(name, version)
+        except MlflowException:
+            raise MlopsError(
+                f"no version {version!r} of registered model {name!r} in {self._display_uri()}"
+            ) from None
+        run = client.get_run(model_version.run_id)
+        aliases = list(getattr(model_version, "aliases", []) or [])
+        return {
+            "model": name,
+            "version": version,
+            "aliases": aliases,
+            "run_id": model_version.run_id,
+            "tags": dict(model_version.tags),
+            "metrics": dict(run.data.metrics),
+            "params": dict(run.data.params),
+        }
+
+    def run_url(self, experiment_id: str, run_id: str) -> str | None:
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            return None
+        return f"{self._display_uri().rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def model_version_url(self, spec_name: str, version: str) -> str | None:
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            return None
+        return f"{self._display_uri().rstrip('/')}/#/models/{self.registered_name(spec_name)}/versions/{version}"
+
+
+def _own_types(pipeline: Any) -> list[str]:
+    import skops.io
+
+    return skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+
+
+def environment_tags() -> dict[str, str]:
+    return {
+        "python_version": platform.python_version(),
+        "dependencies": json.dumps(dependency_versions(), sort_keys=True),
+    }

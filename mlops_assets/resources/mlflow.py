@@ -1,0 +1,28 @@
+"""MLflow as a Pythonic Dagster resource (tracking + registry).
+
+dagster-mlflow's resource is the legacy function style; this one is a
+``ConfigurableResource`` with explicit URIs. ``mlflow`` is imported lazily: it takes
+seconds and must stay out of code-location load.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from mlops_assets.lib.tracking import Tracker
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """Tracking store and registry: sqlite under MLOPS_HOME locally, an MLflow server in prod."""
+
+    tracking_uri: str = Field(description="MLFLOW_TRACKING_URI")
+    artifact_root: str = Field(default="", description="artifact directory for new experiments (local store)")
+    experiment_prefix: str = "mlops_assets"
+
+    def tracker(self) -> Tracker:
+        return Tracker(
+            tracking_uri=self.tracking_uri,
+            artifact_root=Path(self.artifact_root) if self.artifact_root else None,
+            experiment_prefix=self.experiment_prefix,
+        )
