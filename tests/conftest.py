@@ -85,3 +85,24 @@ def failure_text(result) -> str:
             texts.append(error.message)
             error = error.cause
     return "\n".join(texts)
+
+
+def materialize(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.AssetKey], **tags: str):
+    """Materialize ``keys`` (and their checks) in one in-process run."""
+    job = defs.resolve_implicit_job_def_def_for_assets(keys)
+    return job.execute_in_process(
+        instance=instance, asset_selection=keys, tags=tags or None, run_config=QUIET, raise_on_error=False
+    )
+
+
+def build_world(settings: Settings, instance: dg.DagsterInstance, start: str, end: str) -> dg.Definitions:
+    """Land ``start..end`` and publish dimensions and every daily asset for it."""
+    land(settings, start, end)
+    defs = build_definitions(settings)
+    assert defs.resolve_job_def("raw_dimensions").execute_in_process(
+        instance=instance, run_config=QUIET
+    ).success
+    assert defs.resolve_job_def("daily_assets").execute_in_process(
+        instance=instance, tags={RANGE_START: start, RANGE_END: end}, run_config=QUIET
+    ).success
+    return defs

@@ -103,12 +103,10 @@ def build_pipeline(spec: ModelSpec):
     return Pipeline([("prepare", prep), ("model", model)])
 
 
-def model_inputs(spec: ModelSpec, frame: pl.DataFrame) -> pl.DataFrame:
-    """The spec's features; numbers as floats so a missing value is representable at serving time."""
+def model_inputs(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
+    """The model's features; numbers as floats so a missing value is representable at serving time."""
     # Categorical nulls become None in the numpy object array, which the imputer above fills.
-    return frame.select(
-        pl.col(f) if FEATURES[f].categorical else pl.col(f).cast(pl.Float64) for f in spec.features
-    )
+    return frame.select(pl.col(f) if FEATURES[f].categorical else pl.col(f).cast(pl.Float64) for f in features)
 
 
 def fit(spec: ModelSpec, train: pl.DataFrame):
@@ -121,13 +119,17 @@ def fit(spec: ModelSpec, train: pl.DataFrame):
     if spec.task == "classification" and len(np.unique(targets)) < 2:
         raise TrainingError(f"models/{spec.name}: the training window has only one class of {spec.target!r}")
     pipeline = build_pipeline(spec)
-    pipeline.fit(model_inputs(spec, train), targets)
+    pipeline.fit(model_inputs(train, spec.features), targets)
     return pipeline
 
 
 def predict_scores(spec: ModelSpec, pipeline, frame: pl.DataFrame) -> np.ndarray:
-    """Probability of the positive class (classification) or the predicted value (regression)."""
-    inputs = model_inputs(spec, frame)
+    """Probability of the positive class (classification) or the predicted value (regression).
+
+    The pipeline's own fitted feature list decides the inputs: a champion trained from an older
+    version of the spec is scored on the features it was trained with.
+    """
+    inputs = model_inputs(frame, list(pipeline.feature_names_in_))
     if spec.task == "classification":
         return pipeline.predict_proba(inputs)[:, 1]
     return pipeline.predict(inputs)

@@ -146,7 +146,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
             spec.name,
             pipeline,
             # MLflow's signature inference wants pandas: convert at this library boundary only.
-            input_example=training.model_inputs(spec, holdout.head(5)).to_pandas(),
+            input_example=training.model_inputs(holdout.head(5), spec.features).to_pandas(),
             params={**spec.estimator.params, "estimator": spec.estimator.type, **spec.training.model_dump()},
             metrics={f"holdout_{k}": v for k, v in metrics.items()},
             tags=governance,
@@ -210,13 +210,14 @@ def _promotion_check(spec: ModelSpec) -> dg.AssetChecksDefinition:
         tracker = mlflow.tracker()
         challenger = str(reference["model_version"])
         champion = tracker.version_with_alias(spec.name, CHAMPION)
+        champion_version = str(champion.version) if champion else None  # MLflow 3 returns ints here
         metadata: dict[str, Any] = {
             "metric": spec.promotion.metric,
             "margin": float(spec.promotion.margin),
             "challenger_version": int(challenger),
             "challenger_score": float(reference["holdout_score"]),
         }
-        if champion is None or champion.version == challenger:
+        if champion_version is None or champion_version == challenger:
             tracker.promote(spec.name, challenger)
             tracker.tag_version(spec.name, challenger, {"mlops.promotion": "promoted: first version"})
             return dg.AssetCheckResult(passed=True, metadata={**metadata, "decision": "promoted (no champion yet)"})
@@ -224,20 +225,20 @@ def _promotion_check(spec: ModelSpec) -> dg.AssetChecksDefinition:
         # Score the champion on exactly the challenger's holdout (same commit, same days).
         holdout_days = _days_between(reference["holdout_start"], reference["holdout_end"])
         holdout = load_window(versioned, spec, reference["training_commit"], holdout_days)
-        champion_model = tracker.load_model(spec.name, champion.version)
+        champion_model = tracker.load_model(spec.name, champion_version)
         champion_scores = training.predict_scores(spec, champion_model, holdout)
         champion_score = training.evaluate(spec, champion_scores, holdout[training.TARGET].to_numpy())[spec.promotion.metric]
-        metadata.update(champion_version=int(champion.version), champion_score=float(champion_score))
+        metadata.update(champion_version=int(champion_version), champion_score=float(champion_score))
         if training.better_or_equal(spec, reference["holdout_score"], champion_score):
             tracker.promote(spec.name, challenger)
-            decision = f"promoted: v{challenger} replaces v{champion.version}"
+            decision = f"promoted: v{challenger} replaces v{champion_version}"
             tracker.tag_version(spec.name, challenger, {"mlops.promotion": decision})
             return dg.AssetCheckResult(passed=True, metadata={**metadata, "decision": decision})
-        decision = f"rejected: v{champion.version} stays champion"
+        decision = f"rejected: v{champion_version} stays champion"
         tracker.tag_version(spec.name, challenger, {"mlops.promotion": decision})
         context.log.warning(
             f"{key.to_user_string()}: challenger v{challenger} {spec.promotion.metric}="
-            f"{reference['holdout_score']:.4f} vs champion v{champion.version} {champion_score:.4f}: {decision}"
+            f"{reference['holdout_score']:.4f} vs champion v{champion_version} {champion_score:.4f}: {decision}"
         )
         return dg.AssetCheckResult(
             passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={**metadata, "decision": decision}
