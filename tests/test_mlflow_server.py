@@ -1,0 +1,94 @@
+"""Training against a real ``mlflow server`` on 127.0.0.1 (tracking + registry + artifact proxy)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+from mlflow import MlflowClient
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.settings import load_settings
+from tests.conftest import PROJECT_ROOT, build_world
+
+pytestmark = pytest.mark.slow
+LATE = dg.AssetKey(["models", "late_arrival"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path) -> Iterator[str]:
+    port = _free_port()
+    mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    server = subprocess.Popen(
+        [mlflow_cli, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # uvicorn workers are children: stop the whole group
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, "mlflow server exited during start-up"
+            assert time.monotonic() < deadline, "mlflow server did not answer /health within 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=20)
+
+
+def test_training_registers_on_a_real_mlflow_server(mlflow_server, tmp_path):
+    settings = load_settings({"MLOPS_HOME": str(tmp_path / "mlops"), "MLFLOW_TRACKING_URI": mlflow_server})
+    with dg.instance_for_test() as instance:
+        build_world(settings, instance, "2013-09-01", "2013-09-12")
+        defs = build_definitions(settings)
+        result = defs.resolve_implicit_job_def_def_for_assets([LATE]).execute_in_process(
+            instance=instance, asset_selection=[LATE], raise_on_error=False
+        )
+        assert result.success
+        mat = instance.get_latest_materialization_event(LATE).asset_materialization
+
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    champion = client.get_model_version_by_alias("late_arrival", "champion")
+    assert str(champion.version) == "1"
+    assert champion.tags["mlops.training_data_commit"] == mat.metadata["training_data_commit"].value
+    # Links in the UI point at the server's pages.
+    assert mat.metadata["mlflow_run_url"].value.startswith(f"{mlflow_server}/#/experiments/")
+    assert mat.metadata["mlflow_model_version_url"].value == f"{mlflow_server}/#/models/late_arrival/versions/1"
+    # The artifacts went through the server's proxy, not to a local directory.
+    assert not (settings.mlflow_artifact_dir).exists()
+    assert any((tmp_path / "server-artifacts").rglob("MLmodel"))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_assets", "explain-model", "late_arrival", "1"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "MLOPS_HOME": str(settings.home), "MLFLOW_TRACKING_URI": mlflow_server},
+    )
+    assert done.returncode == 0, done.stderr
+    assert mat.metadata["training_data_commit"].value in done.stdout
