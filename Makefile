@@ -19,7 +19,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m mlops_assets demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 dev: $(STAMP)
@@ -28,3 +28,15 @@ dev: $(STAMP)
 
 clean:
 	rm -rf $(MLOPS_HOME)
+
+# Deployment (deploy/): system-deps installs the PostgreSQL server binaries the production-instance
+# tests start (Debian packages, as root; a no-op once installed). deploy-check runs tests/deploy,
+# with checkov bootstrapped into its own virtualenv, .venv-tools/checkov.
+.PHONY: system-deps deploy-check
+
+system-deps:
+	bash deploy/scripts/ensure_postgres.sh
+
+deploy-check: $(STAMP) system-deps
+	PYTHON=$(PYTHON) bash deploy/scripts/ensure_checkov.sh > /dev/null
+	$(BIN)/python -m pytest tests/deploy

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     land.set_defaults(func=_cmd_land)
     demo = sub.add_parser("demo", help="land days and materialize every asset on embedded defaults")
     demo.add_argument("--start", type=_day, default=date(2013, 1, 1))
-    demo.add_argument("--end", type=_day, default=date(2013, 1, 21))
+    demo.add_argument("--end", type=_day, default=date(2013, 1, 28))
     demo.set_defaults(func=_cmd_demo)
     prepare = sub.add_parser("prepare-instance", help="create the embedded DAGSTER_HOME")
     prepare.set_defaults(func=_cmd_prepare_instance)

@@ -2,17 +2,21 @@
 
 import dagster as dg
 
-from mlops_assets.defs import data, features, jobs, models, resources
+from mlops_assets.defs import data, features, inference, jobs, models, monitoring, resources
+from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.settings import current_settings
 
 
 def build_definitions(settings=None) -> dg.Definitions:
     settings = settings or current_settings()
+    specs = load_specs(settings.model_specs_dir)
     return dg.Definitions.merge(
         data.build_defs(),
         features.build_defs(),
-        models.build_defs(settings),
-        jobs.build_defs(),
+        models.build_defs(settings, specs),
+        inference.build_defs([spec for spec, _ in specs.values()]),
+        monitoring.build_defs(settings, [spec for spec, _ in specs.values()]),
+        jobs.build_defs([spec for spec, _ in specs.values()]),
         resources.build_defs(settings),
     )
 

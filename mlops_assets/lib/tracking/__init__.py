@@ -1,5 +1,5 @@
 """MLflow tracking, registry, promotion and lineage, as plain Python."""
 
-from mlops_assets.lib.tracking.tracker import CHALLENGER, CHAMPION, Tracker
+from mlops_assets.lib.tracking.tracker import CHALLENGER, CHAMPION, PROFILE_ARTIFACT, Tracker
 
-__all__ = ["CHALLENGER", "CHAMPION", "Tracker"]
+__all__ = ["CHALLENGER", "CHAMPION", "PROFILE_ARTIFACT", "Tracker"]

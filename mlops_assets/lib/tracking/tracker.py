@@ -18,6 +18,7 @@ from mlops_assets.errors import MlopsError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PROFILE_ARTIFACT = "monitoring/reference_profile.json"
 KEY_PACKAGES = ("scikit-learn", "polars", "mlflow", "dagster", "pandera", "numpy", "pyarrow")
 
 
@@ -142,6 +143,21 @@ class Tracker:
 
         self.client()
         return mlflow.sklearn.load_model(f"models:/{self.registered_name(spec_name)}/{version}")
+
+    def load_reference_profile(self, spec_name: str, version: str) -> dict[str, Any]:
+        """The monitoring reference saved with this version at training time."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        try:
+            run_id = client.get_model_version(self.registered_name(spec_name), version).run_id
+            return json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/{PROFILE_ARTIFACT}"))
+        except (MlflowException, OSError) as exc:
+            raise MlopsError(
+                f"model {spec_name!r} v{version}: no reference profile ({PROFILE_ARTIFACT}) in its MLflow run; "
+                f"retrain models/{spec_name} to create one ({type(exc).__name__})"
+            ) from None
 
     def promote(self, spec_name: str, version: str) -> None:
         self.client().set_registered_model_alias(self.registered_name(spec_name), CHAMPION, version)

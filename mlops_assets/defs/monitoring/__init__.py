@@ -1,0 +1,190 @@
+"""Monitoring: ``monitoring/<spec>/daily_report`` (daily) and ``monitoring/<spec>/summary``."""
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+
+from mlops_assets.defs.contract_checks import publishing_contract_check
+from mlops_assets.defs.features import FEATURES_KEY
+from mlops_assets.defs.inference import predictions_key
+from mlops_assets.defs.partitions import DAILY
+from mlops_assets.errors import MlopsError
+from mlops_assets.lib.drift import ReferenceProfile
+from mlops_assets.lib.model_spec import ModelSpec
+from mlops_assets.lib.monitoring import REPORT_COLUMNS, Latency, daily_report, headline, summarize
+from mlops_assets.lib.report_html import render_report
+from mlops_assets.lib.versioned_store import MAIN
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.resources import VersionedStoreResource
+from mlops_assets.resources.io_manager import read_partitions
+from mlops_assets.resources.mlflow import MlflowResource
+from mlops_assets.settings import Settings
+
+MONITORING_CODE_VERSION = "1"
+STATUSES = ["ok", "warn", "drift", "decay", "pending", "info"]
+SUMMARY_COLUMNS = {
+    "spec": pl.String(), "window_start": pl.Date(), "window_end": pl.Date(), "days": pl.Int64(),
+    "model_version": pl.Int64(), "verdict": pl.String(), "reason": pl.String(), "drifting_features": pl.String(),
+    "mean_score": pl.Float64(), "score_threshold": pl.Float64(), "labelled_days": pl.Int64(),
+}
+
+
+def report_key(spec: ModelSpec) -> dg.AssetKey:
+    return dg.AssetKey(["monitoring", spec.name, "daily_report"])
+
+
+def summary_key(spec: ModelSpec) -> dg.AssetKey:
+    return dg.AssetKey(["monitoring", spec.name, "summary"])
+
+
+def _report_contract(spec: ModelSpec):
+    def contract(partition: date | None) -> pa.DataFrameSchema:
+        return pa.DataFrameSchema(
+            {
+                "date": pa.Column(pl.Date(), [pa.Check.equal_to(partition)] if partition else []),
+                "spec": pa.Column(pl.String(), pa.Check.equal_to(spec.name)),
+                "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
+                "metric": pa.Column(pl.String()),
+                "feature": pa.Column(pl.String(), nullable=True),
+                "value": pa.Column(pl.Float64(), nullable=True),
+                "threshold": pa.Column(pl.Float64(), nullable=True),
+                "status": pa.Column(pl.String(), pa.Check.isin(STATUSES)),
+            },
+            strict=True,
+            name=f"monitoring/{spec.name}/daily_report",
+        )
+
+    return contract
+
+
+def _summary_contract(_: date | None) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {**{c: pa.Column(t, nullable=c in ("mean_score", "score_threshold")) for c, t in SUMMARY_COLUMNS.items()},
+         "verdict": pa.Column(pl.String(), pa.Check.isin(["ok", "drift", "decay"]))},
+        strict=True,
+        name="monitoring summary",
+    )
+
+
+def _latency(context: dg.AssetExecutionContext, spec: ModelSpec, day: str) -> Latency | None:
+    """Latency of the prediction run that produced this day (from its materialization metadata)."""
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=predictions_key(spec), asset_partitions=[day]), limit=1
+    )
+    if not result.records:
+        return None
+    metadata = result.records[0].asset_materialization.metadata
+    if "latency_ms_per_100_p50" not in metadata:
+        return None
+    return Latency(metadata["latency_ms_per_100_p50"].value, metadata["latency_ms_per_100_p95"].value)
+
+
+def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=report_key(spec),
+        ins={"predictions": dg.AssetIn(predictions_key(spec)), "features": dg.AssetIn(FEATURES_KEY)},
+        partitions_def=DAILY,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="monitoring",
+        owners=spec.owners,
+        kinds={"polars", "parquet", "html"},
+        code_version=MONITORING_CODE_VERSION,
+        description=(
+            f"Daily monitoring of '{spec.name}' against the reference profile saved with the scoring model version: "
+            "data quality (missing, out-of-range, row count), feature and prediction drift (PSI, KS, chi-square), "
+            f"performance once labels arrive ({spec.training.label_delay_days} d later; 'pending' until then), "
+            "latency and volume. Long format (date, spec, model_version, metric, feature, value, threshold, status) "
+            "plus a self-contained HTML report linked in the metadata."
+        ),
+    )
+    def _report(
+        context: dg.AssetExecutionContext, predictions: Any, features: Any,
+        store: VersionedStoreResource, mlflow: MlflowResource,
+    ) -> Any:
+        versioned = store.open()
+        tracker = mlflow.tracker()
+        profiles: dict[int, tuple[ReferenceProfile, dict[str, str]]] = {}
+        tables = {}
+        for day in context.partition_keys:
+            day_predictions = predictions[day]
+            version = int(day_predictions["model_version"].max())
+            if version not in profiles:
+                profile = ReferenceProfile.from_dict(tracker.load_reference_profile(spec.name, str(version)))
+                profiles[version] = (profile, tracker.lineage(spec.name, str(version))["tags"])
+            profile, tags = profiles[version]
+            label_day = (date.fromisoformat(day) + timedelta(days=spec.training.label_delay_days)).isoformat()
+            labels_arrived = versioned.object_exists(MAIN, table_path(FEATURES_KEY.path, label_day))
+            report = daily_report(
+                spec, date.fromisoformat(day), features[day], day_predictions, profile,
+                labels_arrived=labels_arrived,
+                holdout_score=float(tags["mlops.holdout_score"]),
+                expected_rows=int(tags["mlops.train_rows"]) / max(int(tags.get("mlops.train_days", "1")), 1),
+                latency=_latency(context, spec, day),
+            )
+            tables[day] = report
+            figures = headline(report, spec)
+            html_path = reports_dir / spec.name / f"{day}.html"
+            html_path.parent.mkdir(parents=True, exist_ok=True)
+            verdict = "labels pending" if not labels_arrived else "labels arrived"
+            html_path.write_text(render_report(
+                f"{spec.name} monitoring report {day} (model v{version})", report, profile,
+                day_predictions["score"].to_numpy(), f"{verdict}; {figures.get('drifting_features', 0):.0f} drifting feature(s)",
+            ))
+            context.add_asset_metadata(
+                {**figures, "labels": "arrived" if labels_arrived else "pending", "model_version": version,
+                 "html_report": dg.MetadataValue.path(str(html_path))},
+                partition_key=day,
+            )
+        return tables
+
+    return _report
+
+
+def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=summary_key(spec),
+        deps=[report_key(spec)],
+        group_name="monitoring",
+        owners=spec.owners,
+        kinds={"polars", "parquet"},
+        code_version=MONITORING_CODE_VERSION,
+        description=(
+            f"Rolling state of '{spec.name}' over the most recent daily reports published on main: drifting features "
+            "and performance against the model's holdout score, reduced to one verdict (ok / drift / decay) and its "
+            "reason. Automation reads the verdict to decide on retraining."
+        ),
+    )
+    def _summary(context: dg.AssetExecutionContext, store: VersionedStoreResource) -> pl.DataFrame:
+        versioned = store.open()
+        prefix = "/".join(report_key(spec).path) + "/date="
+        days = sorted({o.path[len(prefix): len(prefix) + 10] for o in versioned.list_objects(MAIN, prefix)})
+        if not days:
+            raise MlopsError(f"monitoring/{spec.name}/summary: no daily report is published on main yet ({prefix}…)")
+        recent = days[-7:]
+        _, reports = read_partitions(versioned, list(report_key(spec).path), list(recent))
+        summary = summarize(spec, pl.concat(list(reports.values())))
+        context.add_output_metadata({
+            "verdict": summary["verdict"], "reason": summary["reason"],
+            "drifting_features": summary["drifting_features"] or "none",
+            "window": f"{summary['window_start']}..{summary['window_end']}",
+            **({"mean_score": summary["mean_score"]} if summary["mean_score"] is not None else {}),
+        })
+        return pl.DataFrame([summary], schema=SUMMARY_COLUMNS)
+
+    return _summary
+
+
+def build_defs(settings: Settings, specs: list[ModelSpec]) -> dg.Definitions:
+    reports_dir = settings.home / "reports"
+    assets, checks = [], []
+    for spec in specs:
+        assets += [_daily_report_asset(spec, reports_dir), _summary_asset(spec)]
+        checks += [
+            publishing_contract_check(report_key(spec), _report_contract(spec)),
+            publishing_contract_check(summary_key(spec), _summary_contract),
+        ]
+    return dg.Definitions(assets=assets, asset_checks=checks)

@@ -1,0 +1,361 @@
+"""Kubernetes side: the kustomize manifests, the Helm values and what they render, validated against
+the Kubernetes schemas of K8S_VERSION, and kept consistent with the image, the production instance
+config and the settings the code location requires."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import dagster as dg
+import kubernetes_validate
+import pytest
+import yaml
+from dagster_k8s.job import get_user_defined_k8s_config
+
+from mlops_assets.settings import PROD_REQUIRED, load_settings
+
+from .chart import render_code_deployment, unknown_keys
+from .conftest import DEPLOY, K8S_VERSION, code_deployment, read_yaml, read_yaml_documents
+from .dockerfile import parse_dockerfile
+
+K8S_DIR = DEPLOY / "k8s"
+SECRETS_TEMPLATE = K8S_DIR / "secrets.template.yaml"
+CREDENTIAL_KEYS = {
+    "LAKEFS_ENDPOINT",
+    "LAKEFS_ACCESS_KEY_ID",
+    "LAKEFS_SECRET_ACCESS_KEY",
+    "LAKEFS_REPOSITORY",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_TOKEN",
+}
+
+
+def values() -> dict:
+    return read_yaml(DEPLOY / "helm" / "values.yaml")
+
+
+def prod_instance() -> dict:
+    return read_yaml(DEPLOY / "dagster.yaml")
+
+
+def kustomization() -> dict:
+    return read_yaml(K8S_DIR / "kustomization.yaml")
+
+
+def manifests() -> list[dict]:
+    return [
+        doc
+        for path in sorted(K8S_DIR.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for doc in read_yaml_documents(path)
+    ]
+
+
+def by_kind(kind: str) -> list[dict]:
+    return [doc for doc in manifests() if doc["kind"] == kind]
+
+
+def secrets() -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in read_yaml_documents(SECRETS_TEMPLATE)}
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and matchExpressions In/NotIn/Exists)."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        present, value = expr["key"] in labels, labels.get(expr["key"])
+        ok = {
+            "In": present and value in expr.get("values", []),
+            "NotIn": not present or value not in expr.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[expr["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def test_every_manifest_validates_against_the_kubernetes_schemas():
+    checked = []
+    for doc in manifests():
+        # strict: unknown fields are errors too, as `kubectl apply --validate=strict` makes them.
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        checked.append(doc["kind"])
+    assert sorted(checked) == sorted(
+        [
+            "NetworkPolicy",
+            "PersistentVolumeClaim",
+            "Role",
+            "RoleBinding",
+            "Secret",
+            "Secret",
+            "Secret",
+            "ServiceAccount",
+        ]
+    )
+
+
+def test_kustomization_applies_every_manifest_except_the_secret_template():
+    listed = set(kustomization()["resources"])
+    files = {path.name for path in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    # Applying the template's empty values would overwrite the real credentials.
+    assert listed == files - {SECRETS_TEMPLATE.name}
+    namespace = kustomization()["namespace"]
+    assert {doc["metadata"]["namespace"] for doc in manifests()} == {namespace}
+    assert namespace == prod_instance()["run_launcher"]["config"]["job_namespace"]
+
+
+def test_kustomize_build_renders_objects_that_validate():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip(
+            "kubectl (with its built-in kustomize) is not installed: only the listed manifests are validated"
+        )
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S_DIR)], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    for doc in rendered:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        assert doc["metadata"]["namespace"] == "dagster"
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "mlops-assets"
+    assert {doc["kind"] for doc in rendered} == {
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+    }
+    # Selectors are left alone: the policy still selects the chart's pods.
+    (policy,) = [doc for doc in rendered if doc["kind"] == "NetworkPolicy"]
+    assert "app.kubernetes.io/part-of" not in policy["spec"]["podSelector"]["matchLabels"]
+
+
+def test_secret_template_holds_no_value_and_every_credential_the_deployment_reads():
+    for secret in secrets().values():
+        assert "data" not in secret
+        assert all(value == "" for value in secret["stringData"].values()), secret["metadata"]["name"]
+    pg_secret = values()["global"]["postgresqlSecretName"]
+    assert pg_secret == prod_instance()["run_launcher"]["config"]["postgres_password_secret"]
+    assert set(secrets()[pg_secret]["stringData"]) == {"postgresql-password"}  # the chart's key
+    env_secret_names = [s["name"] for s in code_deployment(values())["envSecrets"]]
+    assert env_secret_names == prod_instance()["run_launcher"]["config"]["env_secrets"]
+    assert set(env_secret_names) == set(secrets()) - {pg_secret}
+    assert {key for name in env_secret_names for key in secrets()[name]["stringData"]} == CREDENTIAL_KEYS
+
+
+def _pod_environment(env: list[dict], secret_names: list[str]) -> dict[str, str]:
+    """A pod's environment once the Secrets it reads are filled in."""
+    environ = {item["name"]: item["value"] for item in env}
+    for name in secret_names:
+        environ.update({key: f"filled-{key.lower()}" for key in secrets()[name]["stringData"]})
+    environ.update(LAKEFS_ENDPOINT="http://lakefs:8000", MLFLOW_TRACKING_URI="http://mlflow:5000")
+    environ["DAGSTER_PG_PASSWORD"] = "filled"  # the chart injects it from global.postgresqlSecretName
+    return environ
+
+
+def test_code_server_environment_satisfies_the_production_settings():
+    rendered = render_code_deployment(values())
+    container = rendered["spec"]["template"]["spec"]["containers"][0]
+    deployment = code_deployment(values())
+    environ = _pod_environment(deployment["env"], [s["name"] for s in deployment["envSecrets"]])
+    assert set(PROD_REQUIRED) <= set(environ) | {e["name"] for e in container["env"]}
+    settings = load_settings(environ)
+    assert (settings.env, settings.store_backend, settings.executor) == ("prod", "lakefs", "k8s")
+    assert str(settings.landing_dir) == "/mnt/landing"
+    # The variables that say where Postgres is agree with what the chart writes into dagster.yaml.
+    postgresql = values()["postgresql"]
+    assert (environ["DAGSTER_PG_HOST"], environ["DAGSTER_PG_USERNAME"], environ["DAGSTER_PG_DB"]) == (
+        postgresql["postgresqlHost"],
+        postgresql["postgresqlUsername"],
+        postgresql["postgresqlDatabase"],
+    )
+
+
+def test_standalone_run_pods_get_the_same_environment():
+    # Without the chart, run pods get env_vars (NAME=value, or NAME passed through) and env_secrets.
+    launcher = prod_instance()["run_launcher"]["config"]
+    passed_through = {"DAGSTER_PG_HOST": "pg", "DAGSTER_PG_USERNAME": "dagster", "DAGSTER_PG_DB": "dagster"}
+    env = [
+        {"name": k, "value": v}
+        for k, v in (item.split("=", 1) for item in launcher["env_vars"] if "=" in item)
+    ]
+    assert {item for item in launcher["env_vars"] if "=" not in item} == set(passed_through)
+    settings = load_settings({**_pod_environment(env, launcher["env_secrets"]), **passed_through})
+    assert (settings.env, settings.executor, str(settings.landing_dir)) == ("prod", "k8s", "/mnt/landing")
+
+
+def test_values_use_only_keys_the_chart_defines():
+    assert unknown_keys(values()) == []
+
+
+def test_values_render_a_valid_hardened_code_server_that_runs_the_image_command():
+    rendered = render_code_deployment(values())
+    kubernetes_validate.validate(rendered, K8S_VERSION, strict=True)
+    pod = rendered["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    dockerfile = parse_dockerfile((DEPLOY / "Dockerfile").read_text())
+    (cmd,) = [i for i in dockerfile if i.keyword == "CMD"]
+    assert container["args"] == cmd.exec_form()
+
+    (user,) = [i.args for i in dockerfile if i.keyword == "USER"]
+    uid, gid = (int(part) for part in user.split(":"))
+    security = container["securityContext"]
+    assert (security["runAsNonRoot"], security["runAsUser"], security["runAsGroup"]) == (True, uid, gid)
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    for kind in ("requests", "limits"):
+        assert set(container["resources"][kind]) == {"cpu", "memory"}
+
+    # With a read-only root, every place the code writes to is a volume.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    image_env = dict(item.split("=", 1) for i in dockerfile if i.keyword == "ENV" for item in i.args.split())
+    assert {
+        "/tmp",
+        image_env["MLOPS_HOME"],
+        f"{image_env['DAGSTER_HOME']}/storage",
+        env["MLOPS_LANDING_DIR"],
+    } <= set(mounts)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(mounts.values()) <= set(volumes)
+    (pvc,) = by_kind("PersistentVolumeClaim")
+    assert (
+        volumes[mounts[env["MLOPS_LANDING_DIR"]]]["persistentVolumeClaim"]["claimName"]
+        == pvc["metadata"]["name"]
+    )
+    assert pod["serviceAccountName"] == by_kind("ServiceAccount")[0]["metadata"]["name"]
+
+
+@pytest.mark.parametrize("component", ["dagsterWebserver", "dagsterDaemon"])
+def test_dagster_components_run_without_privileges_within_resource_limits(component):
+    settings = values()[component]
+    # The chart passes these blocks verbatim into the pod spec: they must be valid Kubernetes.
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": component.lower()},
+        "spec": {
+            "securityContext": settings["podSecurityContext"],
+            "containers": [
+                {
+                    "name": component.lower(),
+                    "image": "dagster",
+                    "securityContext": settings["securityContext"],
+                    "resources": settings["resources"],
+                }
+            ],
+        },
+    }
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    assert settings["securityContext"]["allowPrivilegeEscalation"] is False
+    assert settings["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert settings["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for kind in ("requests", "limits"):
+        assert set(settings["resources"][kind]) == {"cpu", "memory"}
+
+
+def test_network_policy_admits_only_the_webserver_and_daemon_on_the_grpc_port():
+    (policy,) = by_kind("NetworkPolicy")
+    rendered = render_code_deployment(values())
+    assert selects(policy["spec"]["podSelector"], rendered["spec"]["template"]["metadata"]["labels"])
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": code_deployment(values())["port"]}]
+    # Pod labels the dagster/dagster chart gives its components, and those of a run pod.
+    chart = {"app.kubernetes.io/name": "dagster", "app.kubernetes.io/instance": "dagster"}
+    admitted = {"component": "dagster-webserver"}, {"component": "dagster-daemon"}
+    refused = {"component": "dagster-celery-workers"}, {"app.kubernetes.io/component": "run_worker"}
+    (peer,) = rule["from"]
+    assert all(selects(peer["podSelector"], {**chart, **labels}) for labels in admitted)
+    assert not any(selects(peer["podSelector"], {**chart, **labels}) for labels in refused)
+    assert not selects(peer["podSelector"], {"component": "dagster-webserver"})  # same label, another app
+
+
+def test_instance_choices_agree_between_helm_values_and_dagster_yaml():
+    chart, instance = values(), prod_instance()
+    queue = chart["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    coordinator = instance["run_coordinator"]["config"]
+    assert queue["maxConcurrentRuns"] == coordinator["max_concurrent_runs"]
+    assert queue["tagConcurrencyLimits"] == coordinator["tag_concurrency_limits"]
+    assert chart["telemetry"] == instance["telemetry"] == {"enabled": False}
+    assert chart["additionalInstanceConfig"]["freshness"] == instance["freshness"] == {"enabled": True}
+    assert chart["computeLogManager"]["type"] == instance["compute_logs"]["class"] == "NoOpComputeLogManager"
+    assert chart["postgresql"]["postgresqlScheme"] == instance["storage"]["postgres"]["postgres_db"]["scheme"]
+    assert chart["postgresql"]["service"]["port"] == instance["storage"]["postgres"]["postgres_db"]["port"]
+    monitoring = chart["dagsterDaemon"]["runMonitoring"]
+    assert (monitoring["startTimeoutSeconds"], monitoring["pollIntervalSeconds"]) == (
+        instance["run_monitoring"]["start_timeout_seconds"],
+        instance["run_monitoring"]["poll_interval_seconds"],
+    )
+
+    launcher_values, launcher = (
+        chart["runLauncher"]["config"]["k8sRunLauncher"],
+        instance["run_launcher"]["config"],
+    )
+    assert launcher_values["securityContext"] == launcher["security_context"]
+    assert launcher_values["imagePullPolicy"] == launcher["image_pull_policy"]
+    deployment = code_deployment(chart)
+    assert chart["dagster-user-deployments"]["serviceAccount"]["name"] == launcher["service_account_name"]
+    # Run pods get their volumes from the code location with the chart, from the launcher without it.
+    assert deployment["volumes"] == launcher["volumes"]
+    assert [(m["name"], m["mountPath"]) for m in deployment["volumeMounts"]] == [
+        (m["name"], m["mount_path"]) for m in launcher["volume_mounts"]
+    ]
+    assert deployment["resources"] == launcher["resources"]
+
+
+def _kind_tags() -> dict[str, dict]:
+    return read_yaml(DEPLOY / "run_pod_resources.yaml")["kinds"]
+
+
+def _container_resources(tags: dict) -> dict:
+    # Through a real job definition: Dagster serializes the tag, dagster-k8s parses and validates it.
+    @dg.op
+    def noop():
+        pass
+
+    @dg.job(tags=tags)
+    def job():
+        noop()
+
+    return get_user_defined_k8s_config(job.tags).container_config["resources"]
+
+
+def test_run_pod_resources_are_valid_dagster_k8s_tags_sized_per_kind():
+    resources = {kind: _container_resources(tags) for kind, tags in _kind_tags().items()}
+    assert set(resources) == {"default", "scoring", "training"}
+    for kind, requirements in resources.items():
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": kind},
+            "spec": {"containers": [{"name": "run", "image": "mlops-assets", "resources": requirements}]},
+        }
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+    def gibibytes(quantity: str) -> int:
+        assert quantity.endswith("Gi"), quantity
+        return int(quantity[:-2])
+
+    memory = {kind: gibibytes(r["limits"]["memory"]) for kind, r in resources.items()}
+    assert memory["training"] > memory["scoring"] > memory["default"]
+    # Untagged runs inherit the code server's resources: `default` documents exactly those.
+    assert resources["default"] == code_deployment(values())["resources"]
+
+
+def test_run_kinds_are_the_tags_the_run_queue_limits():
+    limits = {
+        (limit["key"], limit["value"]): limit["limit"]
+        for limit in prod_instance()["run_coordinator"]["config"]["tag_concurrency_limits"]
+    }
+    kinds = _kind_tags()
+    assert ("mlops/kind", "training") in limits and limits[("mlops/kind", "training")] == 1
+    for kind in ("training", "scoring"):
+        assert kinds[kind]["mlops/kind"] == kind and ("mlops/kind", kind) in limits
+    assert "mlops/kind" not in kinds["default"]
