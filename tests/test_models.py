@@ -23,7 +23,7 @@ from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
 from mlops_assets.settings import PACKAGE_DIR, load_settings
-from tests.conftest import PROJECT_ROOT, build_world, failure_text, materialize, source_table
+from tests.conftest import DATA_KEYS, PROJECT_ROOT, build_world, failure_text, materialize, source_table
 
 LATE = dg.AssetKey(["models", "late_arrival"])
 
@@ -82,7 +82,7 @@ def test_training_data_stays_readable_at_its_pinned_commit(trained):
     # New data lands and is published: main moves on, the model's training data does not.
     land_days(settings.landing_dir, date(2013, 3, 17), date(2013, 3, 17))
     assert defs.resolve_job_def("daily_assets").execute_in_process(
-        instance=instance, partition_key="2013-03-17", raise_on_error=False
+        instance=instance, partition_key="2013-03-17", asset_selection=DATA_KEYS, raise_on_error=False
     ).success
     assert store.get_commit("main").id != reference["training_commit"]
     with pytest.raises(Exception):
@@ -120,6 +120,7 @@ def _spec_dir(tmp_path: Path, name: str, change=None) -> Path:
 def _weak(raw: dict) -> None:
     """A deliberately poor challenger: one uninformative feature."""
     raw["features"] = ["day_of_week"]
+    raw["monitoring"]["drift_exempt"] = []
     raw["estimator"] = {"type": "logistic_regression", "params": {"max_iter": 200}}
 
 

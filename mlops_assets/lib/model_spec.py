@@ -85,6 +85,8 @@ class MonitoringSpec(_Strict):
     ks_threshold: float = Field(default=0.1, gt=0, le=1)
     max_missing_share: float = Field(default=0.2, ge=0, le=1)
     performance_drop: float = Field(default=0.05, ge=0)
+    # Features whose distribution moves day to day by nature (weather, calendar): reported, never alerting.
+    drift_exempt: list[str] = Field(default_factory=list)
 
 
 class FreshnessSpec(_Strict):
@@ -136,6 +138,9 @@ class ModelSpec(_Strict):
         if self.promotion.metric not in METRICS or METRICS[self.promotion.metric][0] != self.task:
             valid = sorted(m for m, (t, _) in METRICS.items() if t == self.task)
             raise ValueError(f"promotion.metric {self.promotion.metric!r} is not a {self.task} metric; expected one of {valid}")
+        stray = [f for f in self.monitoring.drift_exempt if f not in self.features]
+        if stray:
+            raise ValueError(f"monitoring.drift_exempt lists {stray}, which are not features of this spec")
         is_threshold = _TARGET.match(self.target)["op"] is not None
         if (self.task == "classification") != is_threshold:
             raise ValueError(

@@ -60,8 +60,11 @@ def daily_report(
     versions = predictions["model_version"].unique().to_list()
     model_version = int(max(versions))
     scored = features.join(predictions.select("flight_id", "score"), on="flight_id", how="inner")
+    exempt = [*spec.monitoring.drift_exempt, profile.score_column]
     drift = compare(profile, scored.select(profile.features), thresholds_of(spec)).with_columns(
-        pl.col("status").fill_null(INFO)
+        # Exempt features and the score (prediction drift) are reported with their values, never alerting.
+        pl.when((pl.col("status") == DRIFT) & pl.col("feature").is_in(exempt)).then(pl.lit(INFO))
+        .otherwise(pl.col("status").fill_null(INFO)).alias("status")
     )
     rows: list[dict] = [
         {"metric": "row_count", "feature": None, "value": float(features.height),
@@ -109,7 +112,7 @@ def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
         "rows": value("row_count"),
         "rows_scored": value("rows_scored"),
         "max_feature_psi": float(psi.max()) if psi.len() else None,
-        "drifting_features": float(report.filter(pl.col("status") == DRIFT).filter(pl.col("feature") != "score")["feature"].n_unique()),
+        "drifting_features": float(report.filter(pl.col("status") == DRIFT)["feature"].n_unique()),
         "score_psi": value("psi", "score"),
         "latency_ms_per_100_p95": value("latency_ms_per_100_p95"),
         spec.promotion.metric: value(spec.promotion.metric),
@@ -118,7 +121,7 @@ def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
 
 
 def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
-    """One verdict over the most recent ``SUMMARY_DAYS`` reports: decay > drift > ok.
+    """One verdict over the most recent ``SUMMARY_DAYS`` reports: drift > decay > ok.
 
     A feature counts as drifting when it drifted on at least half of those days (one odd day,
     a holiday say, is not a reason to retrain); decay is the mean daily score of the promotion
@@ -136,14 +139,19 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
     mean_score = float(perf["value"].mean()) if perf.height else None
     threshold = float(perf["threshold"][0]) if perf.height else None
     decayed = mean_score is not None and (mean_score < threshold if spec.higher_is_better else mean_score > threshold)
-    if decayed:
-        verdict = DECAY
-        reason = (f"mean daily {spec.promotion.metric} {mean_score:.4f} over {perf.height} labelled day(s) is past "
-                  f"the limit {threshold:.4f} (the model's holdout score, worse by at most "
-                  f"{spec.monitoring.performance_drop})")
-    elif drifting:
+    decay_reason = (
+        f"mean daily {spec.promotion.metric} {mean_score:.4f} over {perf.height} labelled day(s) is past the limit "
+        f"{threshold:.4f} (the model's holdout score, worse by at most {spec.monitoring.performance_drop})"
+        if decayed else ""
+    )
+    # Drift names its cause (which inputs moved), so it leads when both hold; both mean "retrain".
+    if drifting:
         verdict = DRIFT
         reason = f"feature(s) {drifting} drifted on at least {needed} of the last {len(days)} day(s)"
+        reason += f"; also {decay_reason}" if decayed else ""
+    elif decayed:
+        verdict = DECAY
+        reason = decay_reason
     else:
         verdict = OK
         reason = f"no feature drifted on {needed}+ of the last {len(days)} day(s); performance within limits"

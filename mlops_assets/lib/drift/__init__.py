@@ -8,7 +8,15 @@ value, threshold, status); ``feature_status`` and ``drifting_features`` summaris
 Pure polars/numpy/scipy, no pandas and no Dagster: the monitoring asset owns storage and I/O.
 """
 
-from mlops_assets.lib.drift.comparison import DRIFT, OK, WARN, DriftThresholds, compare, drifting_features, feature_status
+from mlops_assets.lib.drift.comparison import (
+    DRIFT,
+    OK,
+    WARN,
+    DriftThresholds,
+    compare,
+    drifting_features,
+    feature_status,
+)
 from mlops_assets.lib.drift.errors import DriftInputError
 from mlops_assets.lib.drift.profile import (
     OTHER_CATEGORY,

@@ -76,7 +76,9 @@ class DriftThresholds:
         if not self.psi_threshold > 0:
             bad.append(f"psi_threshold={self.psi_threshold!r}")
         if bad:
-            raise DriftInputError(f"drift thresholds out of range: {', '.join(bad)} (psi > 0, the others in [0, 1])")
+            raise DriftInputError(
+                f"drift thresholds out of range: {', '.join(bad)} (psi > 0, the others in [0, 1])"
+            )
 
 
 class _Rows:
@@ -85,11 +87,15 @@ class _Rows:
     def __init__(self) -> None:
         self.columns: dict[str, list] = {name: [] for name in TABLE_SCHEMA}
 
-    def add(self, metric: str, feature: str, value: float | None, threshold: float | None, status: str | None) -> None:
-        for name, item in zip(TABLE_SCHEMA, (metric, feature, value, threshold, status)):
+    def add(
+        self, metric: str, feature: str, value: float | None, threshold: float | None, status: str | None
+    ) -> None:
+        for name, item in zip(TABLE_SCHEMA, (metric, feature, value, threshold, status), strict=True):
             self.columns[name].append(item)
 
-    def above(self, metric: str, feature: str, value: float | None, threshold: float, status_if_above: str) -> None:
+    def above(
+        self, metric: str, feature: str, value: float | None, threshold: float, status_if_above: str
+    ) -> None:
         """A metric that is bad when large (PSI, KS D, shares); no status when it could not be computed."""
         if value is None or np.isnan(value):
             self.add(metric, feature, None, threshold, None)
@@ -118,7 +124,9 @@ def _check_current(profile: ReferenceProfile, current: pl.DataFrame) -> None:
             feature=absent[0],
         )
     if current.height == 0:
-        raise DriftInputError(f"current frame has no rows: nothing to compare for features {profile.features}")
+        raise DriftInputError(
+            f"current frame has no rows: nothing to compare for features {profile.features}"
+        )
     schema = current.schema  # built on each access: fetch it once
     for name in profile.numeric:
         check_numeric_dtype(name, schema[name], "current")
@@ -126,14 +134,17 @@ def _check_current(profile: ReferenceProfile, current: pl.DataFrame) -> None:
         check_categorical_dtype(name, schema[name], "current")
 
 
-def _compare_numeric(profile: ReferenceProfile, current: pl.DataFrame, thresholds: DriftThresholds, rows: _Rows) -> None:
+def _compare_numeric(
+    profile: ReferenceProfile, current: pl.DataFrame, thresholds: DriftThresholds, rows: _Rows
+) -> None:
     names = list(profile.numeric)
     if not names:
         return
     matrix = current.select(pl.col(name).cast(pl.Float64) for name in names).to_numpy()
     finite = np.isfinite(matrix)
     present_counts = finite.sum(axis=0)
-    # Missing (null, NaN, +-inf) becomes NaN, which np.sort puts last: column j's values are its first present_counts[j].
+    # Missing (null, NaN, +-inf) becomes NaN, which np.sort puts last:
+    # column j's values are its first present_counts[j] entries.
     sorted_matrix = np.sort(np.where(finite, matrix, np.nan), axis=0)
     psi = np.full(len(names), np.nan)
     ks = np.full(len(names), np.nan)
@@ -143,7 +154,9 @@ def _compare_numeric(profile: ReferenceProfile, current: pl.DataFrame, threshold
         values = sorted_matrix[: present_counts[j], j]
         if values.size == 0:
             continue
-        psi[j] = population_stability_index(reference.proportions_array, bin_proportions(values, reference.edges_array))
+        psi[j] = population_stability_index(
+            reference.proportions_array, bin_proportions(values, reference.edges_array)
+        )
         ks[j] = ks_statistic(reference.support_array, reference.cdf_from_zero, values)
         below = np.searchsorted(values, reference.minimum, side="left")
         above = values.size - np.searchsorted(values, reference.maximum, side="right")
@@ -151,16 +164,22 @@ def _compare_numeric(profile: ReferenceProfile, current: pl.DataFrame, threshold
     reference_counts = np.array([profile.numeric[name].count for name in names])
     with np.errstate(invalid="ignore"):
         p_values = ks_p_values(ks, reference_counts, present_counts)
-    missing = 1.0 - present_counts / current.height
+    missing = (current.height - present_counts) / current.height
     for j, name in enumerate(names):
         reference = profile.numeric[name]
         rows.above("psi", name, float(psi[j]), thresholds.psi_threshold, DRIFT)
         rows.above("ks_statistic", name, float(ks[j]), thresholds.ks_threshold, DRIFT)
         rows.p_value("ks_p_value", name, float(p_values[j]), thresholds.p_value_threshold)
         rows.above(
-            "missing_share", name, float(missing[j]), min(1.0, reference.missing_share + thresholds.max_missing_share), WARN
+            "missing_share",
+            name,
+            float(missing[j]),
+            min(1.0, reference.missing_share + thresholds.max_missing_share),
+            WARN,
         )
-        rows.above("out_of_range_share", name, float(out_of_range[j]), thresholds.max_out_of_range_share, WARN)
+        rows.above(
+            "out_of_range_share", name, float(out_of_range[j]), thresholds.max_out_of_range_share, WARN
+        )
 
 
 def _compare_categorical(
@@ -171,7 +190,7 @@ def _compare_categorical(
     psi = chi2 = chi2_p = unseen = None
     if present:
         counts = column.cast(pl.String).drop_nulls().value_counts(name=COUNT_COLUMN)
-        observed = dict(zip(counts[name].to_list(), counts[COUNT_COLUMN].to_list()))
+        observed = dict(zip(counts[name].to_list(), counts[COUNT_COLUMN].to_list(), strict=True))
         known = reference.vocabulary_set
         unseen = sum(count for category, count in observed.items() if category not in known) / present
         buckets = list(reference.top_categories)
@@ -187,7 +206,9 @@ def _compare_categorical(
     rows.above("psi", name, psi, thresholds.psi_threshold, DRIFT)
     rows.add("chi2_statistic", name, chi2, None, None)
     rows.p_value("chi2_p_value", name, chi2_p, thresholds.p_value_threshold)
-    rows.above("missing_share", name, missing, min(1.0, reference.missing_share + thresholds.max_missing_share), WARN)
+    rows.above(
+        "missing_share", name, missing, min(1.0, reference.missing_share + thresholds.max_missing_share), WARN
+    )
     rows.above("unseen_share", name, unseen, thresholds.max_unseen_share, WARN)
 
 
@@ -222,7 +243,9 @@ def feature_status(table: pl.DataFrame) -> pl.DataFrame:
         table.filter(pl.col("status").is_not_null())
         .group_by("feature", maintain_order=True)
         .agg(pl.col("status").replace_strict(_SEVERITY, return_dtype=pl.Int8).max().alias("severity"))
-        .select("feature", pl.col("severity").replace_strict({v: k for k, v in _SEVERITY.items()}).alias("status"))
+        .select(
+            "feature", pl.col("severity").replace_strict({v: k for k, v in _SEVERITY.items()}).alias("status")
+        )
     )
 
 

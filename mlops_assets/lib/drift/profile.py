@@ -93,10 +93,10 @@ class NumericProfile:
             missing_share=float(data["missing_share"]),
             minimum=float(data["min"]),
             maximum=float(data["max"]),
-            bin_edges=tuple(float(v) for v in data["bin_edges"]),
-            bin_proportions=tuple(float(v) for v in data["bin_proportions"]),
-            cdf_support=tuple(float(v) for v in data["cdf_support"]),
-            cdf_values=tuple(float(v) for v in data["cdf_values"]),
+            bin_edges=tuple(map(float, data["bin_edges"])),
+            bin_proportions=tuple(map(float, data["bin_proportions"])),
+            cdf_support=tuple(map(float, data["cdf_support"])),
+            cdf_values=tuple(map(float, data["cdf_values"])),
             cdf_exact=bool(data["cdf_exact"]),
         )
 
@@ -107,7 +107,8 @@ class CategoricalProfile:
 
     count: int
     missing_share: float
-    proportions: Mapping[str, float]  # top-k categories by share, then OTHER_CATEGORY if the rest is not empty
+    # The top-k categories by share, then OTHER_CATEGORY if the rest is not empty.
+    proportions: Mapping[str, float]
     vocabulary: tuple[str, ...]  # every category seen in the reference, sorted
 
     @cached_property
@@ -133,7 +134,7 @@ class CategoricalProfile:
             count=int(data["count"]),
             missing_share=float(data["missing_share"]),
             proportions={str(category): float(share) for category, share in data["proportions"]},
-            vocabulary=tuple(str(v) for v in data["vocabulary"]),
+            vocabulary=tuple(map(str, data["vocabulary"])),
         )
 
 
@@ -175,17 +176,27 @@ class ReferenceProfile:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
         if data.get("format") != PROFILE_FORMAT:
-            raise DriftInputError(f"not a reference profile: format is {data.get('format')!r}, expected {PROFILE_FORMAT!r}")
+            raise DriftInputError(
+                f"not a reference profile: format is {data.get('format')!r}, expected {PROFILE_FORMAT!r}"
+            )
         if data.get("version") != PROFILE_VERSION:
             raise DriftInputError(
-                f"reference profile version {data.get('version')!r} is not supported (this code reads {PROFILE_VERSION})"
+                f"reference profile version {data.get('version')!r} is not supported "
+                f"(this code reads {PROFILE_VERSION})"
+            )
+        score_column = data.get("score_column")
+        if score_column is not None and score_column not in data.get("numeric", {}):
+            raise DriftInputError(
+                f"malformed reference profile: score column {score_column!r} has no numeric profile"
             )
         try:
             return cls(
                 row_count=int(data["row_count"]),
                 numeric={name: NumericProfile.from_dict(p) for name, p in data["numeric"].items()},
-                categorical={name: CategoricalProfile.from_dict(p) for name, p in data["categorical"].items()},
-                score_column=data["score_column"],
+                categorical={
+                    name: CategoricalProfile.from_dict(p) for name, p in data["categorical"].items()
+                },
+                score_column=score_column,
                 bins=int(data["bins"]),
                 top_k=int(data["top_k"]),
                 ecdf_points=int(data["ecdf_points"]),
@@ -205,7 +216,10 @@ def _profile_numeric(name: str, series: pl.Series, bins: int, ecdf_points: int) 
     values = finite_sorted(series)
     count = values.size
     if count == 0:
-        raise DriftInputError(f"feature {name!r} has no non-missing value in the reference frame: cannot profile it", feature=name)
+        raise DriftInputError(
+            f"feature {name!r} has no non-missing value in the reference frame: cannot profile it",
+            feature=name,
+        )
     is_new_value = np.empty(count, dtype=bool)
     is_new_value[0] = True
     np.not_equal(values[1:], values[:-1], out=is_new_value[1:])
@@ -229,7 +243,7 @@ def _profile_numeric(name: str, series: pl.Series, bins: int, ecdf_points: int) 
         edges = edges[edges < values[-1]]
     return NumericProfile(
         count=int(count),
-        missing_share=1.0 - count / series.len(),
+        missing_share=(series.len() - count) / series.len(),
         minimum=float(values[0]),
         maximum=float(values[-1]),
         bin_edges=tuple(edges.tolist()),
@@ -243,18 +257,24 @@ def _profile_numeric(name: str, series: pl.Series, bins: int, ecdf_points: int) 
 def _profile_categorical(name: str, series: pl.Series, top_k: int) -> CategoricalProfile:
     present = series.cast(pl.String).drop_nulls()
     if present.len() == 0:
-        raise DriftInputError(f"feature {name!r} has no non-missing value in the reference frame: cannot profile it", feature=name)
+        raise DriftInputError(
+            f"feature {name!r} has no non-missing value in the reference frame: cannot profile it",
+            feature=name,
+        )
     counts = present.value_counts(name=COUNT_COLUMN).sort([COUNT_COLUMN, name], descending=[True, False])
     categories = counts[name].to_list()
     if OTHER_CATEGORY in categories:
-        raise DriftInputError(f"feature {name!r} has a category named {OTHER_CATEGORY!r}, which the profile reserves", feature=name)
+        raise DriftInputError(
+            f"feature {name!r} has a category named {OTHER_CATEGORY!r}, which the profile reserves",
+            feature=name,
+        )
     shares = (counts[COUNT_COLUMN] / present.len()).to_list()
-    proportions = dict(zip(categories[:top_k], shares[:top_k]))
+    proportions = dict(zip(categories[:top_k], shares[:top_k], strict=True))
     if len(categories) > top_k:
         proportions[OTHER_CATEGORY] = float(counts[COUNT_COLUMN][top_k:].sum() / present.len())
     return CategoricalProfile(
         count=present.len(),
-        missing_share=1.0 - present.len() / series.len(),
+        missing_share=(series.len() - present.len()) / series.len(),
         proportions=proportions,
         vocabulary=tuple(sorted(categories)),
     )
@@ -262,11 +282,16 @@ def _profile_categorical(name: str, series: pl.Series, top_k: int) -> Categorica
 
 def check_numeric_dtype(name: str, dtype: pl.DataType, where: str) -> None:
     if not (dtype.is_numeric() or dtype == pl.Boolean):
-        raise DriftInputError(f"numeric feature {name!r} has dtype {dtype} in the {where} frame, expected a number", feature=name)
+        raise DriftInputError(
+            f"numeric feature {name!r} has dtype {dtype} in the {where} frame, expected a number",
+            feature=name,
+        )
 
 
 def check_categorical_dtype(name: str, dtype: pl.DataType, where: str) -> None:
-    if not (dtype in (pl.String, pl.Boolean) or dtype.is_integer() or isinstance(dtype, (pl.Categorical, pl.Enum))):
+    if not (
+        dtype in (pl.String, pl.Boolean) or dtype.is_integer() or isinstance(dtype, (pl.Categorical, pl.Enum))
+    ):
         raise DriftInputError(
             f"categorical feature {name!r} has dtype {dtype} in the {where} frame, expected a string, "
             "categorical, enum, integer or boolean",
@@ -290,12 +315,17 @@ def build_profile(
     prediction of a regressor) and reported under its own name.
     """
     if bins < 2 or top_k < 1 or ecdf_points < 10:
-        raise DriftInputError(f"need bins >= 2, top_k >= 1, ecdf_points >= 10; got {bins}, {top_k}, {ecdf_points}")
+        raise DriftInputError(
+            f"need bins >= 2, top_k >= 1, ecdf_points >= 10; got {bins}, {top_k}, {ecdf_points}"
+        )
     numeric_columns = [*numeric, *([score_column] if score_column else [])]
     requested = [*numeric_columns, *categorical]
     duplicated = sorted({c for c in requested if requested.count(c) > 1})
     if duplicated:
-        raise DriftInputError(f"column(s) {duplicated} listed more than once (numeric, categorical, score)", feature=duplicated[0])
+        raise DriftInputError(
+            f"column(s) {duplicated} listed more than once (numeric, categorical, score)",
+            feature=duplicated[0],
+        )
     columns = set(frame.columns)
     absent = [c for c in requested if c not in columns]
     if absent:

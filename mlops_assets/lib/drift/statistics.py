@@ -19,7 +19,7 @@ PSI_EPSILON = 1e-4
 def population_stability_index(
     reference_proportions: np.ndarray, current_proportions: np.ndarray, epsilon: float = PSI_EPSILON
 ) -> float:
-    """PSI = sum over bins of (current - reference) * ln(current / reference), shares floored at ``epsilon``."""
+    """PSI = sum over bins of (current - reference) * ln(current / reference), shares floored at epsilon."""
     reference = np.maximum(np.asarray(reference_proportions, dtype=np.float64), epsilon)
     current = np.maximum(np.asarray(current_proportions, dtype=np.float64), epsilon)
     return float(np.sum((current - reference) * np.log(current / reference)))
@@ -59,7 +59,9 @@ def ks_statistic(support: np.ndarray, cumulative_from_zero: np.ndarray, current_
     return float(np.max(np.abs(reference_cdf_at(support, cumulative_from_zero, points) - current_cdf)))
 
 
-def ks_p_values(statistics: np.ndarray, reference_counts: np.ndarray, current_counts: np.ndarray) -> np.ndarray:
+def ks_p_values(
+    statistics: np.ndarray, reference_counts: np.ndarray, current_counts: np.ndarray
+) -> np.ndarray:
     """Asymptotic two-sided KS p-values, Q_KS(sqrt(n m / (n + m)) * D), for many features at once.
 
     ``scipy.special.kolmogorov`` is a ufunc (microseconds for all features); the finite-n

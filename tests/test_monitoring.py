@@ -1,0 +1,190 @@
+"""Predictions and monitoring: drift flagged on exactly the shifted features, delayed labels, HTML, bad input."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.lib.landing import land_days
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.settings import load_settings
+from tests.conftest import DATA_KEYS, QUIET, RANGE_END, RANGE_START, build_world, failure_text, materialize
+
+WEEK = [f"2013-03-{d}" for d in range(22, 29)]
+REPORT = ["monitoring", "late_arrival", "daily_report"]
+SUMMARY = dg.AssetKey(["monitoring", "late_arrival", "summary"])
+
+
+def _shift_week(landing: Path) -> None:
+    """Upstream changes: 40% of flights move to carrier HA, routes get 400 miles longer, it gets 25F warmer."""
+    for day in WEEK:
+        path = landing / "flights" / f"{day}.parquet"
+        moved = pl.int_range(pl.len()) % 5 < 2
+        pl.read_parquet(path).with_columns(
+            pl.when(moved).then(pl.lit("HA")).otherwise(pl.col("carrier")).alias("carrier"),
+            pl.when(moved).then(9000 + pl.int_range(pl.len())).otherwise(pl.col("flight")).alias("flight"),
+            (pl.col("distance") + 400).alias("distance"),
+        ).write_parquet(path)
+        weather = landing / "weather" / f"{day}.parquet"
+        pl.read_parquet(weather).with_columns(pl.col("temp") + 25).write_parquet(weather)
+
+
+def _score_week(settings, instance) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(settings)
+    result = defs.resolve_job_def("daily_assets").execute_in_process(
+        instance=instance, tags={RANGE_START: WEEK[0], RANGE_END: WEEK[-1]}, run_config=QUIET, raise_on_error=False
+    )
+    assert result.success, failure_text(result)
+    assert materialize(defs, instance, [SUMMARY]).success
+    return result
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory):
+    """Models trained on 2013-03-01..21; the next week scored as delivered (A) and shifted (B)."""
+    root = tmp_path_factory.mktemp("monitoring")
+    normal = load_settings({"MLOPS_HOME": str(root / "a")})
+    with dg.instance_for_test() as instance:
+        defs = build_world(normal, instance, "2013-03-01", "2013-03-21")
+        assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
+        land_days(normal.landing_dir, date(2013, 3, 22), date(2013, 3, 28))
+        shutil.copytree(root / "a", root / "b")
+        shifted = load_settings({"MLOPS_HOME": str(root / "b")})
+        _shift_week(shifted.landing_dir)
+        normal_result = _score_week(normal, instance)
+        with dg.instance_for_test() as shifted_instance:
+            _score_week(shifted, shifted_instance)
+        yield {"a": normal, "b": shifted, "instance": instance, "result": normal_result}
+
+
+def _reports(settings) -> pl.DataFrame:
+    store = LocalStore(settings.local_store_dir)
+    return pl.concat(read_table(store, "main", table_path(REPORT, day)) for day in WEEK)
+
+
+def _summary(settings) -> dict:
+    return read_table(LocalStore(settings.local_store_dir), "main", table_path(SUMMARY.path, None)).row(0, named=True)
+
+
+def test_predictions_use_the_champion_and_record_latency_and_volume(worlds):
+    settings, instance = worlds["a"], worlds["instance"]
+    store = LocalStore(settings.local_store_dir)
+    for day in WEEK:
+        predictions = read_table(store, "main", table_path(["predictions", "late_arrival"], day))
+        features = read_table(store, "main", table_path(["features", "flight_features"], day))
+        assert predictions.height == features.height
+        assert predictions["model_version"].unique().to_list() == [1]
+        assert predictions["score"].is_between(0, 1).all()
+    mat = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["predictions", "late_arrival"]), asset_partitions=[WEEK[3]]), limit=1
+    ).records[0].asset_materialization
+    assert mat.metadata["rows_scored"].value == float(read_table(store, "main", table_path(["predictions", "late_arrival"], WEEK[3])).height)
+    assert 0 < mat.metadata["latency_ms_per_100_p50"].value <= mat.metadata["latency_ms_per_100_p95"].value
+
+
+def test_the_week_as_delivered_raises_no_drift(worlds):
+    reports = _reports(worlds["a"])
+    assert reports.filter(pl.col("status") == "drift").height == 0
+    assert _summary(worlds["a"])["verdict"] != "drift"
+
+
+def test_shifted_features_are_flagged_exactly_and_the_summary_says_drift(worlds):
+    reports = _reports(worlds["b"])
+    flagged = set(reports.filter(pl.col("status") == "drift")["feature"].to_list())
+    assert flagged == {"carrier", "distance"}  # temp moved too, but weather is drift-exempt in the spec
+    temp_psi = reports.filter((pl.col("metric") == "psi") & (pl.col("feature") == "temp"))
+    assert (temp_psi["value"] > 0.2).all() and (temp_psi["status"] == "info").all()
+    summary = _summary(worlds["b"])
+    assert summary["verdict"] == "drift"
+    assert summary["drifting_features"] == "carrier,distance"
+    assert "drifted on at least 4 of the last 7 day(s)" in summary["reason"]
+
+
+def test_performance_is_pending_until_labels_land_then_filled(worlds):
+    settings, instance = worlds["a"], worlds["instance"]
+    store = LocalStore(settings.local_store_dir)
+    last = read_table(store, "main", table_path(REPORT, WEEK[-1]))
+    assert last.filter(pl.col("metric") == "roc_auc")["status"].to_list() == ["pending"]
+    assert last.filter(pl.col("metric") == "roc_auc")["value"].to_list() == [None]
+
+    # The next day's delivery brings the labels of 2013-03-28; the report is materialized again.
+    land_days(settings.landing_dir, date(2013, 3, 29), date(2013, 3, 29))
+    defs = build_definitions(settings)
+    assert defs.resolve_job_def("daily_assets").execute_in_process(
+        instance=instance, partition_key="2013-03-29", asset_selection=DATA_KEYS, run_config=QUIET
+    ).success
+    assert defs.resolve_job_def("daily_assets").execute_in_process(
+        instance=instance, partition_key=WEEK[-1], asset_selection=[dg.AssetKey(REPORT)], run_config=QUIET
+    ).success
+    report = read_table(store, "main", table_path(REPORT, WEEK[-1]))
+    roc_auc = report.filter(pl.col("metric") == "roc_auc").row(0, named=True)
+    assert roc_auc["status"] in ("ok", "decay")
+
+    # By hand: the day's published predictions against the labels in its features.
+    predictions = read_table(store, "main", table_path(["predictions", "late_arrival"], WEEK[-1]))
+    features = read_table(store, "main", table_path(["features", "flight_features"], WEEK[-1]))
+    labelled = predictions.join(features.select("flight_id", "arr_delay"), on="flight_id").drop_nulls("arr_delay")
+    expected = roc_auc_score((labelled["arr_delay"] >= 15).cast(pl.Int8).to_numpy(), labelled["score"].to_numpy())
+    assert roc_auc["value"] == pytest.approx(expected, abs=1e-12)
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.links += [v for k, v in attrs if k in ("src", "href") and v]
+
+
+def test_html_report_is_self_contained_with_plots_and_numbers(worlds):
+    settings = worlds["b"]
+    html_path = settings.home / "reports" / "late_arrival" / f"{WEEK[2]}.html"
+    text = html_path.read_text()
+    parser = _Collector()
+    parser.feed(text)
+    assert parser.tags.count("svg") >= 3  # PSI, KS and score distribution
+    assert parser.links == [] and "<script" not in text  # nothing to fetch: opens offline
+    psi = _reports(settings).filter((pl.col("date") == date.fromisoformat(WEEK[2])) & (pl.col("metric") == "psi") & (pl.col("feature") == "distance"))
+    assert f"{psi['value'][0]:.4f}" in text
+
+
+def test_missing_prediction_partition_is_a_clear_error(worlds):
+    settings, instance = worlds["a"], worlds["instance"]
+    defs = build_definitions(settings)
+    result = defs.resolve_job_def("daily_assets").execute_in_process(
+        instance=instance, partition_key="2013-03-29", asset_selection=[dg.AssetKey(REPORT)],
+        run_config=QUIET, raise_on_error=False,
+    )
+    assert not result.success
+    assert "predictions/late_arrival partition 2013-03-29 is not published" in failure_text(result)
+
+
+def test_missing_reference_profile_is_a_clear_error(worlds, tmp_path):
+    home = tmp_path / "c"
+    shutil.copytree(worlds["a"].home, home)
+    settings = load_settings({"MLOPS_HOME": str(home)})
+    for profile in (worlds["a"].mlflow_artifact_dir / "late_arrival").rglob("reference_profile.json"):
+        profile.rename(profile.with_suffix(".moved"))
+    try:
+        with dg.instance_for_test() as instance:
+            result = build_definitions(settings).resolve_job_def("daily_assets").execute_in_process(
+                instance=instance, partition_key=WEEK[0], asset_selection=[dg.AssetKey(REPORT)],
+                run_config=QUIET, raise_on_error=False,
+            )
+    finally:
+        for moved in (worlds["a"].mlflow_artifact_dir / "late_arrival").rglob("reference_profile.moved"):
+            moved.rename(moved.with_suffix(".json"))
+    assert not result.success
+    assert "no reference profile (monitoring/reference_profile.json)" in failure_text(result)
