@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,15 +11,11 @@ import urllib.request
 import pytest
 
 from mlops_assets.lib.versioned_store import LocalStore
+from tests.processes import free_port, stop_group
 from tests.conftest import PROJECT_ROOT, expected_rows
 
 pytestmark = pytest.mark.slow
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_make_demo_lands_and_publishes_every_asset(tmp_path):
@@ -58,7 +52,7 @@ def _graphql(port: int, query: str) -> dict:
 
 
 def test_make_dev_serves_the_asset_graph(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "DAGSTER_PORT": str(port)}
     env.pop("DAGSTER_HOME", None)
     server = subprocess.Popen(
@@ -77,9 +71,4 @@ def test_make_dev_serves_the_asset_graph(tmp_path):
         assert {"raw/flights", "raw/weather", "raw/airports", "raw/planes", "raw/airlines"} <= set(keys)
         assert (tmp_path / "mlops" / "dagster" / "dagster.yaml").exists()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop_group(server, grace_seconds=30)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,21 +15,17 @@ from mlflow import MlflowClient
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.settings import load_settings
+from tests.processes import free_port, stop_group
 from tests.conftest import PROJECT_ROOT, build_world
 
 pytestmark = pytest.mark.slow
 LATE = dg.AssetKey(["models", "late_arrival"])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
 def mlflow_server(tmp_path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
     server = subprocess.Popen(
         [mlflow_cli, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
@@ -55,12 +49,7 @@ def mlflow_server(tmp_path) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=20)
+        stop_group(server, grace_seconds=20)
 
 
 def test_training_registers_on_a_real_mlflow_server(mlflow_server, tmp_path):

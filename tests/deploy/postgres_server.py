@@ -7,12 +7,13 @@ Postgres refuses to run as root: as root it runs as the `postgres` user.
 
 from __future__ import annotations
 
+from tests.processes import free_port
+
 import glob
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,12 +28,6 @@ ENSURE_POSTGRES = Path(__file__).resolve().parents[2] / "deploy" / "scripts" / "
 INITDB_GLOB = "/usr/lib/postgresql/*/bin/initdb"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def postgres_bin_dir() -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests.processes import stop_group
 from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import ListRepositoriesResponse
 from dagster._serdes import deserialize_value
@@ -128,14 +129,7 @@ def _command_on(port: int) -> list[str]:
 
 def _stop(process: subprocess.Popen) -> bool:
     """SIGTERM, as Kubernetes sends it, then SIGKILL after a grace period; True if SIGTERM sufficed."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-        return True
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        return False
+    return stop_group(process)
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.partitions import DAILY, OWNERS

@@ -15,10 +15,10 @@ from mlops_assets.defs.partitions import DAILY
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.drift import ReferenceProfile
 from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.monitoring import REPORT_COLUMNS, Latency, daily_report, headline, summarize
+from mlops_assets.lib.monitoring import Latency, daily_report, headline, summarize
 from mlops_assets.lib.report_html import render_report
 from mlops_assets.lib.versioned_store import MAIN
-from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.lib.versioned_store.wap import table_path
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.resources.io_manager import read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
