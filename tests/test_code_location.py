@@ -78,3 +78,17 @@ def test_code_location_loads_with_dagster_itself(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "mlops_assets" in done.stdout + done.stderr
+
+
+def test_training_runs_and_steps_ask_for_more_memory_than_scoring(defs):
+    """Kubernetes pod sizes travel as dagster-k8s/config tags (mlops_assets/run_pod_resources.yaml)."""
+    def memory_gib(tags: dict) -> float:
+        limit = json.loads(tags["dagster-k8s/config"])["container_config"]["resources"]["limits"]["memory"]
+        return float(limit.removesuffix("Gi"))
+
+    training, scoring = defs.resolve_job_def("train_models").tags, defs.resolve_job_def("daily_assets").tags
+    assert training["mlops/kind"] == "training" and scoring["mlops/kind"] == "scoring"
+    assert memory_gib(training) > memory_gib(scoring)
+    model_step = defs.resolve_assets_def(dg.AssetKey(["models", "late_arrival"])).op.tags
+    scoring_step = defs.resolve_assets_def(dg.AssetKey(["predictions", "late_arrival"])).op.tags
+    assert memory_gib(model_step) > memory_gib(scoring_step)

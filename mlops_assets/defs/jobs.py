@@ -5,6 +5,7 @@ import dagster as dg
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.defs.inference import predictions_key
 from mlops_assets.defs.monitoring import report_key, summary_key
+from mlops_assets.defs.run_resources import run_tags
 from mlops_assets.lib.model_spec import ModelSpec
 
 RAW_DAILY_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
@@ -25,17 +26,19 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
                 "daily_assets",
                 selection=dg.AssetSelection.assets(*daily_keys(specs)),
                 description="Every daily asset for a day or a range (a range runs as one run per backfill policy).",
+                tags=run_tags("scoring"),
             ),
             dg.define_asset_job(
                 "train_models",
                 selection=dg.AssetSelection.groups("models"),
                 description="Train every model spec on its window, register it, and run the promotion gate.",
-                tags={"mlops/kind": "training"},
+                tags=run_tags("training"),
             ),
             dg.define_asset_job(
                 "monitoring_summaries",
                 selection=dg.AssetSelection.assets(*[summary_key(s) for s in specs]),
                 description="Recompute each spec's rolling monitoring verdict from the published daily reports.",
+                tags=run_tags("default"),
             ),
         ]
     )

@@ -16,7 +16,7 @@ from dagster_k8s.job import get_user_defined_k8s_config
 from mlops_assets.settings import PROD_REQUIRED, load_settings
 
 from .chart import render_code_deployment, unknown_keys
-from .conftest import DEPLOY, K8S_VERSION, code_deployment, read_yaml, read_yaml_documents
+from .conftest import DEPLOY, K8S_VERSION, REPO_ROOT, code_deployment, read_yaml, read_yaml_documents
 from .dockerfile import parse_dockerfile
 
 K8S_DIR = DEPLOY / "k8s"
@@ -311,7 +311,7 @@ def test_instance_choices_agree_between_helm_values_and_dagster_yaml():
 
 
 def _kind_tags() -> dict[str, dict]:
-    return read_yaml(DEPLOY / "run_pod_resources.yaml")["kinds"]
+    return read_yaml(REPO_ROOT / "mlops_assets" / "run_pod_resources.yaml")["kinds"]
 
 
 def _container_resources(tags: dict) -> dict:

@@ -12,6 +12,7 @@ from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.defs.models.assets import model_key
 from mlops_assets.defs.partitions import DAILY
+from mlops_assets.defs.run_resources import op_tags
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.scoring import score_day
@@ -56,6 +57,7 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         owners=spec.owners,
         kinds={"scikit-learn", "mlflow", "parquet"},
         code_version=PREDICTIONS_CODE_VERSION,
+        op_tags=op_tags("scoring"),
         description=(
             f"Daily {'probability of ' + spec.target if spec.task == 'classification' else 'predicted ' + spec.target} "
             f"for every scheduled flight, scored by the version of '{spec.name}' that holds the 'champion' alias "

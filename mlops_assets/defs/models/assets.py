@@ -19,6 +19,7 @@ import polars as pl
 
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.features import FEATURES_KEY
+from mlops_assets.defs.run_resources import op_tags
 from mlops_assets.errors import ObjectNotFound, RefNotFound
 from mlops_assets.lib import training
 from mlops_assets.lib.drift import ReferenceProfile, build_profile
@@ -117,6 +118,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
             "estimator": dg.MetadataValue.json(spec.estimator.model_dump()),
         },
         tags={"mlops/kind": "training"},
+        op_tags=op_tags("training"),
     )
     def _model(context: dg.AssetExecutionContext, store: VersionedStoreResource, mlflow: MlflowResource) -> pl.DataFrame:
         versioned = store.open()
