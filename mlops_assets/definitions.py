@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from mlops_assets.defs import data, features, inference, jobs, models, monitoring, resources
+from mlops_assets.defs import automation, data, features, inference, jobs, models, monitoring, resources
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.settings import current_settings
 
@@ -17,6 +17,7 @@ def build_definitions(settings=None) -> dg.Definitions:
         inference.build_defs([spec for spec, _ in specs.values()]),
         monitoring.build_defs(settings, [spec for spec, _ in specs.values()]),
         jobs.build_defs([spec for spec, _ in specs.values()]),
+        automation.build_defs([spec for spec, _ in specs.values()]),
         resources.build_defs(settings),
     )
 

@@ -11,6 +11,9 @@ EMBEDDED_DAGSTER_YAML = """\
 # Embedded instance written by `python -m mlops_assets prepare-instance` (sqlite under MLOPS_HOME).
 telemetry:
   enabled: false
+# Open-source Dagster evaluates FreshnessPolicy only with this (preview) switch.
+freshness:
+  enabled: true
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator

@@ -56,6 +56,7 @@ class Settings(BaseModel):
     mlflow_artifact_dir: Path
     model_specs_dir: Path
     git_sha: str | None
+    alert_webhook_url: str | None
 
 
 # name -> (embedded default, what it is); the README's settings table is generated from this.
@@ -77,6 +78,7 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLFLOW_TRACKING_URI": ("sqlite:///$MLOPS_HOME/mlflow/mlflow.db", "MLflow tracking and registry (a server in prod)"),
     "MLOPS_MODEL_SPECS_DIR": ("<package>/model_specs", "directory of the model spec YAML files"),
     "MLOPS_GIT_SHA": ("`git rev-parse HEAD`", "code version recorded on every model (set at image build)"),
+    "MLOPS_ALERT_WEBHOOK_URL": ("unset", "run-failure alerts are POSTed here as JSON (and always logged)"),
     "DAGSTER_PG_HOST": ("unset", "Postgres host of Dagster's storage (required in prod)"),
     "DAGSTER_PG_USERNAME": ("unset", "Postgres user (required in prod)"),
     "DAGSTER_PG_PASSWORD": ("unset", "Postgres password (required in prod; never logged)"),
@@ -122,6 +124,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 storage_namespace=get("LAKEFS_STORAGE_NAMESPACE", "local://mlops"),
             )
 
+    webhook = get("MLOPS_ALERT_WEBHOOK_URL")
+    if webhook and not webhook.startswith(("http://", "https://")):
+        problems.append(f"MLOPS_ALERT_WEBHOOK_URL={webhook!r}: expected an http:// or https:// URL")
     if mode == "prod":
         problems.extend(f"{n}: required when MLOPS_ENV=prod" for n in PROD_REQUIRED if not get(n))
     executor = get("MLOPS_EXECUTOR", "k8s" if mode == "prod" else "multiprocess")
@@ -155,6 +160,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             mlflow_artifact_dir=home / "mlflow" / "artifacts",
             model_specs_dir=Path(get("MLOPS_MODEL_SPECS_DIR") or PACKAGE_DIR / "model_specs").expanduser().resolve(),
             git_sha=get("MLOPS_GIT_SHA"),
+            alert_webhook_url=get("MLOPS_ALERT_WEBHOOK_URL"),
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above
         raise SettingsError(f"invalid settings: {exc}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
+from mlops_assets.resources.alerts import AlertResource
 from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.settings import Settings
 
@@ -42,6 +43,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "store": store,
             "io_manager": VersionedParquetIOManager(store=store),
             "landing": LandingZoneResource(directory=str(settings.landing_dir)),
+            "alerts": AlertResource(webhook_url=settings.alert_webhook_url or ""),
             "mlflow": MlflowResource(
                 tracking_uri=settings.mlflow_tracking_uri,
                 # A local tracking store keeps artifacts under MLOPS_HOME; a server decides its own.

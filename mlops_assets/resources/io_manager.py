@@ -24,6 +24,7 @@ from mlops_assets.lib.versioned_store.wap import (
 from mlops_assets.resources.store import VersionedStoreResource
 
 PINNED_REF_KEY = "mlops/ref"  # input metadata: read upstream at this ref instead of main
+ALLOW_MISSING_PARTITIONS = "allow_missing_partitions"  # input metadata: skip unpublished partitions
 
 
 def _asset_label(path: list[str] | tuple[str, ...]) -> str:
@@ -31,7 +32,11 @@ def _asset_label(path: list[str] | tuple[str, ...]) -> str:
 
 
 def read_partitions(
-    store: VersionedStore, asset_path: list[str], partitions: list[str | None], ref: str = MAIN
+    store: VersionedStore,
+    asset_path: list[str],
+    partitions: list[str | None],
+    ref: str = MAIN,
+    allow_missing: bool = False,
 ) -> tuple[str, dict[str | None, pl.DataFrame]]:
     """Tables of ``partitions`` at one commit of ``ref``; returns (commit id, tables)."""
     commit_id = store.get_commit(ref).id
@@ -41,6 +46,8 @@ def read_partitions(
         try:
             tables[partition] = read_table(store, commit_id, path)
         except ObjectNotFound:
+            if allow_missing:
+                continue
             what = f"partition {partition}" if partition else "its value"
             raise ObjectNotFound(
                 f"{_asset_label(asset_path)} {what} is not published at {ref!r} (commit {commit_id[:12]}): "
@@ -116,6 +123,7 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         ref = (context.definition_metadata or {}).get(PINNED_REF_KEY, MAIN)
         partitioned = context.has_asset_partitions
         partitions: list[str | None] = list(context.asset_partition_keys) if partitioned else [None]
-        commit_id, tables = read_partitions(self.store.open(), asset_path, partitions, ref)
+        allow_missing = bool((context.definition_metadata or {}).get(ALLOW_MISSING_PARTITIONS))
+        commit_id, tables = read_partitions(self.store.open(), asset_path, partitions, ref, allow_missing)
         context.log.debug(f"read {_asset_label(asset_path)} at {ref} (commit {commit_id[:12]})")
         return tables if partitioned else tables[None]

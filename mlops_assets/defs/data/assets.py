@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from mlops_assets.defs.automation.freshness import DAILY_DATA, DIMENSIONS
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.partitions import DAILY, OWNERS
 from mlops_assets.lib.contracts import contract_for
@@ -38,6 +39,8 @@ def _landed_asset(table: SourceTable) -> dg.AssetsDefinition:
         owners=OWNERS,
         kinds={"polars", "parquet", "pandera"},
         code_version=RAW_CODE_VERSION,
+        # Raw days are requested by the landing sensor, one run per landed day.
+        freshness_policy=DAILY_DATA if table.daily else DIMENSIONS,
         description=table.description,
         metadata={"dagster/column_schema": _column_schema(table), "landing_table": table.name},
     )

@@ -4,6 +4,8 @@ import dagster as dg
 import polars as pl
 from typing import Any
 
+from mlops_assets.defs.automation.conditions import every_partition_eager
+from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.partitions import DAILY, OWNERS
 from mlops_assets.lib.features import COLUMNS, FEATURES, LABEL_COLUMNS, build_flight_features, features_contract
@@ -37,6 +39,8 @@ def _column_schema() -> dg.TableSchema:
     owners=OWNERS,
     kinds={"polars", "parquet", "pandera"},
     code_version=FEATURES_CODE_VERSION,
+    automation_condition=every_partition_eager(),
+    freshness_policy=DAILY_DATA,
     description=(
         "One row per scheduled flight with what is known before departure: schedule, route, aircraft "
         "(raw/planes), destination (raw/airports) and origin weather at the scheduled hour (raw/weather, "

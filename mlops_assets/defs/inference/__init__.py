@@ -8,6 +8,8 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
+from mlops_assets.defs.automation.conditions import every_partition_eager
+from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.defs.models.assets import model_key
@@ -58,6 +60,9 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         kinds={"scikit-learn", "mlflow", "parquet"},
         code_version=PREDICTIONS_CODE_VERSION,
         op_tags=op_tags("scoring"),
+        # A new champion scores new days; history keeps the version that scored it.
+        automation_condition=every_partition_eager(ignore_updates_of=dg.AssetSelection.assets(model_key(spec))),
+        freshness_policy=DAILY_DATA,
         description=(
             f"Daily {'probability of ' + spec.target if spec.task == 'classification' else 'predicted ' + spec.target} "
             f"for every scheduled flight, scored by the version of '{spec.name}' that holds the 'champion' alias "

@@ -17,6 +17,8 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
+from mlops_assets.defs.automation.conditions import retrain_on_code_change
+from mlops_assets.defs.automation.freshness import model_freshness
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.defs.run_resources import op_tags
@@ -104,6 +106,8 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
         owners=spec.owners,
         kinds={"scikit-learn", "mlflow", "parquet"},
         code_version=spec.code_version(),
+        automation_condition=retrain_on_code_change(),
+        freshness_policy=model_freshness(spec.freshness.max_model_age_days),
         description=(
             f"{spec.description.strip()} Trained with {spec.estimator.type} on the last "
             f"{spec.training.window_days} labelled days of features/flight_features (label delay "

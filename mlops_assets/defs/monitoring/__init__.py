@@ -8,6 +8,8 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
+from mlops_assets.defs.automation.conditions import every_partition_eager, summary_follows_reports
+from mlops_assets.defs.automation.freshness import DAILY_DATA, SUMMARY
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.defs.inference import predictions_key
@@ -18,9 +20,8 @@ from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.monitoring import Latency, daily_report, headline, summarize
 from mlops_assets.lib.report_html import render_report
 from mlops_assets.lib.versioned_store import MAIN
-from mlops_assets.lib.versioned_store.wap import table_path
 from mlops_assets.resources import VersionedStoreResource
-from mlops_assets.resources.io_manager import read_partitions
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.settings import Settings
 
@@ -86,13 +87,24 @@ def _latency(context: dg.AssetExecutionContext, spec: ModelSpec, day: str) -> La
 def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefinition:
     @dg.asset(
         key=report_key(spec),
-        ins={"predictions": dg.AssetIn(predictions_key(spec)), "features": dg.AssetIn(FEATURES_KEY)},
+        ins={
+            "predictions": dg.AssetIn(predictions_key(spec)),
+            # Day D's labels arrive with day D+label_delay: reading that day makes the report depend
+            # on it, so it is recomputed when the labels land; until then it may be missing.
+            "features": dg.AssetIn(
+                FEATURES_KEY,
+                partition_mapping=dg.TimeWindowPartitionMapping(start_offset=0, end_offset=spec.training.label_delay_days),
+                metadata={ALLOW_MISSING_PARTITIONS: True},
+            ),
+        },
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="monitoring",
         owners=spec.owners,
         kinds={"polars", "parquet", "html"},
         code_version=MONITORING_CODE_VERSION,
+        automation_condition=every_partition_eager(ignore_missing=dg.AssetSelection.assets(FEATURES_KEY)),
+        freshness_policy=DAILY_DATA,
         description=(
             f"Daily monitoring of '{spec.name}' against the reference profile saved with the scoring model version: "
             "data quality (missing, out-of-range, row count), feature and prediction drift (PSI, KS, chi-square), "
@@ -117,7 +129,7 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
                 profiles[version] = (profile, tracker.lineage(spec.name, str(version))["tags"])
             profile, tags = profiles[version]
             label_day = (date.fromisoformat(day) + timedelta(days=spec.training.label_delay_days)).isoformat()
-            labels_arrived = versioned.object_exists(MAIN, table_path(FEATURES_KEY.path, label_day))
+            labels_arrived = label_day in features
             report = daily_report(
                 spec, date.fromisoformat(day), features[day], day_predictions, profile,
                 labels_arrived=labels_arrived,
@@ -152,6 +164,8 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         owners=spec.owners,
         kinds={"polars", "parquet"},
         code_version=MONITORING_CODE_VERSION,
+        automation_condition=summary_follows_reports(),
+        freshness_policy=SUMMARY,
         description=(
             f"Rolling state of '{spec.name}' over the most recent daily reports published on main: drifting features "
             "and performance against the model's holdout score, reduced to one verdict (ok / drift / decay) and its "

@@ -1,0 +1,77 @@
+"""The retraining decision, as a plain function of what is published (tested day by day)."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from mlops_assets.defs.models.assets import published_feature_days
+from mlops_assets.defs.monitoring import summary_key
+from mlops_assets.errors import ObjectNotFound
+from mlops_assets.lib.model_spec import ModelSpec
+from mlops_assets.lib.training import TrainingError, select_window
+from mlops_assets.lib.versioned_store import MAIN, VersionedStore
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
+
+HANDLED_MEMORY = 50
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    reason: str | None  # initial | drift | decay | freshness; None: do not retrain
+    evidence: str = ""
+    evidence_key: str = ""
+    why_not: str = ""
+    state: dict = field(default_factory=dict)
+
+
+def _row(store: VersionedStore, path_parts: list[str]) -> dict | None:
+    try:
+        return read_table(store, MAIN, table_path(path_parts, None)).row(0, named=True)
+    except ObjectNotFound:
+        return None
+
+
+def decide_retraining(spec: ModelSpec, store: VersionedStore, state: dict, *, in_progress: bool) -> RetrainDecision:
+    """Whether ``models/<spec>`` should retrain now, why, and the sensor state to keep."""
+    if in_progress:
+        return RetrainDecision(None, why_not="a run of it is in progress", state=state)
+    days = published_feature_days(store, MAIN)
+    if not days:
+        return RetrainDecision(None, why_not="no feature data is published", state=state)
+    latest = days[-1]
+    if state.get("data_day") == latest:
+        return RetrainDecision(None, why_not=f"no new data since {latest}", state=state)
+    handled = list(state.get("handled", []))
+    new_state = {"data_day": latest, "handled": handled}
+
+    reference = _row(store, ["models", spec.name])
+    reason = evidence = key = None
+    if reference is None:
+        try:
+            select_window(spec, days)
+        except TrainingError as exc:
+            return RetrainDecision(None, why_not=f"not trainable yet: {exc}", state=new_state)
+        reason, key = "initial", "initial"
+        evidence = f"no trained version yet; {len(days)} day(s) of features published up to {latest}"
+    else:
+        summary = _row(store, list(summary_key(spec).path))
+        trained_until = reference["holdout_end"]
+        unseen = summary is not None and summary["window_start"].isoformat() > trained_until
+        last_labelled = date.fromisoformat(latest).toordinal() - spec.training.label_delay_days
+        age_days = last_labelled - date.fromisoformat(trained_until).toordinal()
+        if unseen and summary["verdict"] in ("drift", "decay"):
+            reason = summary["verdict"]
+            evidence = summary["reason"]
+            key = f"{reason}-v{reference['model_version']}"  # one retrain per version for this reason
+        elif age_days > spec.freshness.max_model_age_days:
+            reason = "freshness"
+            evidence = (
+                f"v{reference['model_version']} was trained on data up to {trained_until}; {age_days} newer labelled "
+                f"day(s) are published (freshness.max_model_age_days={spec.freshness.max_model_age_days})"
+            )
+            key = f"freshness-v{reference['model_version']}"
+    if reason is None:
+        return RetrainDecision(None, why_not="monitoring ok and model fresh", state=new_state)
+    if key in handled:
+        return RetrainDecision(None, why_not=f"already requested for {key}", state=new_state)
+    new_state["handled"] = [*handled, key][-HANDLED_MEMORY:]
+    return RetrainDecision(reason, evidence=evidence, evidence_key=key, state=new_state)

@@ -1,0 +1,108 @@
+"""Sensors: one request per newly landed day (idempotent), and alerts on failed runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import date
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pytest
+
+from mlops_assets.defs.automation.sensors import alert_on_run_failure, landing_sensor
+from mlops_assets.lib.landing import land_days
+from mlops_assets.resources import LandingZoneResource
+from mlops_assets.resources.alerts import AlertResource
+
+
+def _evaluate(landing_dir, cursor):
+    context = dg.build_sensor_context(cursor=cursor, resources={"landing": LandingZoneResource(directory=str(landing_dir))})
+    result = landing_sensor(context)
+    if isinstance(result, dg.SkipReason):
+        return [], cursor
+    return result.run_requests, result.cursor
+
+
+def test_landing_sensor_requests_each_new_day_once(tmp_path):
+    landing = tmp_path / "landing"
+    land_days(landing, date(2013, 5, 1), date(2013, 5, 3))
+    requests, cursor = _evaluate(landing, None)
+    days = [r.partition_key for r in requests if r.partition_key]
+    assert days == ["2013-05-01", "2013-05-02", "2013-05-03"]
+    assert all(r.tags["mlops/trigger"] == "landing_sensor" for r in requests)
+    assert {tuple(k.to_user_string() for k in r.asset_selection) for r in requests if r.partition_key} == {
+        ("raw/flights", "raw/weather")
+    }
+    assert [r for r in requests if not r.partition_key][0].tags["mlops/landed"] == "dimensions"
+
+    assert _evaluate(landing, cursor)[0] == []  # idempotent: nothing new, nothing requested
+
+    # A day delivered late, and a day re-delivered by upstream: one request each.
+    land_days(landing, date(2013, 4, 30), date(2013, 4, 30))
+    redelivered = landing / "flights" / "2013-05-02.parquet"
+    os.utime(redelivered, ns=(redelivered.stat().st_atime_ns, redelivered.stat().st_mtime_ns + 10**9))
+    requests, cursor = _evaluate(landing, cursor)
+    assert sorted(r.partition_key for r in requests) == ["2013-04-30", "2013-05-02"]
+    assert len({r.run_key for r in requests}) == 2
+
+
+def test_a_day_with_only_one_table_landed_waits(tmp_path):
+    landing = tmp_path / "landing"
+    land_days(landing, date(2013, 5, 1), date(2013, 5, 1))
+    (landing / "weather" / "2013-05-01.parquet").unlink()
+    requests, _ = _evaluate(landing, None)
+    assert [r.partition_key for r in requests if r.partition_key] == []
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):
+        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    _Webhook.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks/mlops", _Webhook.received
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def test_failed_run_is_logged_and_posted_to_the_webhook(webhook, caplog):
+    url, received = webhook
+
+    @dg.asset
+    def broken():
+        raise RuntimeError("upstream file vanished")
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([broken], instance=instance, raise_on_error=False, tags={"mlops/trigger": "landing_sensor"})
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="alert_on_run_failure", dagster_event=failure, dagster_instance=instance,
+            dagster_run=result.dagster_run, resources={"alerts": AlertResource(webhook_url=url)},
+        ).for_run_failure()
+        alert_on_run_failure(context)
+    assert len(received) == 1
+    assert received[0]["run_id"] == result.run_id
+    assert received[0]["trigger"] == "landing_sensor"
+    assert "broken" in received[0]["message"]
+    assert any("ALERT" in r.message for r in caplog.records)
+
+
+def test_an_unreachable_webhook_never_breaks_alerting():
+    assert AlertResource(webhook_url="http://127.0.0.1:9/nothing", timeout_seconds=2).send({"event": "x"}) is False
