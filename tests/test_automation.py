@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import shutil
-from pathlib import Path
 
 import dagster as dg
 import pytest

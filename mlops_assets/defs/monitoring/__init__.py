@@ -113,11 +113,7 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
             "plus a self-contained HTML report linked in the metadata."
         ),
     )
-    def _report(
-        context: dg.AssetExecutionContext, predictions: Any, features: Any,
-        store: VersionedStoreResource, mlflow: MlflowResource,
-    ) -> Any:
-        versioned = store.open()
+    def _report(context: dg.AssetExecutionContext, predictions: Any, features: Any, mlflow: MlflowResource) -> Any:
         tracker = mlflow.tracker()
         profiles: dict[int, tuple[ReferenceProfile, dict[str, str]]] = {}
         tables = {}
