@@ -18,7 +18,10 @@ from mlops_assets.resources.alerts import AlertResource
 
 
 def _evaluate(landing_dir, cursor):
-    context = dg.build_sensor_context(cursor=cursor, resources={"landing": LandingZoneResource(directory=str(landing_dir))})
+    context = dg.build_sensor_context(
+        cursor=cursor, instance=dg.DagsterInstance.ephemeral(),
+        resources={"landing": LandingZoneResource(directory=str(landing_dir))},
+    )
     result = landing_sensor(context)
     if isinstance(result, dg.SkipReason):
         return [], cursor
@@ -106,3 +109,15 @@ def test_failed_run_is_logged_and_posted_to_the_webhook(webhook, caplog):
 
 def test_an_unreachable_webhook_never_breaks_alerting():
     assert AlertResource(webhook_url="http://127.0.0.1:9/nothing", timeout_seconds=2).send({"event": "x"}) is False
+
+
+def test_a_fresh_cursor_skips_days_already_published_since_they_landed(tmp_path):
+    landing = tmp_path / "landing"
+    land_days(landing, date(2013, 5, 1), date(2013, 5, 2))
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", "flights"], partition="2013-05-01"))
+        context = dg.build_sensor_context(
+            instance=instance, resources={"landing": LandingZoneResource(directory=str(landing))}
+        )
+        result = landing_sensor(context)
+    assert [r.partition_key for r in result.run_requests if r.partition_key] == ["2013-05-02"]

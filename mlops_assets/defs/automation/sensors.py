@@ -27,6 +27,14 @@ def _mtime(path) -> int:
     return os.stat(path).st_mtime_ns
 
 
+def _published_after(instance: dg.DagsterInstance, day: str, delivery_ns: int) -> bool:
+    """A fresh cursor must not re-request days materialized since their files landed."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=RAW_DAILY_KEYS[0], asset_partitions=[day]), limit=1
+    ).records
+    return bool(records) and records[0].timestamp * 1e9 >= delivery_ns
+
+
 @dg.sensor(
     name="landing_zone",
     description="Requests raw/flights and raw/weather for each newly landed (or re-delivered) day, once per delivery.",
@@ -44,7 +52,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneReso
     requests = []
     for day in sorted(set(landing.days("flights")) & set(landing.days("weather"))):
         delivery = max(_mtime(landed_file(directory, t, day)) for t in ("flights", "weather"))
-        if seen.get(day) == delivery:
+        if seen.get(day) == delivery or (day not in seen and _published_after(context.instance, day, delivery)):
+            seen[day] = delivery
             continue
         seen[day] = delivery
         requests.append(dg.RunRequest(
