@@ -145,3 +145,22 @@ def test_missing_landed_file_names_the_expected_path(world):
     assert f"no landed file for table 'flights', partition {DAY}" in message
     assert str(settings.landing_dir / "flights" / f"{DAY}.parquet") in message
     assert not [c for c in store.diff(main_before, "main") if c.path.startswith("raw/flights/")]
+
+
+def test_a_range_with_one_bad_day_publishes_the_good_days(settings, defs, instance, store):
+    land(settings, "2013-06-10", "2013-06-12")
+    bad = settings.landing_dir / "flights" / "2013-06-11.parquet"
+    shutil.copyfile(CORPUS / "negative_distance.parquet", bad)
+    result = defs.resolve_job_def("raw_daily").execute_in_process(
+        instance=instance, tags={RANGE_START: "2013-06-10", RANGE_END: "2013-06-12"}, run_config=QUIET, raise_on_error=False
+    )
+    assert not result.success
+    check = next(e for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey(["raw", "flights"]))
+    assert not check.passed
+    assert check.metadata["failed_partitions"].value == ["2013-06-11"]
+    assert check.metadata["published_partitions"].value == ["2013-06-10", "2013-06-12"]
+    assert "partition 2013-06-11" in check.description and str(bad) in check.description
+    published = {o.path for o in store.list_objects("main", "raw/flights/")}
+    assert published == {table_path(["raw", "flights"], d) for d in ("2013-06-10", "2013-06-12")}
+    kept = [b.name for b in store.list_branches() if b.name == f"wap-{result.run_id}-raw-flights"]
+    assert kept, "the branch with the bad day is kept for inspection"

@@ -19,7 +19,7 @@ import pandera.polars as pa
 from mlops_assets.lib.contracts import ContractReport, check_contract
 from mlops_assets.lib.landing import landed_file
 from mlops_assets.lib.versioned_store import MAIN
-from mlops_assets.lib.versioned_store.wap import publish, read_table, staged_paths, wap_branch
+from mlops_assets.lib.versioned_store.wap import publish, publish_subset, read_table, staged_paths, wap_branch
 from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
 
 ContractFactory = Callable[[date | None], pa.DataFrameSchema]
@@ -87,16 +87,23 @@ def publishing_contract_check(
         if failed:
             message = " | ".join(r.message for r in failed)
             context.log.error(message)
+            metadata = {**_report_metadata(failed), "rows_checked": rows, "kept_branch": branch if staged else ""}
+            # The partitions that passed are published; the failed ones never reach main.
+            passed_paths = [p for p, r in zip(paths, reports) if r.passed]
+            if staged and passed_paths:
+                main_commit = publish_subset(
+                    versioned, branch, passed_paths,
+                    message=f"Publish the {len(passed_paths)} audited partition(s) of {label} (run {context.run.run_id[:8]})",
+                    metadata={"audited_by": f"{label}:contract", "dagster_run_id": context.run.run_id},
+                )
+                metadata.update(main_commit_id=main_commit)
+            metadata.update(
+                published_partitions=dg.MetadataValue.json(sorted(_partition_of(p) or "" for p in passed_paths) if staged else []),
+                failed_partitions=dg.MetadataValue.json(sorted(_partition_of(p) or "" for p, r in zip(paths, reports) if not r.passed)),
+                published=bool(staged and passed_paths),
+            )
             return dg.AssetCheckResult(
-                passed=False,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=message[:2000],
-                metadata={
-                    **_report_metadata(failed),
-                    "rows_checked": rows,
-                    "published": False,
-                    "kept_branch": branch if staged else "",
-                },
+                passed=False, severity=dg.AssetCheckSeverity.ERROR, description=message[:2000], metadata=metadata
             )
         metadata: dict[str, Any] = {"rows_checked": rows, "partitions_checked": float(len(reports))}
         if staged and not paths:

@@ -102,6 +102,28 @@ def publish(store: VersionedStore, branch: str, message: str, metadata: Mapping[
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def publish_subset(
+    store: VersionedStore, branch: str, paths: list[str], message: str, metadata: Mapping[str, str]
+) -> str:
+    """Publish only ``paths`` of a branch (the rest failed its audit); the branch itself is kept.
+
+    The good partitions of a range reach readers; the bad ones stay on the kept branch for
+    inspection. Returns main's head.
+    """
+    subset = f"{branch}-passed"
+    if store.branch_exists(subset):
+        store.delete_branch(subset)
+    store.create_branch(subset, MAIN)
+    for path in paths:
+        store.write_object(subset, path, store.read_object(branch, path))
+    try:
+        store.commit(subset, message, {**metadata, WAP_BRANCH_KEY: subset, "mlops.subset_of": branch})
+    except NothingToCommit:
+        store.delete_branch(subset)
+        return store.get_commit(MAIN).id
+    return publish(store, subset, message, metadata)
+
+
 def _rebase_on_main(store: VersionedStore, branch: str) -> None:
     head = store.get_commit(branch)
     objects = {path: store.read_object(branch, path) for path in staged_paths(store, branch)}
