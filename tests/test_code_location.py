@@ -92,3 +92,14 @@ def test_training_runs_and_steps_ask_for_more_memory_than_scoring(defs):
     model_step = defs.resolve_assets_def(dg.AssetKey(["models", "late_arrival"])).op.tags
     scoring_step = defs.resolve_assets_def(dg.AssetKey(["predictions", "late_arrival"])).op.tags
     assert memory_gib(model_step) > memory_gib(scoring_step)
+
+
+def test_launchpad_offers_manual_retraining_and_monitoring_rebuilds(defs, instance):
+    job = defs.resolve_job_def("retrain_late_arrival_now")
+    assert job.tags["mlops/retrain_reason"] == "manual override" and job.tags["mlops/trigger"] == "manual"
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"models/late_arrival"}
+    rebuild = defs.resolve_job_def("rebuild_monitoring")
+    assert {k.to_user_string() for k in rebuild.asset_layer.executable_asset_keys} == {
+        "monitoring/late_arrival/daily_report", "monitoring/arrival_delay/daily_report"
+    }
+    assert rebuild.partitions_def is not None  # a range is launched as a backfill

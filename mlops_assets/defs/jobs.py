@@ -4,6 +4,7 @@ import dagster as dg
 
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.defs.inference import predictions_key
+from mlops_assets.defs.models.assets import model_key
 from mlops_assets.defs.monitoring import report_key, summary_key
 from mlops_assets.defs.run_resources import run_tags
 from mlops_assets.lib.model_spec import ModelSpec
@@ -33,6 +34,24 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
                 selection=dg.AssetSelection.groups("models"),
                 description="Train every model spec on its window, register it, and run the promotion gate.",
                 tags=run_tags("training"),
+            ),
+            *[
+                dg.define_asset_job(
+                    f"retrain_{spec.name}_now",
+                    selection=dg.AssetSelection.assets(model_key(spec)),
+                    description=(
+                        f"Manual override: train '{spec.name}' now (the promotion gate still decides on champion). "
+                        "Say why in the launchpad's mlops/retrain_reason tag."
+                    ),
+                    tags={"mlops/trigger": "manual", "mlops/retrain_reason": "manual override", **run_tags("training")},
+                )
+                for spec in specs
+            ],
+            dg.define_asset_job(
+                "rebuild_monitoring",
+                selection=dg.AssetSelection.assets(*[report_key(s) for s in specs]),
+                description="Recompute the daily monitoring reports of a range (launch it as a backfill of the range).",
+                tags={"mlops/trigger": "manual", **run_tags("default")},
             ),
             dg.define_asset_job(
                 "monitoring_summaries",
