@@ -85,7 +85,7 @@ def run_demo(start: date, end: date) -> int:
             mat = event.event_specific_data.materialization
             if "model_version" in mat.metadata:
                 scores = ", ".join(
-                    f"{k.removeprefix('holdout_')}={v.value:.3f}" for k, v in mat.metadata.items()
+                    f"{k.removeprefix('holdout_')}={v.value:.3f}" for k, v in sorted(mat.metadata.items())
                     if k.startswith("holdout_") and k != "holdout_rows"
                 )
                 print(f"      {mat.asset_key.to_user_string()} v{mat.metadata['model_version'].value}: {scores}")
