@@ -36,6 +36,7 @@ clean:
 
 system-deps:
 	bash deploy/scripts/ensure_postgres.sh
+	bash deploy/scripts/ensure_browser.sh
 
 deploy-check: $(STAMP) system-deps
 	PYTHON=$(PYTHON) bash deploy/scripts/ensure_checkov.sh > /dev/null
