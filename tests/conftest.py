@@ -107,3 +107,10 @@ def build_world(settings: Settings, instance: dg.DagsterInstance, start: str, en
         instance=instance, asset_selection=DATA_KEYS, tags={RANGE_START: start, RANGE_END: end}, run_config=QUIET
     ).success
     return defs
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_tracking_uri(monkeypatch):
+    """Subprocesses a test starts must get their MLflow store from their own MLOPS_HOME, not a leftover."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)

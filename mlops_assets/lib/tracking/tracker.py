@@ -8,6 +8,7 @@ dependency versions, Dagster run); every trained model is registered and gets th
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -69,8 +70,16 @@ class Tracker:
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
+        # set_*_uri also export MLFLOW_* variables, which every later subprocess would inherit
+        # (and our settings would read); keep the process environment as it was.
+        exported = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
+        for name, value in exported.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def registered_name(self, spec_name: str) -> str:
