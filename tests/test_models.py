@@ -55,7 +55,7 @@ def test_training_registers_a_champion_with_governance(trained):
         name = key.path[-1]
         champion = client.get_model_version_by_alias(name, "champion")
         assert str(champion.version) == "1"
-        reference = read_table(store, "main", table_path(key.path, None)).row(0, named=True)
+        reference = read_table(store, "main", table_path(key.path, None)).row(-1, named=True)
         tags = champion.tags
         assert tags["mlops.training_data_commit"] == reference["training_commit"]
         assert tags["mlops.train_partitions"] == "2013-03-01..2013-03-08"
@@ -76,7 +76,7 @@ def test_training_registers_a_champion_with_governance(trained):
 def test_training_data_stays_readable_at_its_pinned_commit(trained):
     settings, defs, instance, _ = trained
     store = LocalStore(settings.local_store_dir)
-    reference = read_table(store, "main", table_path(LATE.path, None)).row(0, named=True)
+    reference = read_table(store, "main", table_path(LATE.path, None)).row(-1, named=True)
     before = read_table(store, reference["training_commit"], table_path(["features", "flight_features"], "2013-03-05"))
     # New data lands and is published: main moves on, the model's training data does not.
     land_days(settings.landing_dir, date(2013, 3, 17), date(2013, 3, 17))
@@ -93,7 +93,7 @@ def test_training_data_stays_readable_at_its_pinned_commit(trained):
 def test_explain_model_prints_the_training_commit(trained):
     settings, *_ = trained
     store = LocalStore(settings.local_store_dir)
-    reference = read_table(store, "main", table_path(LATE.path, None)).row(0, named=True)
+    reference = read_table(store, "main", table_path(LATE.path, None)).row(-1, named=True)
     done = subprocess.run(
         [sys.executable, "-m", "mlops_assets", "explain-model", "late_arrival", "1"],
         cwd=PROJECT_ROOT, env={**os.environ, "MLOPS_HOME": str(settings.home)},

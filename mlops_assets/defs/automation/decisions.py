@@ -25,7 +25,7 @@ class RetrainDecision:
 
 def _row(store: VersionedStore, path_parts: list[str]) -> dict | None:
     try:
-        return read_table(store, MAIN, table_path(path_parts, None)).row(0, named=True)
+        return read_table(store, MAIN, table_path(path_parts, None)).row(-1, named=True)  # tables append: the newest row is last
     except ObjectNotFound:
         return None
 

@@ -1,8 +1,9 @@
 """``models/<spec>``: built from the spec YAML by one factory (adding a model = adding a file).
 
 The asset trains on its window of feature partitions read at ONE pinned commit of main,
-logs and registers the model in MLflow as ``challenger``, and stores a one-row model
-reference (version, run, training commit, metrics) in the versioned store. Two checks:
+logs and registers the model in MLflow as ``challenger``, and stores the model reference
+table in the versioned store: one row per version ever trained (version, run, training
+commit, window, metrics; the newest last), which the dbt lineage mart reads. Two checks:
 ``contract`` audits and publishes the reference; ``promotion`` moves ``champion`` if the
 challenger is not worse than the champion on the same holdout by more than the margin.
 """
@@ -74,7 +75,7 @@ def _ref_contract(_: date | None) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
             **{name: pa.Column(dtype) for name, dtype in REF_COLUMNS.items()},
-            "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
+            "model_version": pa.Column(pl.Int64(), pa.Check.gt(0), unique=True),
             "training_commit": pa.Column(pl.String(), pa.Check.str_length(min_value=6)),
             "train_rows": pa.Column(pl.Int64(), pa.Check.gt(0)),
             "holdout_rows": pa.Column(pl.Int64(), pa.Check.gt(0)),
@@ -83,6 +84,14 @@ def _ref_contract(_: date | None) -> pa.DataFrameSchema:
         strict=True,
         name="model reference",
     )
+
+
+def _published_versions(store: VersionedStore, key: dg.AssetKey) -> pl.DataFrame:
+    """The versions already on main (the history this run appends to); empty at first."""
+    try:
+        return read_table(store, MAIN, table_path(key.path, None)).select(list(REF_COLUMNS)).cast(REF_COLUMNS)
+    except ObjectNotFound:
+        return pl.DataFrame(schema=REF_COLUMNS)
 
 
 def _read_model_ref(store: VersionedStore, key: dg.AssetKey, run_id: str) -> pl.DataFrame:
@@ -179,7 +188,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
             },
         )
         score = metrics[spec.promotion.metric]
-        reference = pl.DataFrame(
+        row = pl.DataFrame(
             [{
                 "model_name": registered.name, "model_version": int(registered.version), "run_id": registered.run_id,
                 "training_commit": commit, "train_start": window.train_days[0], "train_end": window.train_days[-1],
@@ -190,6 +199,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
             }],
             schema=REF_COLUMNS,
         )
+        reference = pl.concat([_published_versions(versioned, key), row])
         metadata: dict[str, Any] = {
             "model_version": int(registered.version),
             "mlflow_run_id": registered.run_id,
@@ -232,7 +242,7 @@ def _promotion_check(spec: ModelSpec) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, store: VersionedStoreResource, mlflow: MlflowResource
     ) -> dg.AssetCheckResult:
         versioned = store.open()
-        reference = _read_model_ref(versioned, key, context.run.run_id).row(0, named=True)
+        reference = _read_model_ref(versioned, key, context.run.run_id).sort("model_version").row(-1, named=True)
         tracker = mlflow.tracker()
         challenger = str(reference["model_version"])
         champion = tracker.version_with_alias(spec.name, CHAMPION)

@@ -1,0 +1,20 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_partition_window() }}",
+    tags=['daily'],
+) }}
+-- Per-feature drift and data-quality statistics of each day, from the monitoring reports.
+select
+    date,
+    spec,
+    model_version,
+    version_key,
+    feature,
+    metric,
+    value,
+    threshold,
+    status,
+    status = 'drift' as is_drifting
+from {{ ref('stg_monitoring_reports') }}
+where feature is not null and {{ in_partition_window() }}

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select training_commit
+from "warehouse"."marts"."dim_model_versions"
+where training_commit is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select date
+from "warehouse"."marts"."fct_drift_history"
+where date is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select feature
+from "warehouse"."marts"."fct_drift_history"
+where feature is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select metric
+from "warehouse"."marts"."fct_drift_history"
+where metric is null
+
+

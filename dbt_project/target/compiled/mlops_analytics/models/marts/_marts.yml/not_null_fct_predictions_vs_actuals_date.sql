@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select date
+from "warehouse"."marts"."fct_predictions_vs_actuals"
+where date is null
+
+

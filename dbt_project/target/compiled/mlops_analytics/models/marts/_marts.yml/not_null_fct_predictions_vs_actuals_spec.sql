@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select spec
+from "warehouse"."marts"."fct_predictions_vs_actuals"
+where spec is null
+
+

@@ -1,0 +1,22 @@
+
+    
+    
+
+with all_values as (
+
+    select
+        task as value_field,
+        count(*) as n_records
+
+    from "warehouse"."staging"."stg_predictions"
+    group by task
+
+)
+
+select *
+from all_values
+where value_field not in (
+    'classification','regression'
+)
+
+

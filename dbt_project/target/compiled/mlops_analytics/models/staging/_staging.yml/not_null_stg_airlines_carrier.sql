@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select carrier
+from "warehouse"."staging"."stg_airlines"
+where carrier is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select date
+from "warehouse"."staging"."stg_flights"
+where date is null
+
+

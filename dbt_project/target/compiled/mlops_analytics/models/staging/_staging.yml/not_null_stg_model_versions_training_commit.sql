@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select training_commit
+from "warehouse"."staging"."stg_model_versions"
+where training_commit is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select date
+from "warehouse"."staging"."stg_monitoring_reports"
+where date is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select spec
+from "warehouse"."staging"."stg_monitoring_reports"
+where spec is null
+
+

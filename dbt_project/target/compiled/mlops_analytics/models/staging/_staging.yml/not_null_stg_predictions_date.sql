@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select date
+from "warehouse"."staging"."stg_predictions"
+where date is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select model_version
+from "warehouse"."staging"."stg_predictions"
+where model_version is null
+
+

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select spec
+from "warehouse"."staging"."stg_predictions"
+where spec is null
+
+

@@ -1,0 +1,14 @@
+
+    
+    
+
+select
+    carrier as unique_field,
+    count(*) as n_records
+
+from "warehouse"."staging"."stg_airlines"
+where carrier is not null
+group by carrier
+having count(*) > 1
+
+

@@ -1,0 +1,14 @@
+
+    
+    
+
+select
+    version_key as unique_field,
+    count(*) as n_records
+
+from "warehouse"."staging"."stg_model_versions"
+where version_key is not null
+group by version_key
+having count(*) > 1
+
+

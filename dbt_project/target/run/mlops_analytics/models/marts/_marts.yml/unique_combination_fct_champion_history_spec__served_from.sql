@@ -1,0 +1,19 @@
+
+    
+    select
+      count(*) as failures,
+      count(*) != 0 as should_warn,
+      count(*) != 0 as should_error
+    from (
+      
+    
+  
+select spec, served_from, count(*) as rows_with_this_key
+from "warehouse"."marts"."fct_champion_history"
+group by spec, served_from
+having count(*) > 1
+
+  
+  
+      
+    ) dbt_internal_test

@@ -1,0 +1,25 @@
+
+    
+    select
+      count(*) as failures,
+      count(*) != 0 as should_warn,
+      count(*) != 0 as should_error
+    from (
+      
+    
+  
+    
+    
+
+
+
+select date
+from "warehouse"."staging"."stg_monitoring_reports"
+where date is null
+
+
+
+  
+  
+      
+    ) dbt_internal_test
