@@ -65,6 +65,27 @@ def _cmd_explain_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    """Sync the Parquet mirror of main, then run dbt in dbt_project/ against this state's warehouse."""
+    import os
+    import subprocess
+
+    from mlops_assets.defs.resources import store_resource
+    from mlops_assets.lib.analytics import dbt_executable
+    from mlops_assets.lib.versioned_store.export import sync_mirror
+    from mlops_assets.settings import current_settings
+
+    settings = current_settings()
+    mirror = sync_mirror(store_resource(settings).open(), settings.published_dir)
+    settings.dbt_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"mirror of main at {mirror.commit_id[:12]} in {settings.published_dir} ({mirror.copied} file(s) copied)", flush=True)
+    # The project's own profiles.yml reads these two; the child gets them, this process is unchanged.
+    env = {**os.environ, "MLOPS_PUBLISHED_DIR": str(settings.published_dir), "MLOPS_DBT_WAREHOUSE": str(settings.dbt_warehouse_path)}
+    dbt_args = args.dbt_args or ["build"]
+    command = [dbt_executable(), *dbt_args, "--profiles-dir", str(settings.dbt_project_dir)]
+    return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=False).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlops_assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("spec", help="model spec name, e.g. late_arrival")
     explain.add_argument("version", help="registered model version, e.g. 3")
     explain.set_defaults(func=_cmd_explain_model)
+    dbt = sub.add_parser(
+        "dbt", help="sync the mirror of main and run dbt in dbt_project/ (default: build), e.g. `dbt docs generate`"
+    )
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt")
+    dbt.set_defaults(func=_cmd_dbt)
     return parser
 
 

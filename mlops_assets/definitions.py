@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from mlops_assets.defs import automation, data, features, inference, jobs, models, monitoring, resources
+from mlops_assets.defs import automation, data, dbt, features, inference, jobs, models, monitoring, resources
+from mlops_assets.defs.data.assets import DIMENSION_KEYS
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.settings import current_settings
 
@@ -16,6 +17,7 @@ def build_definitions(settings=None) -> dg.Definitions:
         models.build_defs(settings, specs),
         inference.build_defs([spec for spec, _ in specs.values()]),
         monitoring.build_defs(settings, [spec for spec, _ in specs.values()]),
+        dbt.build_defs(settings, ignore_updates_of=dg.AssetSelection.groups("models") | dg.AssetSelection.assets(*DIMENSION_KEYS)),
         jobs.build_defs([spec for spec, _ in specs.values()]),
         automation.build_defs([spec for spec, _ in specs.values()]),
         resources.build_defs(settings),

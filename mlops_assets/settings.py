@@ -57,6 +57,9 @@ class Settings(BaseModel):
     model_specs_dir: Path
     git_sha: str | None
     alert_webhook_url: str | None
+    dbt_project_dir: Path
+    dbt_warehouse_path: Path
+    published_dir: Path
 
 
 # name -> (embedded default, what it is); the README's settings table is generated from this.
@@ -79,6 +82,9 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_MODEL_SPECS_DIR": ("<package>/model_specs", "directory of the model spec YAML files"),
     "MLOPS_GIT_SHA": ("`git rev-parse HEAD`", "code version recorded on every model (set at image build)"),
     "MLOPS_ALERT_WEBHOOK_URL": ("unset", "run-failure alerts are POSTed here as JSON (and always logged)"),
+    "MLOPS_DBT_PROJECT_DIR": ("<project>/dbt_project", "the dbt project (dbt-duckdb) built by the `dbt` asset group"),
+    "MLOPS_DBT_WAREHOUSE": ("$MLOPS_HOME/dbt/warehouse.duckdb", "the analysts' DuckDB warehouse the dbt marts are built in"),
+    "MLOPS_PUBLISHED_DIR": ("$MLOPS_HOME/published", "Parquet mirror of main that dbt sources read (synced before each dbt run)"),
     "DAGSTER_PG_HOST": ("unset", "Postgres host of Dagster's storage (required in prod)"),
     "DAGSTER_PG_USERNAME": ("unset", "Postgres user (required in prod)"),
     "DAGSTER_PG_PASSWORD": ("unset", "Postgres password (required in prod; never logged)"),
@@ -161,6 +167,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             model_specs_dir=Path(get("MLOPS_MODEL_SPECS_DIR") or PACKAGE_DIR / "model_specs").expanduser().resolve(),
             git_sha=get("MLOPS_GIT_SHA"),
             alert_webhook_url=get("MLOPS_ALERT_WEBHOOK_URL"),
+            dbt_project_dir=Path(get("MLOPS_DBT_PROJECT_DIR") or project_root() / "dbt_project").expanduser().resolve(),
+            dbt_warehouse_path=Path(get("MLOPS_DBT_WAREHOUSE") or home / "dbt" / "warehouse.duckdb").expanduser().resolve(),
+            published_dir=Path(get("MLOPS_PUBLISHED_DIR") or home / "published").expanduser().resolve(),
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above
         raise SettingsError(f"invalid settings: {exc}") from None

@@ -54,6 +54,15 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
                 tags={"mlops/trigger": "manual", **run_tags("default")},
             ),
             dg.define_asset_job(
+                "dbt_marts",
+                selection=dg.AssetSelection.groups("dbt"),
+                description=(
+                    "Rebuild the analysts' dbt models for a day or a range from what main publishes now "
+                    "(incremental marts replace exactly that range; dbt tests run as checks)."
+                ),
+                tags={"mlops/trigger": "manual", **run_tags("default")},
+            ),
+            dg.define_asset_job(
                 "monitoring_summaries",
                 selection=dg.AssetSelection.assets(*[summary_key(s) for s in specs]),
                 description="Recompute each spec's rolling monitoring verdict from the published daily reports.",

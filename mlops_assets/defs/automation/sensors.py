@@ -8,6 +8,7 @@ import json
 import os
 import dagster as dg
 
+from mlops_assets.defs.data.assets import DIMENSION_KEYS
 from mlops_assets.defs.automation.decisions import RetrainDecision, decide_retraining
 from mlops_assets.defs.jobs import RAW_DAILY_KEYS
 from mlops_assets.defs.models.assets import model_key
@@ -17,7 +18,6 @@ from mlops_assets.lib.tables import DIMENSION_TABLES
 from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
 from mlops_assets.resources.alerts import AlertResource
 
-DIMENSION_KEYS = [dg.AssetKey(["raw", t.name]) for t in DIMENSION_TABLES]
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
 ]

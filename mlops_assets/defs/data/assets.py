@@ -19,6 +19,7 @@ from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, SourceTable
 from mlops_assets.resources import LandingZoneResource
 
 RAW_CODE_VERSION = "1"
+DIMENSION_KEYS = [dg.AssetKey(["raw", t.name]) for t in DIMENSION_TABLES]
 
 
 def _column_schema(table: SourceTable) -> dg.TableSchema:

@@ -1,8 +1,21 @@
 
--- A day that was scored must have been monitored: predictions without a report mean the
--- monitoring run failed or was never launched for that day, and the drift history has a hole.
-select p.spec, p.date, count(*) as predictions_without_report
-from "warehouse"."staging"."stg_predictions" as p
-left join (select distinct spec, date from "warehouse"."staging"."stg_monitoring_reports") as r using (spec, date)
-where r.date is null and true
-group by p.spec, p.date
+-- A day that was scored must have been monitored: predictions without a report (or a report
+-- without drift rows) mean monitoring failed or never ran that day, a hole in the drift history.
+with scored as (
+    select spec, date, count(*) as predictions
+    from "warehouse"."staging"."stg_predictions"
+    where true
+    group by spec, date
+),
+reported as (select distinct spec, date from "warehouse"."staging"."stg_monitoring_reports"),
+drift_tracked as (select distinct spec, date from "warehouse"."marts"."fct_drift_history")
+select
+    s.spec,
+    s.date,
+    s.predictions,
+    r.date is null as report_missing,
+    d.date is null as drift_rows_missing
+from scored as s
+left join reported as r using (spec, date)
+left join drift_tracked as d using (spec, date)
+where r.date is null or d.date is null

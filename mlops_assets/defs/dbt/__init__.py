@@ -1,0 +1,107 @@
+"""``dbt/*``: the analysts' dbt project (``dbt_project/``, dbt-duckdb) as Dagster assets.
+
+Sources are our published tables (``meta.dagster.asset_key``), so the graph runs
+raw -> features -> predictions/monitoring -> dbt staging -> dbt marts. Every run first syncs
+the Parquet mirror of main (one pinned commit, recorded on each materialization), then runs
+``dbt build`` over the run's partition window (vars ``min_date``/``max_date``): incremental marts
+rebuild only that window, dbt tests become asset checks (failing rows counted), and a broken
+model fails the run with dbt's error while independent models still build.
+"""
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from mlops_assets.defs.automation.conditions import every_partition_eager
+from mlops_assets.defs.partitions import DAILY
+from mlops_assets.errors import SettingsError
+from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, write_profile
+from mlops_assets.lib.versioned_store.export import sync_mirror
+from mlops_assets.resources import VersionedStoreResource
+from mlops_assets.settings import Settings
+
+KEY_PREFIX = "dbt"
+GROUP = "dbt"
+OWNERS = ["team:analytics"]
+# One dbt run at a time per warehouse: DuckDB has one writer, and the mirror is shared.
+POOL = "duckdb_warehouse"
+
+
+class PlatformDbtTranslator(DagsterDbtTranslator):
+    """dbt models as ``dbt/<model>`` in group ``dbt``, daily, following their upstream partitions."""
+
+    def __init__(self, ignore_updates_of: dg.AssetSelection):
+        super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True))
+        self._ignore_updates_of = ignore_updates_of
+
+    def _is_source(self, props: Mapping[str, Any]) -> bool:
+        return props["resource_type"] == "source"
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        key = super().get_asset_key(dbt_resource_props)
+        return key if self._is_source(dbt_resource_props) else key.with_prefix(KEY_PREFIX)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return None if self._is_source(dbt_resource_props) else GROUP
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return None if self._is_source(dbt_resource_props) else OWNERS
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        if self._is_source(dbt_resource_props):
+            return None
+        # A new model version or dimension refresh must not rebuild the whole year, day by day.
+        return every_partition_eager(ignore_updates_of=self._ignore_updates_of)
+
+
+def dbt_project(settings: Settings) -> DbtProject:
+    if not (settings.dbt_project_dir / "dbt_project.yml").exists():
+        raise SettingsError(f"MLOPS_DBT_PROJECT_DIR={settings.dbt_project_dir}: no dbt_project.yml there")
+    project = DbtProject(project_dir=settings.dbt_project_dir, profiles_dir=settings.dbt_project_dir)
+    # The manifest is built offline by `dbt parse` (no network, no warehouse): at image build in
+    # production, here on first load or after the project changed.
+    if manifest_is_stale(project.project_dir, project.manifest_path):
+        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+            ["parse", "--quiet"], target_path=project.target_path
+        ).wait()
+    return project
+
+
+def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    window = context.partition_time_window
+    last_day = window.end - timedelta(days=1)  # the window's end is exclusive
+    return {"min_date": window.start.date().isoformat(), "max_date": last_day.date().isoformat()}
+
+
+def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection) -> dg.Definitions:
+    project = dbt_project(settings)
+    profiles_dir = write_profile(settings.home / "dbt" / "profile", settings.dbt_warehouse_path)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        name="dbt_analytics",
+        dagster_dbt_translator=PlatformDbtTranslator(ignore_updates_of),
+        partitions_def=DAILY,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POOL,
+    )
+    def dbt_analytics(context: dg.AssetExecutionContext, dbt: DbtCliResource, store: VersionedStoreResource) -> Iterator[Any]:
+        mirror = sync_mirror(store.open(), settings.published_dir)
+        dbt_vars = {"published_root": str(settings.published_dir), **partition_vars(context)}
+        context.log.info(
+            f"dbt reads main at commit {mirror.commit_id[:12]} ({mirror.objects} objects, {mirror.copied} copied, "
+            f"{mirror.removed} removed) for {dbt_vars['min_date']}..{dbt_vars['max_date']}"
+        )
+        provenance = {"source_commit": mirror.commit_id, "partition_window": f"{dbt_vars['min_date']}..{dbt_vars['max_date']}"}
+        for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
+            yield event.with_metadata({**event.metadata, **provenance}) if isinstance(event, dg.Output) else event
+
+    return dg.Definitions(
+        assets=[dbt_analytics],
+        resources={"dbt": DbtCliResource(project_dir=project, profiles_dir=str(profiles_dir), dbt_executable=dbt_executable())},
+    )

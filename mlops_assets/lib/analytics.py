@@ -1,0 +1,45 @@
+"""Plumbing of the dbt project (dbt_project/): the profile Dagster runs it with, manifest staleness."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+PROFILE = "mlops_analytics"
+TARGET = "dagster"
+# What dbt parse reads: a manifest older than any of these is stale.
+PROJECT_INPUTS = ("dbt_project.yml", "models", "macros", "tests", "analyses")
+
+
+def write_profile(profiles_dir: Path, warehouse: Path, threads: int = 2) -> Path:
+    """A profiles.yml with one target, the warehouse of these settings; rewritten only if it changed."""
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(
+        {PROFILE: {"target": TARGET, "outputs": {TARGET: {"type": "duckdb", "path": str(warehouse), "threads": threads}}}},
+        sort_keys=False,
+    )
+    profile = profiles_dir / "profiles.yml"
+    if not profile.exists() or profile.read_text() != text:
+        profile.write_text(text)
+    return profiles_dir
+
+
+def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    for name in PROJECT_INPUTS:
+        path = project_dir / name
+        files = [path] if path.is_file() else (path.rglob("*") if path.is_dir() else [])
+        if any(f.is_file() and f.stat().st_mtime > built for f in files):
+            return True
+    return False
+
+
+def dbt_executable() -> str:
+    """The dbt installed with this interpreter (a venv's bin/ need not be on PATH), else PATH's."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
