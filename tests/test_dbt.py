@@ -1,0 +1,245 @@
+"""The analysts' dbt project, run by Dagster on real DuckDB over the real published tables.
+
+One world is built per module (2013-01-01..14 trained on, 01-15..21 scored and monitored), then
+dbt runs over it. Marts are cross-checked against the same aggregation in polars; a broken
+upstream and a broken SQL model are tried on copies of the state and of the project.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+import yaml
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.lib.model_spec import load_specs
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.lib.versioned_store.export import mirrored_commit
+from mlops_assets.lib.versioned_store.wap import publish, table_path, wap_branch
+from mlops_assets.settings import Settings, load_settings
+from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, build_world, failure_text, land
+
+TRAIN = ("2013-01-01", "2013-01-14")
+SCORED = ("2013-01-15", "2013-01-21")
+SCORED_DAYS = [f"2013-01-{d}" for d in range(15, 22)]
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+MONITORING_TEST = "assert_every_prediction_day_has_monitoring_report"
+
+
+def _key(*parts: str) -> dg.AssetKey:
+    return dg.AssetKey(list(parts))
+
+
+def run_dbt(defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str):
+    return defs.resolve_job_def("dbt_marts").execute_in_process(
+        instance=instance, tags={RANGE_START: first, RANGE_END: last}, run_config=QUIET, raise_on_error=False
+    )
+
+
+def warehouse(settings: Settings, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(settings.dbt_warehouse_path), read_only=True) as con:
+        return con.sql(sql).pl()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[tuple[Settings, dg.Definitions, dg.DagsterInstance]]:
+    """Trained models, and a scored + monitored week published on main (no dbt run yet)."""
+    settings = load_settings({"MLOPS_HOME": str(tmp_path_factory.mktemp("dbt") / "mlops")})
+    with dg.instance_for_test() as instance:
+        defs = build_world(settings, instance, *TRAIN)
+        assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
+        land(settings, *SCORED)
+        result = defs.resolve_job_def("daily_assets").execute_in_process(
+            instance=instance, tags={RANGE_START: SCORED[0], RANGE_END: SCORED[1]}, run_config=QUIET, raise_on_error=False
+        )
+        assert result.success, failure_text(result)
+        yield settings, defs, instance
+
+
+@pytest.fixture(scope="module")
+def built(world):
+    settings, defs, instance = world
+    result = run_dbt(defs, instance, *SCORED)
+    assert result.success, failure_text(result)
+    return settings, defs, instance, result
+
+
+def test_dbt_build_passes_on_platform_data_and_records_what_it_read(built):
+    settings, defs, _, result = built
+    dbt_keys = {k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "dbt"}
+    materialized = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    assert {m.asset_key for m in materialized} == dbt_keys
+    assert {m.partition for m in materialized} == set(SCORED_DAYS)  # one single run over the range
+    main = LocalStore(settings.local_store_dir).get_commit("main").id
+    assert {m.metadata["source_commit"].value for m in materialized} == {main}
+    assert mirrored_commit(settings.published_dir) == main
+
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) >= 40 and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    assert any(c.check_name == MONITORING_TEST for c in checks)
+    assert all(c.metadata["dagster_dbt/failed_row_count"].value == 0 for c in checks)
+
+    days = warehouse(settings, "select spec, count(distinct date) as days from marts.fct_model_daily_performance group by spec")
+    assert dict(days.iter_rows()) == {"late_arrival": 7, "arrival_delay": 7}
+    lineage = warehouse(settings, "select * from marts.dim_model_versions order by version_key")
+    assert lineage["days_served"].to_list() == [7, 7]
+    assert lineage["first_served"].to_list() == [date(2013, 1, 15)] * 2
+    assert lineage["is_serving_now"].all()
+    # Trained on exactly the features of main before scoring began.
+    assert set(lineage["training_commit"]) <= {c.id for c in LocalStore(settings.local_store_dir).log("main")}
+
+
+def test_daily_performance_mart_equals_the_same_aggregation_in_polars(built):
+    settings, *_ = built
+    published = settings.published_dir
+    flights = pl.read_parquet(published / "raw/flights/date=*/data.parquet").select(
+        pl.format(
+            "{}-{}{}-{}", pl.date(pl.col("year"), pl.col("month"), pl.col("day")).dt.strftime("%Y-%m-%d"),
+            pl.col("carrier"), pl.col("flight"), pl.col("origin"),
+        ).alias("flight_id"),
+        "arr_delay",
+    )
+    late = (
+        pl.read_parquet(published / "predictions/late_arrival/date=*/data.parquet")
+        .join(flights, on="flight_id", how="left")
+        .with_columns(actual=(pl.col("arr_delay") >= 15).cast(pl.Float64))
+        .group_by("date")
+        .agg(
+            n_predictions=pl.len(),
+            n_labelled=pl.col("actual").count(),
+            accuracy=(pl.col("prediction") == pl.col("actual")).filter(pl.col("actual").is_not_null()).mean(),
+            brier_score=((pl.col("score") - pl.col("actual")) ** 2).mean(),
+        )
+        .sort("date")
+    )
+    delay = (
+        pl.read_parquet(published / "predictions/arrival_delay/date=*/data.parquet")
+        .join(flights, on="flight_id", how="left")
+        .group_by("date")
+        .agg(mae=(pl.col("score") - pl.col("arr_delay")).abs().mean(),
+             rmse=((pl.col("score") - pl.col("arr_delay")) ** 2).mean().sqrt())
+        .sort("date")
+    )
+    mart = warehouse(settings, "select * from marts.fct_model_daily_performance order by spec, date")
+    mart_late = mart.filter(pl.col("spec") == "late_arrival")
+    mart_delay = mart.filter(pl.col("spec") == "arrival_delay")
+    assert mart_late["n_predictions"].to_list() == late["n_predictions"].to_list()
+    assert mart_late["n_labelled"].to_list() == late["n_labelled"].to_list()
+    for column, expected in (("accuracy", late), ("brier_score", late), ("mae", delay), ("rmse", delay)):
+        got = (mart_late if expected is late else mart_delay)[column].to_numpy()
+        assert got == pytest.approx(expected[column].to_numpy(), rel=1e-9), column
+    # By carrier, the segment mart adds up to the same counts.
+    by_carrier = warehouse(
+        settings, "select carrier, sum(n_predictions)::bigint as n from marts.fct_predictions_vs_actuals "
+        "where spec = 'late_arrival' group by carrier order by carrier",
+    )
+    scored = pl.read_parquet(published / "features/flight_features/date=*/data.parquet").join(
+        pl.read_parquet(published / "predictions/late_arrival/date=*/data.parquet").select("flight_id"), on="flight_id"
+    )
+    expected = scored.group_by("carrier").agg(n=pl.len().cast(pl.Int64)).sort("carrier")
+    assert by_carrier.to_dicts() == expected.to_dicts()
+
+
+def test_a_partition_run_rebuilds_only_its_window(built):
+    settings, defs, instance, _ = built
+    with duckdb.connect(str(settings.dbt_warehouse_path)) as con:  # mark two days by hand
+        con.sql("update marts.fct_model_daily_performance set n_predictions = -1 where date in ('2013-01-16', '2013-01-18')")
+    result = run_dbt(defs, instance, "2013-01-16", "2013-01-16")
+    assert result.success, failure_text(result)
+    marked = warehouse(settings, "select date, n_predictions from marts.fct_model_daily_performance where n_predictions = -1")
+    assert set(marked["date"]) == {date(2013, 1, 18)}  # 01-16 rebuilt, 01-18 outside the window untouched
+    counts = warehouse(settings, "select date, count(*) as n from marts.fct_model_daily_performance group by date")
+    assert set(counts["n"]) == {2}  # nothing doubled
+
+
+def test_dbt_models_sit_downstream_of_our_assets_in_the_graph(world):
+    _, defs, _ = world
+    graph = defs.resolve_asset_graph()
+    assert _key("predictions", "late_arrival") in graph.get(_key("dbt", "staging", "stg_predictions")).parent_keys
+    assert _key("raw", "flights") in graph.get(_key("dbt", "staging", "stg_flights")).parent_keys
+    assert _key("monitoring", "arrival_delay", "daily_report") in graph.get(
+        _key("dbt", "staging", "stg_monitoring_reports")).parent_keys
+    assert _key("models", "late_arrival") in graph.get(_key("dbt", "staging", "stg_model_versions")).parent_keys
+    marts = graph.get(_key("dbt", "marts", "fct_model_daily_performance"))
+    assert marts.group_name == "dbt" and {"dbt", "duckdb"} <= set(marts.kinds)
+    assert marts.partitions_def is not None and marts.description.startswith("Daily performance")
+    assert _key("dbt", "staging", "stg_predictions") in marts.parent_keys
+
+
+def test_a_hole_in_monitoring_fails_the_custom_dbt_test_with_its_row_count(world, tmp_path):
+    """A temp copy of the state where one scored day lost its monitoring report on main."""
+    settings, _, _ = world
+    broken = load_settings({"MLOPS_HOME": str(tmp_path / "mlops")})
+    shutil.copytree(settings.home, broken.home, ignore=shutil.ignore_patterns("published", "dbt"))
+    store = LocalStore(broken.local_store_dir)
+    branch = wap_branch("test-hole", ["monitoring", "late_arrival", "daily_report"])
+    store.create_branch(branch)
+    store.delete_object(branch, table_path(["monitoring", "late_arrival", "daily_report"], "2013-01-17"))
+    store.commit(branch, "monitoring of 2013-01-17 lost")
+    publish(store, branch, "monitoring of 2013-01-17 lost", {})
+
+    with dg.instance_for_test() as instance:
+        result = run_dbt(build_definitions(broken), instance, *SCORED)
+    assert not result.success  # dbt build exits non-zero on a failing test
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert [(c.asset_key, c.check_name) for c in failed] == [(_key("dbt", "marts", "fct_drift_history"), MONITORING_TEST)]
+    assert failed[0].metadata["dagster_dbt/failed_row_count"].value == 1
+    assert failed[0].severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_a_broken_sql_model_fails_with_the_dbt_error_and_others_still_build(world, tmp_path):
+    settings, _, _ = world
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "models" / "marts" / "fct_champion_history.sql"
+    model.write_text(model.read_text().replace("count(*) as days_served", "count(*) as days_served,,"))
+    broken = load_settings({"MLOPS_HOME": str(settings.home), "MLOPS_DBT_PROJECT_DIR": str(project),
+                            "MLOPS_DBT_WAREHOUSE": str(tmp_path / "warehouse.duckdb")})
+    with dg.instance_for_test() as instance:
+        result = run_dbt(build_definitions(broken), instance, *SCORED)
+        logs = "\n".join(str(e.message) for e in instance.all_logs(result.run_id) if e.message)
+    assert not result.success
+    error = failure_text(result)  # what the run page shows for the failed step: dbt's own error
+    assert "Runtime Error in model fct_champion_history" in error and "syntax error" in error.lower()
+    assert "fct_champion_history" in logs
+    built_keys = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
+    assert _key("dbt", "marts", "fct_drift_history") in built_keys
+    assert _key("dbt", "marts", "fct_model_daily_performance") in built_keys
+    assert _key("dbt", "marts", "fct_champion_history") not in built_keys
+
+
+def test_dbt_project_declares_every_model_spec_and_turns_tracking_off():
+    project = yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text())
+    assert project["flags"]["send_anonymous_usage_stats"] is False
+    specs = load_specs(load_settings({}).model_specs_dir)
+    declared = project["vars"]["specs"]
+    assert set(declared) == set(specs), "dbt_project.yml vars.specs must list every model spec"
+    for name, (spec, path) in specs.items():
+        assert declared[name] == {"task": spec.task, "target": spec.target}, f"{path.name}: task/target differ in dbt_project.yml"
+    sources = yaml.safe_load((DBT_PROJECT / "models" / "staging" / "_sources.yml").read_text())["sources"][0]["tables"]
+    keys = {tuple(t["meta"]["dagster"]["asset_key"]) for t in sources}
+    for name in specs:
+        assert {("predictions", name), ("monitoring", name, "daily_report"), ("models", name)} <= keys, name
+
+
+def test_every_dbt_model_and_column_is_described(built):
+    settings, *_ = built
+    documented: dict[str, list[str]] = {}
+    for path in (DBT_PROJECT / "models").rglob("_*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            assert model.get("description"), f"{path.name}: {model['name']} has no description"
+            assert all(c.get("description") for c in model["columns"]), f"{path.name}: {model['name']}"
+            documented[model["name"]] = [c["name"] for c in model["columns"]]
+    assert set(documented) == {p.stem for p in (DBT_PROJECT / "models").rglob("*.sql")}
+    built_columns = warehouse(
+        settings, "select table_name, list(column_name order by ordinal_position) as columns "
+        "from information_schema.columns where table_schema in ('staging', 'marts') group by table_name",
+    )
+    assert dict(built_columns.iter_rows()) == documented  # every built column, in order, and no other
