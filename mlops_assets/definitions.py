@@ -17,7 +17,11 @@ def build_definitions(settings=None) -> dg.Definitions:
         models.build_defs(settings, specs),
         inference.build_defs([spec for spec, _ in specs.values()]),
         monitoring.build_defs(settings, [spec for spec, _ in specs.values()]),
-        dbt.build_defs(settings, ignore_updates_of=dg.AssetSelection.groups("models") | dg.AssetSelection.assets(*DIMENSION_KEYS)),
+        dbt.build_defs(
+            settings,
+            ignore_updates_of=dg.AssetSelection.groups("models") | dg.AssetSelection.assets(*DIMENSION_KEYS),
+            gate=[monitoring.report_key(spec) for spec, _ in specs.values()],
+        ),
         jobs.build_defs([spec for spec, _ in specs.values()]),
         automation.build_defs([spec for spec, _ in specs.values()]),
         resources.build_defs(settings),

@@ -79,10 +79,17 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
         sim.materialize(FEATURES, day)
 
     # The models are trained (by the retrain sensor, tested in test_retrain_decisions): every
-    # published day is scored and reported in one request (downstream of a requested partition is
-    # requested with it); the summaries follow once the reports are published.
+    # published day is scored, reported and built into the dbt marts in one request (downstream
+    # of a requested partition is requested with it); the summaries follow once the reports are
+    # published. Before that, no dbt model was requested: the marts wait for the day's reports.
+    dbt_keys = {k.to_user_string() for k in sim.defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "dbt"}
+    assert len(dbt_keys) >= 10
+
+    def reports(day: str) -> set:
+        return {(f"monitoring/{s}/daily_report", day) for s in SPECS} | {(k, day) for k in dbt_keys}
+
     def day_chain(day: str) -> set:
-        return {(f"predictions/{s}", day) for s in SPECS} | {(f"monitoring/{s}/daily_report", day) for s in SPECS}
+        return {(f"predictions/{s}", day) for s in SPECS} | reports(day)
 
     summaries = {(f"monitoring/{s}/summary", None) for s in SPECS}
     for spec in SPECS:
@@ -114,7 +121,7 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
     # The 22nd's features also carry the 21st's labels: the 21st's reports are recomputed.
     assert requested == (
         {("features/flight_features", "2013-03-22")} | day_chain("2013-03-22")
-        | {(f"monitoring/{s}/daily_report", "2013-03-21") for s in SPECS}
+        | reports("2013-03-21")
     )
     publish(requested)
     assert sim.tick() == summaries

@@ -32,11 +32,24 @@ POOL = "duckdb_warehouse"
 
 
 class PlatformDbtTranslator(DagsterDbtTranslator):
-    """dbt models as ``dbt/<model>`` in group ``dbt``, daily, following their upstream partitions."""
+    """dbt models as ``dbt/<model>`` in group ``dbt``, daily, following their upstream partitions.
 
-    def __init__(self, ignore_updates_of: dg.AssetSelection):
+    Every model also depends on the day's monitoring reports (``gate``): a day's marts are built
+    once, when the day has been scored and monitored, not after each upstream step; and a model
+    that reads only dimensions is not requested for every day of the year.
+    """
+
+    def __init__(self, ignore_updates_of: dg.AssetSelection, gate: list[dg.AssetKey]):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True))
         self._ignore_updates_of = ignore_updates_of
+        self._gate = gate
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("source.") or spec.key.path[0] != KEY_PREFIX:
+            return spec
+        present = {dep.asset_key for dep in spec.deps}
+        return spec.merge_attributes(deps=[key for key in self._gate if key not in present])
 
     def _is_source(self, props: Mapping[str, Any]) -> bool:
         return props["resource_type"] == "source"
@@ -77,7 +90,7 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"min_date": window.start.date().isoformat(), "max_date": last_day.date().isoformat()}
 
 
-def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection) -> dg.Definitions:
+def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: list[dg.AssetKey]) -> dg.Definitions:
     project = dbt_project(settings)
     profiles_dir = write_profile(settings.home / "dbt" / "profile", settings.dbt_warehouse_path)
 
@@ -85,7 +98,7 @@ def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection) -> dg.D
         manifest=project.manifest_path,
         project=project,
         name="dbt_analytics",
-        dagster_dbt_translator=PlatformDbtTranslator(ignore_updates_of),
+        dagster_dbt_translator=PlatformDbtTranslator(ignore_updates_of, gate),
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,
