@@ -71,19 +71,18 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     import subprocess
 
     from mlops_assets.defs.resources import store_resource
-    from mlops_assets.lib.analytics import dbt_executable
+    from mlops_assets.lib.analytics import dbt_executable, warehouse_lock
     from mlops_assets.lib.versioned_store.export import sync_mirror
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
-    mirror = sync_mirror(store_resource(settings).open(), settings.published_dir)
-    settings.dbt_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"mirror of main at {mirror.commit_id[:12]} in {settings.published_dir} ({mirror.copied} file(s) copied)", flush=True)
     # The project's own profiles.yml reads these two; the child gets them, this process is unchanged.
     env = {**os.environ, "MLOPS_PUBLISHED_DIR": str(settings.published_dir), "MLOPS_DBT_WAREHOUSE": str(settings.dbt_warehouse_path)}
-    dbt_args = args.dbt_args or ["build"]
-    command = [dbt_executable(), *dbt_args, "--profiles-dir", str(settings.dbt_project_dir)]
-    return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=False).returncode
+    command = [dbt_executable(), *(args.dbt_args or ["build"]), "--profiles-dir", str(settings.dbt_project_dir)]
+    with warehouse_lock(settings.dbt_warehouse_path):  # the same lock Dagster's dbt runs take
+        mirror = sync_mirror(store_resource(settings).open(), settings.published_dir)
+        print(f"mirror of main at {mirror.commit_id[:12]} in {settings.published_dir} ({mirror.copied} file(s) copied)", flush=True)
+        return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=False).returncode
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,10 +19,6 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 2
-# dbt runs share one DuckDB warehouse (a single writer): steps in a pool run one at a time.
-concurrency:
-  pools:
-    default_limit: 1
 """
 
 

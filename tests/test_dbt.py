@@ -8,6 +8,8 @@ upstream and a broken SQL model are tried on copies of the state and of the proj
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -19,6 +21,8 @@ import pytest
 import yaml
 
 from mlops_assets.definitions import build_definitions
+from mlops_assets.errors import MlopsError
+from mlops_assets.lib.analytics import warehouse_lock
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.export import mirrored_commit
@@ -243,3 +247,29 @@ def test_every_dbt_model_and_column_is_described(built):
         "from information_schema.columns where table_schema in ('staging', 'marts') group by table_name",
     )
     assert dict(built_columns.iter_rows()) == documented  # every built column, in order, and no other
+
+
+def test_a_second_dbt_run_waits_for_the_warehouse(tmp_path):
+    """Another process (a Dagster run or the CLI) holds the warehouse: we wait, bounded, then go."""
+    warehouse_path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time, pathlib\n"
+            "from mlops_assets.lib.analytics import warehouse_lock\n"
+            "with warehouse_lock(pathlib.Path(sys.argv[1])):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(3)\n"
+        ), str(warehouse_path)],
+        stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(MlopsError, match="another dbt run has held the warehouse"):
+            with warehouse_lock(warehouse_path, timeout_s=0.5):
+                pass
+        with warehouse_lock(warehouse_path, timeout_s=30) as waited_s:
+            assert waited_s > 0.5  # got it only once the holder let go
+        assert holder.wait(timeout=10) == 0
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

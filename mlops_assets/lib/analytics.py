@@ -1,11 +1,18 @@
-"""Plumbing of the dbt project (dbt_project/): the profile Dagster runs it with, manifest staleness."""
+"""Plumbing of the dbt project (dbt_project/): the profile Dagster runs it with, manifest staleness,
+and the lock that lets one dbt run at a time write the warehouse."""
 
 from __future__ import annotations
 
+import fcntl
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+
+from mlops_assets.errors import MlopsError
 
 PROFILE = "mlops_analytics"
 TARGET = "dagster"
@@ -43,3 +50,30 @@ def dbt_executable() -> str:
     """The dbt installed with this interpreter (a venv's bin/ need not be on PATH), else PATH's."""
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else "dbt"
+
+
+@contextmanager
+def warehouse_lock(warehouse: Path, timeout_s: float = 1800.0, poll_s: float = 0.5) -> Iterator[float]:
+    """Hold the warehouse for one dbt run (DuckDB has a single writer, and the mirror is shared).
+
+    Dagster runs and the CLI take the same lock, so a second run waits instead of failing on
+    DuckDB's file lock halfway through. Yields the seconds waited; raises after ``timeout_s``.
+    """
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    with open(lock_path, "w") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - began > timeout_s:
+                    raise MlopsError(
+                        f"{warehouse}: another dbt run has held the warehouse for over {timeout_s:.0f} s ({lock_path})"
+                    ) from None
+                time.sleep(poll_s)
+        try:
+            yield time.monotonic() - began
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -19,7 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from mlops_assets.defs.automation.conditions import every_partition_eager
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.errors import SettingsError
-from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, write_profile
+from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_lock, write_profile
 from mlops_assets.lib.versioned_store.export import sync_mirror
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.settings import Settings
@@ -27,7 +27,8 @@ from mlops_assets.settings import Settings
 KEY_PREFIX = "dbt"
 GROUP = "dbt"
 OWNERS = ["team:analytics"]
-# One dbt run at a time per warehouse: DuckDB has one writer, and the mirror is shared.
+# Operators may limit this pool (`dagster instance concurrency set duckdb_warehouse 1`) to queue dbt
+# steps in Dagster; correctness does not depend on it: each run holds the warehouse lock.
 POOL = "duckdb_warehouse"
 
 
@@ -104,15 +105,19 @@ def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: l
         pool=POOL,
     )
     def dbt_analytics(context: dg.AssetExecutionContext, dbt: DbtCliResource, store: VersionedStoreResource) -> Iterator[Any]:
-        mirror = sync_mirror(store.open(), settings.published_dir)
-        dbt_vars = {"published_root": str(settings.published_dir), **partition_vars(context)}
-        context.log.info(
-            f"dbt reads main at commit {mirror.commit_id[:12]} ({mirror.objects} objects, {mirror.copied} copied, "
-            f"{mirror.removed} removed) for {dbt_vars['min_date']}..{dbt_vars['max_date']}"
-        )
-        provenance = {"source_commit": mirror.commit_id, "partition_window": f"{dbt_vars['min_date']}..{dbt_vars['max_date']}"}
-        for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
-            yield event.with_metadata({**event.metadata, **provenance}) if isinstance(event, dg.Output) else event
+        with warehouse_lock(settings.dbt_warehouse_path) as waited_s:
+            if waited_s > 1:
+                context.log.info(f"waited {waited_s:.0f} s for another dbt run to release the warehouse")
+            mirror = sync_mirror(store.open(), settings.published_dir)
+            dbt_vars = {"published_root": str(settings.published_dir), **partition_vars(context)}
+            context.log.info(
+                f"dbt reads main at commit {mirror.commit_id[:12]} ({mirror.objects} objects, {mirror.copied} copied, "
+                f"{mirror.removed} removed) for {dbt_vars['min_date']}..{dbt_vars['max_date']}"
+            )
+            window = f"{dbt_vars['min_date']}..{dbt_vars['max_date']}"
+            provenance = {"source_commit": mirror.commit_id, "partition_window": window}
+            for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
+                yield event.with_metadata({**event.metadata, **provenance}) if isinstance(event, dg.Output) else event
 
     return dg.Definitions(
         assets=[dbt_analytics],
