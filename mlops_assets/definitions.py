@@ -11,7 +11,7 @@ from mlops_assets.settings import current_settings
 def build_definitions(settings=None) -> dg.Definitions:
     settings = settings or current_settings()
     specs = load_specs(settings.model_specs_dir)
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         data.build_defs(),
         features.build_defs(),
         models.build_defs(settings, specs),
@@ -25,6 +25,21 @@ def build_definitions(settings=None) -> dg.Definitions:
         jobs.build_defs([spec for spec, _ in specs.values()]),
         automation.build_defs([spec for spec, _ in specs.values()]),
         resources.build_defs(settings),
+    )
+    return _with_code_references(merged)
+
+
+def _with_code_references(defs: dg.Definitions) -> dg.Definitions:
+    """Every asset links to the file and line that computes it (the UI's code references)."""
+    return dg.Definitions(
+        assets=dg.with_source_code_references(list(defs.assets or [])),
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        sensors=defs.sensors,
+        schedules=defs.schedules,
+        resources=defs.resources,
+        executor=defs.executor,
+        loggers=defs.loggers,
     )
 
 

@@ -104,3 +104,27 @@ def test_launchpad_offers_manual_retraining_and_monitoring_rebuilds(defs, instan
         "monitoring/late_arrival/daily_report", "monitoring/arrival_delay/daily_report"
     }
     assert rebuild.partitions_def is not None  # a range is launched as a backfill
+
+
+def test_every_asset_links_to_the_code_that_computes_it(defs):
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        references = graph.get(key).metadata["dagster/code_references"].code_references
+        files = [PROJECT_ROOT.joinpath(r.file_path) for r in references]
+        assert files and all(f.is_file() for f in files), key
+        if key.path[0] == "dbt":  # the model's SQL file, not only the Python wrapper
+            assert any(f.suffix == ".sql" and f.stem == key.path[-1] for f in files), key
+
+
+def test_feature_columns_have_lineage_to_raw_columns_that_exist(defs):
+    from mlops_assets.lib.features import COLUMNS
+    from mlops_assets.lib.tables import TABLES
+
+    node = defs.resolve_asset_graph().get(dg.AssetKey(["features", "flight_features"]))
+    lineage = node.metadata["dagster/column_lineage"].deps_by_column
+    assert set(lineage) == set(COLUMNS)
+    for column, deps in lineage.items():
+        assert deps, column
+        for dep in deps:
+            assert dep.asset_key in node.parent_keys, (column, dep.asset_key)
+            assert dep.column_name in TABLES[dep.asset_key.path[-1]].columns, (column, dep)

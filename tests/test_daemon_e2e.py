@@ -26,6 +26,7 @@ CHAIN = [
     dg.AssetKey(["features", "flight_features"]),
     dg.AssetKey(["predictions", "late_arrival"]),
     dg.AssetKey(["monitoring", "late_arrival", "daily_report"]),
+    dg.AssetKey(["dbt", "marts", "fct_model_daily_performance"]),
 ]
 
 
@@ -80,6 +81,7 @@ def test_landing_a_file_runs_the_chain_without_a_manual_launch(tmp_path, monkeyp
         assert triggers["raw/flights"] == "landing_sensor"
         assert triggers["features/flight_features"] == "automation_condition"
         assert triggers["monitoring/late_arrival/daily_report"] == "automation_condition"
+        assert triggers["dbt/marts/fct_model_daily_performance"] == "automation_condition"
         # The days already published were not requested again.
         assert len(instance.fetch_materializations(dg.AssetKey(["raw", "flights"]), limit=100).records) == 22
         print(json.dumps(triggers))

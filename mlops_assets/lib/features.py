@@ -58,6 +58,31 @@ LABEL_COLUMNS = {"arr_delay": pl.Float64(), "cancelled": pl.Boolean()}
 POST_DEPARTURE_COLUMNS = frozenset({"dep_time", "dep_delay", "arr_time", "air_time"})
 COLUMNS = {**KEY_COLUMNS, **{n: f.dtype for n, f in FEATURES.items()}, **LABEL_COLUMNS}
 
+_WEATHER = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
+# Column lineage: each output column and the source-table columns it is computed from.
+COLUMN_SOURCES: dict[str, list[tuple[str, str]]] = {
+    "flight_id": [("flights", c) for c in ("year", "month", "day", "carrier", "flight", "origin")],
+    "date": [("flights", c) for c in ("year", "month", "day")],
+    "carrier": [("flights", "carrier")],
+    "origin": [("flights", "origin")],
+    "dest": [("flights", "dest")],
+    "sched_dep_hour": [("flights", "hour")],
+    "sched_dep_minute_of_day": [("flights", "sched_dep_time")],
+    "day_of_week": [("flights", c) for c in ("year", "month", "day")],
+    "month": [("flights", "month")],
+    "distance": [("flights", "distance")],
+    "sched_block_minutes": [("flights", "sched_dep_time"), ("flights", "sched_arr_time")],
+    **{c: [("weather", c)] for c in _WEATHER},
+    "plane_age": [("planes", "year")],
+    "seats": [("planes", "seats")],
+    "engines": [("planes", "engines")],
+    "dest_lat": [("airports", "lat")],
+    "dest_lon": [("airports", "lon")],
+    "dest_alt": [("airports", "alt")],
+    "arr_delay": [("flights", "arr_delay")],
+    "cancelled": [("flights", "dep_time")],
+}
+
 
 def _minutes(hhmm: pl.Expr) -> pl.Expr:
     return (hhmm // 100) * 60 + hhmm % 100

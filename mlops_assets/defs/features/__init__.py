@@ -8,7 +8,14 @@ from mlops_assets.defs.automation.conditions import every_partition_eager
 from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.partitions import DAILY, OWNERS
-from mlops_assets.lib.features import COLUMNS, FEATURES, LABEL_COLUMNS, build_flight_features, features_contract
+from mlops_assets.lib.features import (
+    COLUMN_SOURCES,
+    COLUMNS,
+    FEATURES,
+    LABEL_COLUMNS,
+    build_flight_features,
+    features_contract,
+)
 
 FEATURES_KEY = dg.AssetKey(["features", "flight_features"])
 FEATURES_CODE_VERSION = "1"
@@ -23,6 +30,15 @@ def _column_schema() -> dg.TableSchema:
         "cancelled": "LABEL: no departure time recorded; never a feature",
     }
     return dg.TableSchema(columns=[dg.TableColumn(n, str(t), description=describe[n]) for n, t in COLUMNS.items()])
+
+
+def _column_lineage() -> dg.TableColumnLineage:
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [dg.TableColumnDep(asset_key=dg.AssetKey(["raw", table]), column_name=name) for table, name in sources]
+            for column, sources in COLUMN_SOURCES.items()
+        }
+    )
 
 
 @dg.asset(
@@ -47,7 +63,7 @@ def _column_schema() -> dg.TableSchema:
         f"joined on origin and hour). Labels ({', '.join(LABEL_COLUMNS)}) ride along for training and "
         "monitoring only."
     ),
-    metadata={"dagster/column_schema": _column_schema()},
+    metadata={"dagster/column_schema": _column_schema(), "dagster/column_lineage": _column_lineage()},
 )
 def flight_features(
     context: dg.AssetExecutionContext, flights: Any, weather: Any, planes: pl.DataFrame, airports: pl.DataFrame
@@ -56,7 +72,9 @@ def flight_features(
     for day in context.partition_keys:
         tables[day] = build_flight_features(flights[day], weather[day], planes, airports)
         weather_missing = tables[day]["temp"].null_count() / max(tables[day].height, 1)
-        context.add_asset_metadata({"weather_missing_share": float(weather_missing)}, partition_key=day)
+        context.add_asset_metadata(
+            {"weather_missing_share": float(weather_missing), "dagster/column_lineage": _column_lineage()}, partition_key=day
+        )
     return tables
 
 
