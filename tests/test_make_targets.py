@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -25,7 +26,7 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     done = subprocess.run(["make", "demo"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "[1/6] landing 2013-01-01..2013-01-28" in out
+    assert "[1/7] landing 2013-01-01..2013-01-28" in out
     assert "Summary" in out and "make dev" in out
     flights_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(1, 29))
     scored_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(22, 29))
@@ -35,11 +36,31 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     assert f"{'monitoring/late_arrival/summary':<38} {1:>10} {1:>12,}" in out
     model_line = next((line for line in out.splitlines() if "models/late_arrival v1:" in line), "")
     assert "roc_auc=" in model_line and "pr_auc=" in model_line, out[-4000:]
-    assert "[4/6] materializing models" in out
+    assert "[4/7] materializing models" in out
     assert (home / "reports" / "late_arrival" / "2013-01-28.html").exists()
     store = LocalStore(home / "store")
     assert len(store.list_objects("main", "raw/weather/")) == 28
     assert (home / "dagster" / "dagster.yaml").exists()  # the UI will find these runs
+
+    # The dbt step: every dbt test passed, and the marts hold the scored week for both specs.
+    dbt_line = next((line for line in out.splitlines() if "dbt tests:" in line), "")
+    passed, _, total = dbt_line.split("dbt tests:")[1].split(" passed")[0].strip().partition(" of ")
+    assert passed == total and int(total) >= 40, dbt_line
+    import duckdb
+
+    with duckdb.connect(str(home / "dbt" / "warehouse.duckdb"), read_only=True) as con:
+        days = con.sql("select spec, count(distinct date) from marts.fct_model_daily_performance group by spec").fetchall()
+    assert dict(days) == {"late_arrival": 7, "arrival_delay": 7}
+
+    # The analysts' commands from the README, through the CLI (the mirror is synced first).
+    for args in (["build", "--select", "fct_model_daily_performance"], ["docs", "generate"]):
+        ran = subprocess.run(
+            [sys.executable, "-m", "mlops_assets", "dbt", *args],
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+        assert "mirror of main at" in ran.stdout
+    assert (PROJECT_ROOT / "dbt_project" / "target" / "catalog.json").exists()
 
 
 def _graphql(port: int, query: str) -> dict:

@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from mlops_assets.instance import prepare_instance
@@ -131,8 +132,18 @@ def _stop_sensors(world: World) -> dict[str, str]:
     return status
 
 
+def break_landed_flights(landing: Path, day: str) -> Path:
+    """Upstream delivers one bad day: a negative distance, which the raw/flights contract rejects."""
+    path = landing / "flights" / f"{day}.parquet"
+    frame = pl.read_parquet(path)
+    frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(-100.0).otherwise(pl.col("distance")).alias("distance")
+    ).write_parquet(path)
+    return path
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("ui_world")
     home = root / "mlops"
     settings = load_settings({"MLOPS_HOME": str(home)})
@@ -146,6 +157,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
             # Landed, not materialized: what the backfill will publish.
             land_days(settings.landing_dir, date.fromisoformat(BACKFILL_DAYS[0]), date.fromisoformat(BACKFILL_DAYS[-1]))
+            bad_day = getattr(request.module, "BAD_LANDED_DAY", None)  # a test module may ask for one bad day
+            if bad_day:
+                break_landed_flights(settings.landing_dir, bad_day)
             print(f"\n[ui] state built in {time.monotonic() - started:.1f} s under {home}")
 
             port = free_port()

@@ -2,7 +2,9 @@
 
 Over a real state served by the real webserver and daemon (tests/ui/conftest.py): the asset graph
 shows our groups and assets, an asset page shows its contract check, the check's result and plotted
-metadata, and a 3-day backfill launched by clicks in the Materialize dialog is run by the daemon.
+metadata, and a 3-day backfill of both raw assets launched by clicks (job page, Materialize all) is
+run by the daemon as one run: with one bad landed day inside the range, the good days are
+published and the bad one fails its contract check, visibly in the UI.
 Screenshots go to a temporary directory whose paths are printed.
 """
 
@@ -16,7 +18,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from .conftest import BACKFILL_DAYS, World
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.lib.versioned_store.wap import table_path
+
+from .conftest import BACKFILL_DAYS, LOCATION, RAW_DAILY, World
 from .test_backfill_graphql import backfill_runs, check_results, wait_backfill
 
 pytestmark = pytest.mark.slow
@@ -25,7 +30,8 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-GROUPS = ["raw", "features", "models", "predictions", "monitoring"]
+GROUPS = ["raw", "features", "models", "predictions", "monitoring", "dbt"]
+BAD_LANDED_DAY = "2013-03-16"  # read by the world fixture: this module's state has one bad day
 UI_TIMEOUT_MS = 30_000
 
 
@@ -81,6 +87,10 @@ def test_asset_graph_shows_groups_and_assets(world: World, page, shots: Path):
     for name in ("flight_features", "late_arrival", "arrival_delay", "daily_report"):
         page.get_by_text(name, exact=True).first.wait_for()
     screenshot(page, shots, "2_group_features")
+    page.goto(f"{world.url}/locations/mlops_assets/asset-groups/dbt")
+    for name in ("stg_predictions", "fct_model_daily_performance", "dim_model_versions"):
+        page.get_by_text(name, exact=True).first.wait_for()
+    screenshot(page, shots, "2_group_dbt")
     print(f"[ui] graph navigation {time.monotonic() - started:.1f} s")
 
 
@@ -102,20 +112,19 @@ def test_asset_page_shows_contract_check_and_metadata(world: World, page, shots:
     print(f"[ui] asset page {time.monotonic() - started:.1f} s")
 
 
-def launch_backfill_by_clicks(world: World, page, shots: Path, asset: str) -> str:
-    """Materialize… → Custom range → Launch backfill on ``asset``'s page; returns the new backfill id."""
+def launch_job_backfill_by_clicks(world: World, page, shots: Path, job: str) -> str:
+    """Job page → Materialize all → Custom range → Launch backfill: one backfill of every asset in the job."""
     before = {b.backfill_id for b in world.instance.get_backfills()}
-    page.goto(f"{world.url}/assets/{asset}?view=partitions")
-    page.get_by_role("button", name="Materialize…").first.click()
+    page.goto(f"{world.url}/locations/{LOCATION}/jobs/{job}")
+    page.get_by_role("button", name="Materialize all").first.click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text(f"Launch runs to materialize {asset.replace('/', ' / ')}").wait_for()
     dialog.get_by_role("button", name="Custom").click()
     field = dialog.get_by_placeholder("ex:", exact=False)
     field.fill(f"[{BACKFILL_DAYS[0]}...{BACKFILL_DAYS[-1]}]")
     field.press("Enter")
     dialog.get_by_text("3 partitions").wait_for()
     dialog.get_by_text("Backfills all partitions in a single run.").wait_for()
-    screenshot(page, shots, f"5_launch_dialog_{asset.replace('/', '_')}")
+    screenshot(page, shots, f"5_launch_dialog_{job}")
     dialog.get_by_role("button", name="Launch backfill").click()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -124,26 +133,36 @@ def launch_backfill_by_clicks(world: World, page, shots: Path, asset: str) -> st
             return new[0]
         time.sleep(0.5)
     screenshot(page, shots, "launch_failed")
-    pytest.fail(f"no backfill was created 30 s after clicking Launch backfill on {asset}")
+    pytest.fail(f"no backfill was created 30 s after clicking Launch backfill on job {job}")
 
 
-def test_backfill_three_days_by_clicks(world: World, page, shots: Path):
+def test_backfill_of_both_raw_assets_by_clicks_publishes_the_good_days(world: World, page, shots: Path):
+    """Three landed days, one of them bad: one backfill by clicks, one run for both assets; the good
+    days are published, the bad one fails its contract check (visible in the UI) and stays off main."""
     started = time.monotonic()
-    keys = {"raw/flights": dg.AssetKey(["raw", "flights"]), "raw/weather": dg.AssetKey(["raw", "weather"])}
-    for key in keys.values():
+    flights, weather = RAW_DAILY
+    for key in RAW_DAILY:
         assert world.materialized_partitions(key, BACKFILL_DAYS) == [], "the backfill target is already published"
-    backfills = {asset: launch_backfill_by_clicks(world, page, shots, asset) for asset in keys}
+    backfill_id = launch_job_backfill_by_clicks(world, page, shots, "raw_daily")
+    wait_backfill(world, backfill_id)
+    runs = backfill_runs(world, backfill_id)
+    # single_run() backfill policy: both assets and all three days are one run, which fails on the bad day.
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.FAILURE], [(r.run_id, r.status) for r in runs]
+    assert check_results(world, runs[0].run_id, "contract") == {"raw/flights": False, "raw/weather": True}
 
-    for asset, backfill_id in backfills.items():
-        backfill = wait_backfill(world, backfill_id)
-        assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), (asset, backfill)
-        runs = backfill_runs(world, backfill_id)
-        # single_run() backfill policy: the three days are one run.
-        assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS], [(r.run_id, r.status) for r in runs]
-        assert check_results(world, runs[0].run_id, "contract") == {asset: True}
-        assert world.materialized_partitions(keys[asset], BACKFILL_DAYS) == BACKFILL_DAYS, asset
+    main = LocalStore(world.settings.local_store_dir)
+    published = lambda key: sorted(  # noqa: E731
+        d for d in BACKFILL_DAYS if main.object_exists("main", table_path(key.path, d))
+    )
+    assert published(weather) == BACKFILL_DAYS
+    assert published(flights) == [d for d in BACKFILL_DAYS if d != BAD_LANDED_DAY]
 
-    page.goto(f"{world.url}/runs/b/{backfills['raw/flights']}")
-    page.get_by_text("Succeeded", exact=True).first.wait_for()
-    screenshot(page, shots, "6_backfill_page")
-    print(f"[ui] backfills {backfills} completed; test wall time {time.monotonic() - started:.1f} s")
+    # What an operator sees: the failed blocking check naming the day and the file.
+    page.goto(f"{world.url}/assets/raw/flights?view=checks")
+    page.get_by_text("Failed", exact=True).first.wait_for()
+    page.get_by_text(f"partition {BAD_LANDED_DAY}", exact=False).first.wait_for()
+    screenshot(page, shots, "6_failed_check_bad_day")
+    page.goto(f"{world.url}/runs/b/{backfill_id}")
+    page.get_by_text("Failed", exact=True).first.wait_for()
+    screenshot(page, shots, "7_backfill_page")
+    print(f"[ui] backfill {backfill_id} done; test wall time {time.monotonic() - started:.1f} s")
