@@ -1,4 +1,0 @@
-
-select * from "warehouse"."marts"."fct_model_daily_performance"
-where brier_score is not null
-  and (brier_score < 0 or brier_score > 1)

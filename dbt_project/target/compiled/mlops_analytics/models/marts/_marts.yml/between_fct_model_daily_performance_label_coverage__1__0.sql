@@ -1,4 +1,0 @@
-
-select * from "warehouse"."marts"."fct_model_daily_performance"
-where label_coverage is not null
-  and (label_coverage < 0 or label_coverage > 1)

@@ -1,5 +1,0 @@
-
-select date, spec, model_version, count(*) as rows_with_this_key
-from "warehouse"."marts"."fct_model_daily_performance"
-group by date, spec, model_version
-having count(*) > 1

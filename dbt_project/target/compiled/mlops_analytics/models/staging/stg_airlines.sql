@@ -1,1 +1,0 @@
-select carrier, name as airline_name from read_parquet('/tmp/dbtdev/published/raw/airlines/data.parquet')
