@@ -1,5 +1,7 @@
 """The code location: one Definitions, merged from each concern under defs/."""
 
+import warnings
+
 import dagster as dg
 
 from mlops_assets.defs import automation, data, dbt, features, inference, jobs, models, monitoring, resources
@@ -31,8 +33,11 @@ def build_definitions(settings=None) -> dg.Definitions:
 
 def _with_code_references(defs: dg.Definitions) -> dg.Definitions:
     """Every asset links to the file and line that computes it (the UI's code references)."""
+    with warnings.catch_warnings():  # code references are a beta API: say so once here, not per asset
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.with_source_code_references(list(defs.assets or []))
     return dg.Definitions(
-        assets=dg.with_source_code_references(list(defs.assets or [])),
+        assets=assets,
         asset_checks=defs.asset_checks,
         jobs=defs.jobs,
         sensors=defs.sensors,

@@ -28,7 +28,7 @@ from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.export import mirrored_commit
 from mlops_assets.lib.versioned_store.wap import publish, table_path, wap_branch
 from mlops_assets.settings import Settings, load_settings
-from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, build_world, failure_text, land
+from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, build_world, failure_text, land, materialize
 
 TRAIN = ("2013-01-01", "2013-01-14")
 SCORED = ("2013-01-15", "2013-01-21")
@@ -273,3 +273,27 @@ def test_a_second_dbt_run_waits_for_the_warehouse(tmp_path):
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_bad_upstream_data_never_reaches_the_marts(built):
+    """A bad landed day, run from raw all the way to the marts in one run: the raw contract (a
+    blocking check) fails, nothing downstream runs for that day and the warehouse has no row of it."""
+    settings, defs, instance, _ = built
+    bad_day = "2013-01-22"
+    land(settings, bad_day, bad_day)
+    landed = settings.landing_dir / "flights" / f"{bad_day}.parquet"
+    pl.read_parquet(landed).with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(-100.0).otherwise(pl.col("distance")).alias("distance")
+    ).write_parquet(landed)
+    graph = defs.resolve_asset_graph()
+    selection = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
+    result = materialize(defs, instance, selection, **{RANGE_START: bad_day, RANGE_END: bad_day})
+
+    assert not result.success
+    failed = [(c.asset_key, c.check_name) for c in result.get_asset_check_evaluations() if not c.passed]
+    assert failed == [(_key("raw", "flights"), "contract")]
+    materialized = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
+    assert not [k for k in materialized if k.path[0] in ("features", "predictions", "monitoring", "dbt")]
+    assert not LocalStore(settings.local_store_dir).object_exists("main", table_path(["raw", "flights"], bad_day))
+    rows = warehouse(settings, f"select count(*) as n from marts.fct_predictions_vs_actuals where date = '{bad_day}'")
+    assert rows["n"].item() == 0

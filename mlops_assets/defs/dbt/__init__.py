@@ -17,6 +17,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from mlops_assets.defs.automation.conditions import every_partition_eager
+from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.errors import SettingsError
 from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_lock, write_profile
@@ -119,7 +120,9 @@ def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: l
             for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
                 yield event.with_metadata({**event.metadata, **provenance}) if isinstance(event, dg.Output) else event
 
+    # Marts are daily data: overdue like our other daily assets when their day is not rebuilt.
+    fresh_analytics = dbt_analytics.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=DAILY_DATA))
     return dg.Definitions(
-        assets=[dbt_analytics],
+        assets=[fresh_analytics],
         resources={"dbt": DbtCliResource(project_dir=project, profiles_dir=str(profiles_dir), dbt_executable=dbt_executable())},
     )

@@ -1,9 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_partition_window() }}",
-    tags=['daily'],
-) }}
 -- How each serving model version did on each day, once the day's flights have outcomes.
 select
     date,

@@ -1,9 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_partition_window() }}",
-    tags=['daily'],
-) }}
 -- Predictions against actuals per day, spec, model version, carrier, origin, route and hour.
 select
     p.date,

@@ -1,9 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_partition_window() }}",
-    tags=['daily'],
-) }}
 -- Per-feature drift and data-quality statistics of each day, from the monitoring reports.
 select
     date,
