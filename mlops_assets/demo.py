@@ -80,8 +80,13 @@ def run_demo(start: date, end: date) -> int:
             mat = event.event_specific_data.materialization
             rows = mat.metadata.get("rows")
             materialized.setdefault(mat.asset_key.to_user_string(), []).append(int(rows.value) if rows else 0)
+        built = {asset: days for asset, days in materialized.items() if asset.startswith("dbt/")}
         for asset, rows in materialized.items():
-            print(f"      staged {asset}: {len(rows)} partition(s), {sum(rows):,} rows")
+            if asset not in built:
+                print(f"      staged {asset}: {len(rows)} partition(s), {sum(rows):,} rows")
+        if built:
+            days = max(len(d) for d in built.values())
+            print(f"      dbt models built: {len(built)}, {days} partition(s) each, in {settings.dbt_warehouse_path}")
         for event in result.get_asset_materialization_events():
             mat = event.event_specific_data.materialization
             if "model_version" in mat.metadata:
