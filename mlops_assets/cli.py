@@ -85,6 +85,16 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
         return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=False).returncode
 
 
+def _cmd_prepare_dbt(_: argparse.Namespace) -> int:
+    """Parse the dbt project offline into target/manifest.json (the image does this at build time)."""
+    from mlops_assets.defs.dbt import dbt_project
+    from mlops_assets.settings import current_settings
+
+    project = dbt_project(current_settings())
+    print(f"dbt manifest ready: {project.manifest_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlops_assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt")
     dbt.set_defaults(func=_cmd_dbt)
+    prepare_dbt = sub.add_parser("prepare-dbt", help="parse dbt_project/ into its manifest, offline (image build)")
+    prepare_dbt.set_defaults(func=_cmd_prepare_dbt)
     return parser
 
 

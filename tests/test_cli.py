@@ -37,3 +37,21 @@ def test_bad_dates_are_one_clear_error(tmp_path):
     done = _cli("land", "--start", "2013-02-30", home=tmp_path)
     assert done.returncode == 2
     assert "'2013-02-30' is not a date like 2013-01-21" in done.stderr
+
+
+def test_prepare_dbt_parses_the_project_offline_and_writes_only_its_manifest(tmp_path):
+    import json
+    import shutil
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "MLOPS_DBT_PROJECT_DIR": str(project)}
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_assets", "prepare-dbt"], cwd=PROJECT_ROOT, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert {"stg_predictions", "fct_model_daily_performance", "dim_model_versions"} <= models
+    assert not (tmp_path / "mlops").exists()  # nothing written to the state directory

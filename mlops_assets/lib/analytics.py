@@ -1,5 +1,5 @@
-"""Plumbing of the dbt project (dbt_project/): the profile Dagster runs it with, manifest staleness,
-and the lock that lets one dbt run at a time write the warehouse."""
+"""Plumbing of the dbt project (dbt_project/): manifest staleness, the dbt executable, and the
+lock that lets one dbt run at a time write the warehouse."""
 
 from __future__ import annotations
 
@@ -10,28 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
 from mlops_assets.errors import MlopsError
 
-PROFILE = "mlops_analytics"
-TARGET = "dagster"
 # What dbt parse reads: a manifest older than any of these is stale.
 PROJECT_INPUTS = ("dbt_project.yml", "models", "macros", "tests", "analyses")
-
-
-def write_profile(profiles_dir: Path, warehouse: Path, threads: int = 2) -> Path:
-    """A profiles.yml with one target, the warehouse of these settings; rewritten only if it changed."""
-    profiles_dir.mkdir(parents=True, exist_ok=True)
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(
-        {PROFILE: {"target": TARGET, "outputs": {TARGET: {"type": "duckdb", "path": str(warehouse), "threads": threads}}}},
-        sort_keys=False,
-    )
-    profile = profiles_dir / "profiles.yml"
-    if not profile.exists() or profile.read_text() != text:
-        profile.write_text(text)
-    return profiles_dir
 
 
 def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:

@@ -20,7 +20,7 @@ from mlops_assets.defs.automation.conditions import every_partition_eager
 from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.errors import SettingsError
-from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_lock, write_profile
+from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_lock
 from mlops_assets.lib.versioned_store.export import sync_mirror
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.settings import Settings
@@ -94,7 +94,6 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
 
 def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: list[dg.AssetKey]) -> dg.Definitions:
     project = dbt_project(settings)
-    profiles_dir = write_profile(settings.home / "dbt" / "profile", settings.dbt_warehouse_path)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -110,7 +109,11 @@ def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: l
             if waited_s > 1:
                 context.log.info(f"waited {waited_s:.0f} s for another dbt run to release the warehouse")
             mirror = sync_mirror(store.open(), settings.published_dir)
-            dbt_vars = {"published_root": str(settings.published_dir), **partition_vars(context)}
+            dbt_vars = {
+                "published_root": str(settings.published_dir),
+                "warehouse_path": str(settings.dbt_warehouse_path),  # read by profiles.yml
+                **partition_vars(context),
+            }
             context.log.info(
                 f"dbt reads main at commit {mirror.commit_id[:12]} ({mirror.objects} objects, {mirror.copied} copied, "
                 f"{mirror.removed} removed) for {dbt_vars['min_date']}..{dbt_vars['max_date']}"
@@ -124,5 +127,9 @@ def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: l
     fresh_analytics = dbt_analytics.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=DAILY_DATA))
     return dg.Definitions(
         assets=[fresh_analytics],
-        resources={"dbt": DbtCliResource(project_dir=project, profiles_dir=str(profiles_dir), dbt_executable=dbt_executable())},
+        resources={
+            "dbt": DbtCliResource(
+                project_dir=project, target="prod" if settings.env == "prod" else "local", dbt_executable=dbt_executable()
+            )
+        },
     )
