@@ -19,8 +19,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m mlops_assets demo
 
+# Two workers, one test file each at a time (module fixtures stay whole): most slow tests wait on
+# servers and daemons. The dbt manifest is prepared once first, so workers never parse at once.
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m mlops_assets prepare-dbt
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 dev: $(STAMP)
 	$(BIN)/python -m mlops_assets prepare-instance
