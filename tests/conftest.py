@@ -114,3 +114,19 @@ def _no_inherited_tracking_uri(monkeypatch):
     """Subprocesses a test starts must get their MLflow store from their own MLOPS_HOME, not a leftover."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
+
+# The longest test files, longest first. `make test` runs two xdist workers that take one file at
+# a time in collection order: starting these first keeps a long file from starting last, alone.
+LONGEST_FIRST = (
+    "test_daemon_e2e", "test_ui_browser", "test_make_targets", "test_dbt", "test_backfill_graphql",
+    "test_monitoring", "test_models", "test_sensors", "test_automation",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        stem = item.path.stem
+        return LONGEST_FIRST.index(stem) if stem in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: tests keep their order within a file
