@@ -38,8 +38,8 @@ clean:
 .PHONY: system-deps deploy-check
 
 system-deps:
-	bash deploy/scripts/ensure_postgres.sh
-	bash deploy/scripts/ensure_browser.sh
+	bash deploy/scripts/ensure_debian_package.sh postgresql '/usr/lib/postgresql/*/bin/initdb'
+	bash deploy/scripts/ensure_debian_package.sh chromium /usr/bin/chromium
 
 deploy-check: $(STAMP) system-deps
 	PYTHON=$(PYTHON) bash deploy/scripts/ensure_checkov.sh > /dev/null

@@ -71,16 +71,15 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     import subprocess
 
     from mlops_assets.defs.resources import store_resource
-    from mlops_assets.lib.analytics import dbt_executable, warehouse_lock
-    from mlops_assets.lib.versioned_store.export import sync_mirror
+    from mlops_assets.lib.analytics import dbt_executable, warehouse_with_mirror
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
     # The project's own profiles.yml reads these two; the child gets them, this process is unchanged.
     env = {**os.environ, "MLOPS_PUBLISHED_DIR": str(settings.published_dir), "MLOPS_DBT_WAREHOUSE": str(settings.dbt_warehouse_path)}
     command = [dbt_executable(), *(args.dbt_args or ["build"]), "--profiles-dir", str(settings.dbt_project_dir)]
-    with warehouse_lock(settings.dbt_warehouse_path):  # the same lock Dagster's dbt runs take
-        mirror = sync_mirror(store_resource(settings).open(), settings.published_dir)
+    store = store_resource(settings).open()
+    with warehouse_with_mirror(store, settings.dbt_warehouse_path, settings.published_dir) as (mirror, _):
         print(f"mirror of main at {mirror.commit_id[:12]} in {settings.published_dir} ({mirror.copied} file(s) copied)", flush=True)
         return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=False).returncode
 

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mlops_assets.errors import MlopsError
+from mlops_assets.lib.versioned_store import VersionedStore
+from mlops_assets.lib.versioned_store.export import MirrorSync, sync_mirror
 
 # What dbt parse reads: a manifest older than any of these is stale.
 PROJECT_INPUTS = ("dbt_project.yml", "models", "macros", "tests", "analyses")
@@ -59,3 +61,13 @@ def warehouse_lock(warehouse: Path, timeout_s: float = 1800.0, poll_s: float = 0
             yield time.monotonic() - began
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def warehouse_with_mirror(store: VersionedStore, warehouse: Path, published_dir: Path) -> Iterator[tuple[MirrorSync, float]]:
+    """What every dbt run does first: hold the warehouse, then sync the mirror of main it reads.
+
+    Yields the sync (its commit is what dbt reads) and the seconds waited for the lock.
+    """
+    with warehouse_lock(warehouse) as waited_s:
+        yield sync_mirror(store, published_dir), waited_s

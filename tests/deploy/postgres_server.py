@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server on 127.0.0.1 for the production instance tests.
 
-It runs from Debian's server binaries (deploy/scripts/ensure_postgres.sh installs them), in its own
+It runs from Debian's server binaries (deploy/scripts/ensure_debian_package.sh installs them), in its own
 temporary data directory, on a free port, with password authentication, and is stopped by its pid.
 Postgres refuses to run as root: as root it runs as the `postgres` user.
 """
@@ -24,7 +24,7 @@ from typing import BinaryIO
 import psycopg2
 import pytest
 
-ENSURE_POSTGRES = Path(__file__).resolve().parents[2] / "deploy" / "scripts" / "ensure_postgres.sh"
+ENSURE_PACKAGE = Path(__file__).resolve().parents[2] / "deploy" / "scripts" / "ensure_debian_package.sh"
 INITDB_GLOB = "/usr/lib/postgresql/*/bin/initdb"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
@@ -33,12 +33,12 @@ STOP_TIMEOUT_SECONDS = 30
 def postgres_bin_dir() -> Path:
     """The newest installed server's bin directory, installing the server first if we may."""
     if not glob.glob(INITDB_GLOB) and os.geteuid() == 0:
-        subprocess.run(["bash", str(ENSURE_POSTGRES)], check=False, timeout=900)
+        subprocess.run(["bash", str(ENSURE_PACKAGE), "postgresql", INITDB_GLOB], check=False, timeout=900)
     found = sorted(glob.glob(INITDB_GLOB), key=lambda p: int(Path(p).parents[1].name))
     if not found:
         pytest.fail(
             f"PostgreSQL server binaries ({INITDB_GLOB}) not found: run `make system-deps` "
-            f"(or {ENSURE_POSTGRES.relative_to(ENSURE_POSTGRES.parents[2])}) as root"
+            f"(or {ENSURE_PACKAGE.relative_to(ENSURE_PACKAGE.parents[2])} postgresql '{INITDB_GLOB}') as root"
         )
     return Path(found[-1]).parent
 

@@ -39,7 +39,7 @@ UI_TIMEOUT_MS = 30_000
 def browser() -> Iterator[object]:
     # Fail, never skip: a missing browser must not look like a passing UI.
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run `bash deploy/scripts/ensure_browser.sh` as root (make system-deps)")
+        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` as root")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

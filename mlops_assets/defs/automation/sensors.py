@@ -8,8 +8,8 @@ import json
 import os
 import dagster as dg
 
-from mlops_assets.defs.data.assets import DIMENSION_KEYS
 from mlops_assets.defs.automation.decisions import RetrainDecision, decide_retraining
+from mlops_assets.defs.data.assets import DIMENSION_KEYS
 from mlops_assets.defs.jobs import RAW_DAILY_KEYS
 from mlops_assets.defs.models.assets import model_key
 from mlops_assets.defs.run_resources import run_tags

@@ -20,8 +20,7 @@ from mlops_assets.defs.automation.conditions import every_partition_eager
 from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.errors import SettingsError
-from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_lock
-from mlops_assets.lib.versioned_store.export import sync_mirror
+from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_with_mirror
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.settings import Settings
 
@@ -48,7 +47,7 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
-        if unique_id.startswith("source.") or spec.key.path[0] != KEY_PREFIX:
+        if unique_id.startswith("source."):
             return spec
         present = {dep.asset_key for dep in spec.deps}
         return spec.merge_attributes(deps=[key for key in self._gate if key not in present])
@@ -105,20 +104,20 @@ def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: l
         pool=POOL,
     )
     def dbt_analytics(context: dg.AssetExecutionContext, dbt: DbtCliResource, store: VersionedStoreResource) -> Iterator[Any]:
-        with warehouse_lock(settings.dbt_warehouse_path) as waited_s:
+        mirrored = warehouse_with_mirror(store.open(), settings.dbt_warehouse_path, settings.published_dir)
+        with mirrored as (mirror, waited_s):
             if waited_s > 1:
                 context.log.info(f"waited {waited_s:.0f} s for another dbt run to release the warehouse")
-            mirror = sync_mirror(store.open(), settings.published_dir)
             dbt_vars = {
                 "published_root": str(settings.published_dir),
                 "warehouse_path": str(settings.dbt_warehouse_path),  # read by profiles.yml
                 **partition_vars(context),
             }
+            window = f"{dbt_vars['min_date']}..{dbt_vars['max_date']}"
             context.log.info(
                 f"dbt reads main at commit {mirror.commit_id[:12]} ({mirror.objects} objects, {mirror.copied} copied, "
-                f"{mirror.removed} removed) for {dbt_vars['min_date']}..{dbt_vars['max_date']}"
+                f"{mirror.removed} removed) for {window}"
             )
-            window = f"{dbt_vars['min_date']}..{dbt_vars['max_date']}"
             provenance = {"source_commit": mirror.commit_id, "partition_window": window}
             for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
                 yield event.with_metadata({**event.metadata, **provenance}) if isinstance(event, dg.Output) else event

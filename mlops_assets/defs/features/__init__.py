@@ -32,13 +32,12 @@ def _column_schema() -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(n, str(t), description=describe[n]) for n, t in COLUMNS.items()])
 
 
-def _column_lineage() -> dg.TableColumnLineage:
-    return dg.TableColumnLineage(
-        deps_by_column={
-            column: [dg.TableColumnDep(asset_key=dg.AssetKey(["raw", table]), column_name=name) for table, name in sources]
-            for column, sources in COLUMN_SOURCES.items()
-        }
-    )
+COLUMN_LINEAGE = dg.TableColumnLineage(
+    deps_by_column={
+        column: [dg.TableColumnDep(asset_key=dg.AssetKey(["raw", table]), column_name=name) for table, name in sources]
+        for column, sources in COLUMN_SOURCES.items()
+    }
+)
 
 
 @dg.asset(
@@ -63,7 +62,7 @@ def _column_lineage() -> dg.TableColumnLineage:
         f"joined on origin and hour). Labels ({', '.join(LABEL_COLUMNS)}) ride along for training and "
         "monitoring only."
     ),
-    metadata={"dagster/column_schema": _column_schema(), "dagster/column_lineage": _column_lineage()},
+    metadata={"dagster/column_schema": _column_schema(), "dagster/column_lineage": COLUMN_LINEAGE},
 )
 def flight_features(
     context: dg.AssetExecutionContext, flights: Any, weather: Any, planes: pl.DataFrame, airports: pl.DataFrame
@@ -73,7 +72,7 @@ def flight_features(
         tables[day] = build_flight_features(flights[day], weather[day], planes, airports)
         weather_missing = tables[day]["temp"].null_count() / max(tables[day].height, 1)
         context.add_asset_metadata(
-            {"weather_missing_share": float(weather_missing), "dagster/column_lineage": _column_lineage()}, partition_key=day
+            {"weather_missing_share": float(weather_missing), "dagster/column_lineage": COLUMN_LINEAGE}, partition_key=day
         )
     return tables
 
