@@ -12,7 +12,7 @@ from mlops_assets.settings import current_settings
 
 def build_definitions(settings=None) -> dg.Definitions:
     settings = settings or current_settings()
-    specs = load_specs(settings.model_specs_dir)
+    specs = load_specs(settings.model_specs_dir, settings.home / "cache" / "validated_estimators.json")
     merged = dg.Definitions.merge(
         data.build_defs(),
         features.build_defs(),

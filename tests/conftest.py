@@ -77,6 +77,20 @@ def expected_rows(table: str, day: str) -> int:
     return frame.filter((pl.col("year") == d.year) & (pl.col("month") == d.month) & (pl.col("day") == d.day)).height
 
 
+def data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None) -> str | None:
+    """The data version Dagster holds for an asset partition: its latest materialization or observation."""
+    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
+    latest = [
+        record
+        for fetch in (instance.fetch_materializations, instance.fetch_observations)
+        for record in fetch(records_filter, limit=1).records
+    ]
+    if not latest:
+        return None
+    newest = max(latest, key=lambda record: record.storage_id)
+    return (newest.asset_materialization or newest.asset_observation).tags.get("dagster/data_version")
+
+
 def failure_text(result) -> str:
     """Every step-failure message of a run, causes included."""
     texts = []

@@ -1,13 +1,18 @@
 """Declarative automation, tick by tick on a real instance with a fixed clock.
 
-Days "land" by recording raw materializations; each tick evaluates every automation condition
-and we assert exactly which asset partitions are requested.
+Publishing is simulated as the pipeline records it: a materialization stamped with the data
+version main held before (the data is only staged), then, once the contract check has published,
+an observation with the new version (the checksum main now holds). Each tick evaluates every
+automation condition; we assert exactly which asset partitions are requested, and count the work
+that one new day causes on a month and on a year of history.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import shutil
+import time
 
 import dagster as dg
 import pytest
@@ -20,6 +25,8 @@ FLIGHTS, WEATHER = dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather
 FEATURES = dg.AssetKey(["features", "flight_features"])
 DIMENSIONS = [dg.AssetKey(["raw", n]) for n in ("airports", "planes", "airlines")]
 SPECS = ("late_arrival", "arrival_delay")
+VERSION = "dagster/data_version"
+_contents = itertools.count()
 
 
 def key(*parts: str) -> dg.AssetKey:
@@ -27,19 +34,35 @@ def key(*parts: str) -> dg.AssetKey:
 
 
 class Simulation:
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, clock: datetime.datetime):
         self.defs, self.instance = defs, instance
         self.cursor = None
-        # Late enough that every March partition exists (a daily partition exists once its day is over).
-        self.clock = datetime.datetime(2013, 4, 15, 6, tzinfo=datetime.timezone.utc)
+        self.clock = clock  # late enough that every partition the test uses exists
+        self.on_main: dict[tuple[dg.AssetKey, str | None], str] = {}
+        self.keys = defs.resolve_asset_graph().get_all_asset_keys()
 
-    def materialize(self, asset: dg.AssetKey, partition: str | None = None) -> None:
-        self.instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=partition))
+    def publish(self, asset: dg.AssetKey, partition: str | None = None, content: str | None = None) -> None:
+        """A run stages ``content`` (new unless given) and its check publishes it to main."""
+        held = self.on_main.get((asset, partition), "")
+        new = content if content is not None else f"c{next(_contents)}"
+        self.instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=asset, partition=partition, tags={VERSION: held})
+        )
+        self.on_main[(asset, partition)] = new
+        self.instance.report_runless_asset_event(
+            dg.AssetObservation(asset_key=asset, partition=partition, tags={VERSION: new})
+        )
+
+    def fail(self, asset: dg.AssetKey, partition: str | None = None) -> None:
+        """A run stages data that fails its contract: main, and so the data version, stay as they were."""
+        held = self.on_main.get((asset, partition), "")
+        for event in (dg.AssetMaterialization, dg.AssetObservation):
+            self.instance.report_runless_asset_event(event(asset_key=asset, partition=partition, tags={VERSION: held}))
 
     def land(self, day: str) -> None:
         """What the landing sensor's run publishes for a day."""
-        self.materialize(FLIGHTS, day)
-        self.materialize(WEATHER, day)
+        self.publish(FLIGHTS, day)
+        self.publish(WEATHER, day)
 
     def tick(self, defs: dg.Definitions | None = None) -> set[tuple[str, str | None]]:
         self.clock += datetime.timedelta(minutes=1)
@@ -49,26 +72,45 @@ class Simulation:
         self.cursor = result.cursor
         return {
             (asset.to_user_string(), partition)
-            for asset in (defs or self.defs).resolve_asset_graph().get_all_asset_keys()
+            for asset in self.keys
             for partition in result.get_requested_partitions(asset)
         }
+
+    def run(self, requested: set) -> None:
+        for asset, partition in sorted(requested, key=str):
+            self.publish(dg.AssetKey(asset.split("/")), partition)
+
+    def settle(self, max_ticks: int = 10) -> list[set]:
+        """Tick and run what is requested until a tick requests nothing; the requests of each tick."""
+        history = []
+        for _ in range(max_ticks):
+            requested = self.tick()
+            if not requested:
+                return history
+            history.append(requested)
+            self.run(requested)
+        raise AssertionError(f"automation did not settle in {max_ticks} ticks: {history[-1]}")
 
 
 @pytest.fixture
 def sim(settings):
     with dg.instance_for_test() as instance:
-        yield Simulation(build_definitions(settings), instance)
+        yield Simulation(build_definitions(settings), instance, datetime.datetime(2013, 4, 15, 6, tzinfo=datetime.UTC))
+
+
+def dbt_keys(defs) -> set[str]:
+    return {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "dbt"}
 
 
 def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
     for asset in DIMENSIONS:
-        sim.materialize(asset)
+        sim.publish(asset)
     assert sim.tick() == set()  # nothing landed: nothing to do
 
     # A normal day: features follow the raw day; no model yet, so no predictions.
     sim.land("2013-03-01")
     assert sim.tick() == {("features/flight_features", "2013-03-01")}
-    sim.materialize(FEATURES, "2013-03-01")
+    sim.publish(FEATURES, "2013-03-01")
     assert sim.tick() == set()
 
     # Days 2..21 land one per tick; each brings exactly its own features partition.
@@ -76,61 +118,57 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
         day = f"2013-03-{n:02d}"
         sim.land(day)
         assert sim.tick() == {("features/flight_features", day)}
-        sim.materialize(FEATURES, day)
+        sim.publish(FEATURES, day)
 
-    # The models are trained (by the retrain sensor, tested in test_retrain_decisions): every
-    # published day is scored, reported and built into the dbt marts in one request (downstream
-    # of a requested partition is requested with it); the summaries follow once the reports are
-    # published. Before that, no dbt model was requested: the marts wait for the day's reports.
-    dbt_keys = {k.to_user_string() for k in sim.defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "dbt"}
-    assert len(dbt_keys) >= 10
+    marts = dbt_keys(sim.defs)
+    assert len(marts) >= 10
 
     def reports(day: str) -> set:
-        return {(f"monitoring/{s}/daily_report", day) for s in SPECS} | {(k, day) for k in dbt_keys}
+        return {(f"monitoring/{s}/daily_report", day) for s in SPECS} | {(k, day) for k in marts}
 
     def day_chain(day: str) -> set:
         return {(f"predictions/{s}", day) for s in SPECS} | reports(day)
 
     summaries = {(f"monitoring/{s}/summary", None) for s in SPECS}
+    # The models are trained (by the retrain sensor) right after the 21st landed: the 21st is new
+    # traffic and is scored, the days they were trained on are not (older days after a training
+    # window, when there are any, are scored by serve_new_models).
     for spec in SPECS:
-        sim.materialize(key("models", spec))
-    march = [f"2013-03-{n:02d}" for n in range(1, 22)]
-    assert sim.tick() == set().union(*(day_chain(d) for d in march))
-
-    def publish(requested: set) -> None:
-        for asset, partition in requested:
-            sim.materialize(dg.AssetKey(asset.split("/")), partition)
-
-    publish(set().union(*(day_chain(d) for d in march)))
-    assert sim.tick() == summaries
-    publish(summaries)
+        sim.publish(key("models", spec))
+    assert sim.settle() == [day_chain("2013-03-21"), summaries]
     assert sim.tick() == set()
 
     # A day that lands late (the 23rd before the 22nd): each is processed when it arrives, and a
     # retrained model does not rescore history.
     for spec in SPECS:
-        sim.materialize(key("models", spec))
+        sim.publish(key("models", spec))
     sim.land("2013-03-23")
-    requested = sim.tick()
-    assert requested == {("features/flight_features", "2013-03-23")} | day_chain("2013-03-23")
-    publish(requested)
-    assert sim.tick() == summaries
-    publish(summaries)
+    assert sim.settle() == [{("features/flight_features", "2013-03-23")} | day_chain("2013-03-23"), summaries]
     sim.land("2013-03-22")
-    requested = sim.tick()
     # The 22nd's features also carry the 21st's labels: the 21st's reports are recomputed.
-    assert requested == (
-        {("features/flight_features", "2013-03-22")} | day_chain("2013-03-22")
-        | reports("2013-03-21")
-    )
-    publish(requested)
-    assert sim.tick() == summaries
-    publish(summaries)
+    assert sim.settle() == [
+        {("features/flight_features", "2013-03-22")} | day_chain("2013-03-22") | reports("2013-03-21"),
+        summaries,
+    ]
+
+    # Re-delivered files with identical content (a day, the dimensions) change nothing downstream.
+    sim.publish(FLIGHTS, "2013-03-22", content=sim.on_main[(FLIGHTS, "2013-03-22")])
+    for asset in DIMENSIONS:
+        sim.publish(asset, content=sim.on_main[(asset, None)])
+    assert sim.tick() == set()
+    # A changed dimension does not recompute history either: new days use it; history is a backfill.
+    sim.publish(DIMENSIONS[1])
+    assert sim.tick() == set()
+
+    # A day whose flights fail their contract: nothing downstream is requested for it, ever.
+    sim.fail(FLIGHTS, "2013-03-24")
+    sim.publish(WEATHER, "2013-03-24")
+    assert sim.tick() == set()
     assert sim.tick() == set()
 
     # A failed run (requested, nothing materialized): no request storm on the next ticks.
-    sim.land("2013-03-24")
-    assert ("features/flight_features", "2013-03-24") in sim.tick()
+    sim.land("2013-03-25")
+    assert ("features/flight_features", "2013-03-25") in sim.tick()
     assert sim.tick() == set()
     assert sim.tick() == set()
 
@@ -145,6 +183,62 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
     assert sim.tick(edited) == set()
 
 
+def _history(sim: Simulation, first: datetime.date, days: int) -> list[str]:
+    """Publish ``days`` of fully processed history (every daily asset of every day) and the models."""
+    for asset in DIMENSIONS:
+        sim.publish(asset)
+    for spec in SPECS:
+        sim.publish(key("models", spec))
+    daily = [
+        k for k in sim.keys
+        if sim.defs.resolve_asset_graph().get(k).partitions_def is not None
+    ]
+    keys = [d.isoformat() for d in (first + datetime.timedelta(days=n) for n in range(days))]
+    for day in keys:
+        for asset in daily:
+            sim.publish(asset, day)
+    for spec in SPECS:
+        sim.publish(key("monitoring", spec, "summary"))
+    return keys
+
+
+@pytest.mark.parametrize("history_days", [30, 364])
+def test_one_new_day_costs_the_same_on_a_month_and_a_year(settings, history_days):
+    """One landed day requests its own chain, the previous day's reports (labels) and the summaries,
+    whatever the length of history: the work follows the change, not the partitions."""
+    first = datetime.date(2013, 1, 1)
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(settings)
+        clock = datetime.datetime(2014, 1, 2, tzinfo=datetime.UTC)
+        sim = Simulation(defs, instance, clock)
+        days = _history(sim, first, history_days)
+        assert sim.tick() == set()  # the first evaluation remembers nothing: no storm on deploy
+        new_day = (datetime.date.fromisoformat(days[-1]) + datetime.timedelta(days=1)).isoformat()
+        sim.land(new_day)
+        began = time.perf_counter()
+        ticks = sim.settle()
+        seconds = time.perf_counter() - began
+    requested = set().union(*ticks)
+    marts = dbt_keys(defs)
+    minimal = (
+        {("features/flight_features", new_day)}
+        | {(f"predictions/{s}", new_day) for s in SPECS}
+        | {(f"monitoring/{s}/daily_report", d) for s in SPECS for d in (new_day, days[-1])}
+        | {(k, d) for k in marts for d in (new_day, days[-1])}
+        | {(f"monitoring/{s}/summary", None) for s in SPECS}
+    )
+    assert requested == minimal, f"{len(requested)} requested, {len(minimal)} needed"
+    print(f"{history_days} days of history: {len(requested)} asset partitions in {len(ticks)} ticks ({seconds:.1f} s)")
+
+
 def test_automatic_runs_say_why(defs):
-    sensor = next(s for s in defs.sensors if s.name == "automation_conditions")
-    assert sensor.run_tags == {"mlops/trigger": "automation_condition"}
+    sensors = {s.name: s for s in defs.sensors}
+    for name in ("automation_conditions", "feature_automation"):
+        assert sensors[name].run_tags == {"mlops/trigger": "automation_condition"}
+    # Every asset with a condition is evaluated by exactly one sensor.
+    graph = defs.resolve_asset_graph()
+    automated = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition is not None}
+    daemon = sensors["automation_conditions"].asset_selection.resolve(graph)
+    in_code = sensors["feature_automation"].asset_selection.resolve(graph)
+    assert not daemon & in_code
+    assert automated <= daemon | in_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
-from tests.conftest import expected_rows, land, run_daily
+from tests.conftest import data_version, expected_rows, land, run_daily
 
 FLIGHTS = dg.AssetKey(["raw", "flights"])
 WEATHER = dg.AssetKey(["raw", "weather"])
@@ -56,9 +56,12 @@ def test_identical_rematerialization_keeps_the_data_version(settings, defs, inst
     assert run_daily(defs, instance, "2013-04-02").success
     second = instance.get_latest_materialization_event(FLIGHTS).asset_materialization
 
-    version = first.tags["dagster/data_version"]
-    assert version == first.metadata["content_hash"].value
-    assert second.tags["dagster/data_version"] == version
+    # Data versions follow main: the check records the checksum main holds once it published.
+    version = data_version(instance, FLIGHTS, "2013-04-02")
+    assert version == store.stat_object("main", table_path(FLIGHTS.path, "2013-04-02")).checksum
+    assert first.tags["dagster/data_version"] == ""  # staged, not yet on main
+    assert second.tags["dagster/data_version"] == version  # main already held it when staged
+    assert data_version(instance, FLIGHTS, "2013-04-02") == version
     # Same bytes: nothing new to commit or publish, main stays where the first run left it.
     assert second.metadata["unchanged_from_main"].value is True
     assert first.metadata["unchanged_from_main"].value is False

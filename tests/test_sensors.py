@@ -9,6 +9,7 @@ from datetime import date
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from mlops_assets.defs.automation.sensors import alert_on_run_failure, landing_sensor
@@ -115,9 +116,34 @@ def test_a_fresh_cursor_skips_days_already_published_since_they_landed(tmp_path)
     landing = tmp_path / "landing"
     land_days(landing, date(2013, 5, 1), date(2013, 5, 2))
     with dg.instance_for_test() as instance:
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", "flights"], partition="2013-05-01"))
+        for table in ("flights", "weather"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", table], partition="2013-05-01"))
+        # Only flights of the 2nd were materialized since landing: its weather still needs the run.
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", "flights"], partition="2013-05-02"))
+        for table in ("airports", "planes", "airlines"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", table]))
         context = dg.build_sensor_context(
             instance=instance, resources={"landing": LandingZoneResource(directory=str(landing))}
         )
         result = landing_sensor(context)
     assert [r.partition_key for r in result.run_requests if r.partition_key] == ["2013-05-02"]
+    # The dimensions were published after their files landed: a fresh cursor does not redo them.
+    assert not [r for r in result.run_requests if not r.partition_key]
+
+
+def test_dimension_files_delivered_as_csv_are_seen(tmp_path):
+    landing = tmp_path / "landing"
+    land_days(landing, date(2013, 5, 1), date(2013, 5, 1))
+    planes = landing / "dimensions" / "planes.parquet"
+    pl.read_parquet(planes).write_csv(planes.with_suffix(".csv"))
+    planes.unlink()
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"landing": LandingZoneResource(directory=str(landing))}
+        )
+        result = landing_sensor(context)
+    dimension_runs = [r for r in result.run_requests if not r.partition_key]
+    assert len(dimension_runs) == 1
+    assert sorted(k.to_user_string() for k in dimension_runs[0].asset_selection) == [
+        "raw/airlines", "raw/airports", "raw/planes"
+    ]

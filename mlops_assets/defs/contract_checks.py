@@ -1,41 +1,58 @@
 """Blocking contract checks that audit a materialization's WAP branch and publish it.
 
-A check validates every table the run staged for its asset; if all pass it merges
-the branch into main (publish), otherwise it fails, main stays as it was, and the
-branch is kept for inspection. Run on its own (asset not materialized in this run),
-it audits what is published on main and publishes nothing.
+A check validates every table the run staged for its asset, a whole partition range in one
+Pandera call, and merges the partitions that pass into main (publish); the failed ones never
+reach main and the branch is kept for inspection. Run on its own (asset not materialized in
+this run), it audits what is published on main and publishes nothing.
+
+Data versions follow main: after publishing, the check records each materialized partition's
+version (the checksum of what main holds for it) as an observation. Automation that follows data
+versions then sees exactly the days whose content changed on main; a day that failed keeps the
+version main still holds, so nothing downstream starts for it.
 """
 
-
-import re
-from typing import Any
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandera.polars as pa
+from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
 
-from mlops_assets.lib.contracts import ContractReport, check_contract
 from mlops_assets.lib.landing import landed_file
-from mlops_assets.lib.versioned_store import MAIN
-from mlops_assets.lib.versioned_store.wap import publish, publish_subset, read_table, staged_paths, wap_branch
+from mlops_assets.lib.versioned_store import MAIN, VersionedStore
+from mlops_assets.lib.versioned_store.wap import (
+    decode_table,
+    partition_of,
+    publish,
+    publish_subset,
+    staged_paths,
+    table_path,
+    wap_branch,
+)
 from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
+from mlops_assets.resources.io_manager import WITHHELD_KEY, main_versions
 
-ContractFactory = Callable[[date | None], pa.DataFrameSchema]
-_PARTITION_IN_PATH = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
+if TYPE_CHECKING:
+    import pandera.polars as pa
+    import polars as pl
+
+    from mlops_assets.lib.contracts import ContractReport
+
+# Built when the check runs, so pandera is not imported when the code location loads.
+ContractFactory = Callable[[], "pa.DataFrameSchema"]
+# The column a row's day is reported on, and how to compute the day from the row.
+RowDay = Callable[[], tuple[str, "pl.Expr"]]
 
 
-def _partition_of(path: str) -> str | None:
-    found = _PARTITION_IN_PATH.search(path)
-    return found.group(1) if found else None
-
-
-def _report_metadata(failed: list[ContractReport]) -> dict[str, Any]:
+def _report_metadata(failed: list["ContractReport"]) -> dict[str, Any]:
     examples = []
     for report in failed:
-        assert report.examples is not None
-        examples.extend({"subject": report.subject, **row} for row in report.examples.cast({"failure_case": str}).to_dicts())
+        if report.examples is not None:
+            examples.extend(
+                {"subject": report.subject, **row} for row in report.examples.cast({"failure_case": str}).to_dicts()
+            )
+        else:
+            examples.append({"subject": report.subject, "failure_case": report.message})
     return {
         "failing_columns": dg.MetadataValue.json(sorted({c for r in failed for c in r.failing_columns})),
         "failure_count": float(sum(r.failure_count for r in failed)),
@@ -43,11 +60,52 @@ def _report_metadata(failed: list[ContractReport]) -> dict[str, Any]:
     }
 
 
+def materialized_in_run(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey
+) -> dict[str | None, dict[str, Any]]:
+    """Partition (None if unpartitioned) -> metadata of this run's materializations of ``asset_key``."""
+    records = context.instance.get_records_for_run(
+        run_id=context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1_000_000
+    ).records
+    found: dict[str | None, dict[str, Any]] = {}
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization and materialization.asset_key == asset_key:
+            found[materialization.partition] = {k: v.value for k, v in materialization.metadata.items()}
+    return found
+
+
+def _record_data_versions(
+    context: dg.AssetCheckExecutionContext,
+    store: VersionedStore,
+    asset_key: dg.AssetKey,
+    materialized: dict[str | None, dict[str, Any]],
+    failed: set[str | None],
+) -> None:
+    """Each materialized partition's data version is now what main holds for it (after publishing).
+
+    A published partition gets its new checksum; one that failed keeps main's (or none): nothing
+    downstream sees a change for data that never reached main.
+    """
+    held = main_versions(store, list(asset_key.path))
+    for partition in sorted(materialized, key=lambda p: p or ""):
+        version = held.get(table_path(list(asset_key.path), partition), "")
+        context.op_execution_context.log_event(
+            dg.AssetObservation(
+                asset_key=asset_key,
+                partition=partition,
+                tags={DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
+                metadata={"published": partition not in failed},
+            )
+        )
+
+
 def publishing_contract_check(
-    asset_key: dg.AssetKey, contract: ContractFactory, landed_table: str | None = None
+    asset_key: dg.AssetKey, contract: ContractFactory, landed_table: str | None = None, row_day: RowDay | None = None
 ) -> dg.AssetChecksDefinition:
-    """The blocking ``contract`` check of ``asset_key`` (publishes on success)."""
+    """The blocking ``contract`` check of ``asset_key`` (publishes what passes)."""
     label = asset_key.to_user_string()
+    prefix = "/".join(asset_key.path) + "/"
 
     @dg.asset_check(
         asset=asset_key,
@@ -55,66 +113,75 @@ def publishing_contract_check(
         blocking=True,
         description=(
             f"Pandera contract of {label} (types, nullability, ranges, codes, unique key), run on what this "
-            "run wrote; publishes it to main only if every partition passes."
+            "run wrote; publishes the partitions that pass to main, never the ones that fail."
         ),
     )
     def _contract(
         context: dg.AssetCheckExecutionContext, store: VersionedStoreResource, landing: LandingZoneResource
     ) -> dg.AssetCheckResult:
+        from mlops_assets.lib.contracts import ContractReport, check_contract, check_partitions
+
         versioned = store.open()
-        branch = wap_branch(context.run.run_id, asset_key.path)
+        run_id = context.run.run_id
+        branch = wap_branch(run_id, asset_key.path)
         staged = versioned.branch_exists(branch)
         ref = branch if staged else MAIN
-        paths = (
-            staged_paths(versioned, branch)
-            if staged
-            else [o.path for o in versioned.list_objects(MAIN, "/".join(asset_key.path) + "/")]
-        )
-        reports = []
-        for path in paths:
-            partition = _partition_of(path)
-            subject = f"{label} partition {partition}" if partition else label
+        paths = staged_paths(versioned, branch) if staged else [o.path for o in versioned.list_objects(MAIN, prefix)]
+        materialized = materialized_in_run(context, asset_key) if staged else {}
+
+        def subject(partition: str | None) -> str:
+            text = f"{label} partition {partition}" if partition else label
             if landed_table:
                 try:
-                    source = landed_file(Path(landing.directory), landed_table, partition)
-                    subject += f" (file {source})"
+                    text += f" (file {landed_file(Path(landing.directory), landed_table, partition)})"
                 except Exception:  # the file may be gone since; the partition still names the data
                     pass
-            schema = contract(date.fromisoformat(partition) if partition else None)
-            reports.append(check_contract(read_table(versioned, ref, path), schema, subject))
-        failed = [r for r in reports if not r.passed]
-        rows = float(sum(r.rows for r in reports))
+            return text
+
+        tables = {partition_of(p): decode_table(versioned.read_object(ref, p)) for p in paths}
+        schema = contract()
+        if None in tables:
+            reports = {None: check_contract(tables[None], schema, subject(None))}
+        else:
+            day_column, day_of_row = row_day() if row_day else (None, None)
+            reports = check_partitions(tables, schema, subject, day_column, day_of_row)
+        # Days the asset could not produce (an unreadable file, an unpublished input) fail here too.
+        for partition, metadata in materialized.items():
+            if partition and metadata.get(WITHHELD_KEY):
+                reports[partition] = ContractReport.withheld(subject(partition), metadata[WITHHELD_KEY])
+        failed = {p for p, r in reports.items() if not r.passed}
+        passed_paths = [p for p in paths if partition_of(p) not in failed]
+        rows = float(sum(r.rows for r in reports.values()))
+        metadata: dict[str, Any] = {"rows_checked": rows, "partitions_checked": float(len(reports))}
         if failed:
-            message = " | ".join(r.message for r in failed)
+            failed_reports = [reports[p] for p in sorted(failed, key=str)]
+            message = " | ".join(r.message for r in failed_reports)
             context.log.error(message)
-            metadata = {**_report_metadata(failed), "rows_checked": rows, "kept_branch": branch if staged else ""}
-            # The partitions that passed are published; the failed ones never reach main.
-            passed_paths = [p for p, r in zip(paths, reports) if r.passed]
+            metadata.update(_report_metadata(failed_reports), kept_branch=branch if staged else "")
             if staged and passed_paths:
-                main_commit = publish_subset(
+                metadata["main_commit_id"] = publish_subset(
                     versioned, branch, passed_paths,
-                    message=f"Publish the {len(passed_paths)} audited partition(s) of {label} (run {context.run.run_id[:8]})",
-                    metadata={"audited_by": f"{label}:contract", "dagster_run_id": context.run.run_id},
+                    message=f"Publish the {len(passed_paths)} audited partition(s) of {label} (run {run_id[:8]})",
+                    metadata={"audited_by": f"{label}:contract", "dagster_run_id": run_id},
                 )
-                metadata.update(main_commit_id=main_commit)
             metadata.update(
-                published_partitions=dg.MetadataValue.json(sorted(_partition_of(p) or "" for p in passed_paths) if staged else []),
-                failed_partitions=dg.MetadataValue.json(sorted(_partition_of(p) or "" for p, r in zip(paths, reports) if not r.passed)),
+                published_partitions=dg.MetadataValue.json(
+                    sorted(partition_of(p) or "" for p in passed_paths) if staged else []
+                ),
+                failed_partitions=dg.MetadataValue.json(sorted(p or "" for p in failed)),
                 published=bool(staged and passed_paths),
             )
+            _record_data_versions(context, versioned, asset_key, materialized, failed)
             return dg.AssetCheckResult(
                 passed=False, severity=dg.AssetCheckSeverity.ERROR, description=message[:2000], metadata=metadata
             )
-        metadata: dict[str, Any] = {"rows_checked": rows, "partitions_checked": float(len(reports))}
         if staged and not paths:
             versioned.delete_branch(branch)
             metadata.update(published=False, unchanged_from_main=True, main_commit_id=versioned.get_commit(MAIN).id)
         elif staged:
             head = versioned.get_commit(branch)
             main_commit = publish(
-                versioned,
-                branch,
-                message=f"Publish {head.message}",
+                versioned, branch, message=f"Publish {head.message}",
                 metadata={**head.metadata, "audited_by": f"{label}:contract"},
             )
             metadata.update(published=True, main_commit_id=main_commit)
@@ -123,6 +190,7 @@ def publishing_contract_check(
                 metadata["main_commit_url"] = dg.MetadataValue.url(commit_link)
         else:
             metadata.update(published=False, audited_ref=versioned.get_commit(MAIN).id)
+        _record_data_versions(context, versioned, asset_key, materialized, set())
         return dg.AssetCheckResult(passed=True, metadata=metadata)
 
     return _contract

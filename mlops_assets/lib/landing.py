@@ -144,8 +144,10 @@ def read_landed(landing_dir: Path, table_name: str, partition: str | None) -> La
     if extra:
         # Upstream may add columns before we adopt them: keep loading, drop them, say so.
         warnings.append(f"{path.name}: ignored unexpected column(s) {extra}")
-    if raw.height == 0:
+    if raw.height == 0 and not table.may_be_empty:
         raise _fail("has a header but no rows: a landed day must contain its records", path, partition)
+    if raw.height == 0:
+        warnings.append(f"{path.name}: no {table.name} rows for {partition}: published empty (a gap upstream)")
     typed = {}
     for name, dtype in table.columns.items():
         cast = _cast_column(raw, name, dtype)

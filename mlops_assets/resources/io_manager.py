@@ -6,6 +6,7 @@ commit), resolved once per load so every partition comes from the same commit.
 """
 
 
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -25,6 +26,18 @@ from mlops_assets.resources.store import VersionedStoreResource
 
 PINNED_REF_KEY = "mlops/ref"  # input metadata: read upstream at this ref instead of main
 ALLOW_MISSING_PARTITIONS = "allow_missing_partitions"  # input metadata: skip unpublished partitions
+WITHHELD_KEY = "withheld"  # partition metadata: why this partition was not produced
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A partition of a range that could not be produced (unreadable file, unpublished input).
+
+    Nothing is staged for it; the contract check fails that partition alone and names the
+    reason, while the rest of the range is audited and published.
+    """
+
+    reason: str
 
 
 def _asset_label(path: list[str] | tuple[str, ...]) -> str:
@@ -56,12 +69,19 @@ def read_partitions(
     return commit_id, tables
 
 
+def main_versions(store: VersionedStore, asset_path: list[str]) -> dict[str, str]:
+    """Path -> checksum of every object of an asset on main: its data version per partition."""
+    return {o.path: o.checksum for o in store.list_objects(MAIN, "/".join(asset_path) + "/")}
+
+
 class VersionedParquetIOManager(dg.ConfigurableIOManager):
     """Partitioned assets return ``{partition_key: DataFrame}``; others a DataFrame."""
 
     store: VersionedStoreResource
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | dict[str, pl.DataFrame]) -> None:
+    def handle_output(
+        self, context: dg.OutputContext, obj: pl.DataFrame | dict[str, pl.DataFrame | Withheld]
+    ) -> None:
         asset_path = list(context.asset_key.path)
         label = _asset_label(asset_path)
         if context.has_asset_partitions:
@@ -69,14 +89,16 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             if not isinstance(obj, dict) or set(obj) != expected:
                 got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                 raise StoreError(f"{label}: expected one table per partition {sorted(expected)}, got {got}")
-            tables: dict[str | None, pl.DataFrame] = dict(obj)
+            outputs: dict[str | None, pl.DataFrame | Withheld] = dict(sorted(obj.items()))
         else:
-            tables = {None: obj}
-        objects = {table_path(asset_path, p): encode_table(t) for p, t in tables.items()}
+            outputs = {None: obj}
+        tables = {p: t for p, t in outputs.items() if not isinstance(t, Withheld)}
+        objects_by_partition = {p: {table_path(asset_path, p): encode_table(t)} for p, t in tables.items()}
+        objects = {path: data for by_path in objects_by_partition.values() for path, data in by_path.items()}
         data_hash = content_hash(objects)
         store = self.store.open()
         branch = wap_branch(context.run_id, asset_path)
-        partitions = [p for p in tables if p]
+        partitions = [p for p in outputs if p]
         span = f"{partitions[0]}..{partitions[-1]}" if len(partitions) > 1 else (partitions[0] if partitions else "")
         commit = stage(
             store,
@@ -100,23 +122,38 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             "store_backend": store.describe().backend,
             "wap_branch": branch,
             "branch_commit_id": commit_id,
-            "content_hash": data_hash,
             "unchanged_from_main": commit is None,
-            "paths": dg.MetadataValue.json(sorted(objects)),
         }
+        if len(objects) <= 10:
+            metadata["paths"] = dg.MetadataValue.json(sorted(objects))
         commit_link = self.store.commit_url(store, commit_id)
         if commit_link:
             metadata["branch_commit_url"] = dg.MetadataValue.url(commit_link)
         context.add_output_metadata(metadata)
-        if len(partitions) > 1:
-            for partition in partitions:
-                context.step_context.add_asset_metadata(
-                    {"dagster/row_count": tables[partition].height, "rows": float(tables[partition].height)},
-                    asset_key=context.asset_key,
-                    partition_key=partition,
-                )
-        # Equal bytes give an equal data version, so identical re-materializations don't stale downstream.
-        context.step_context.set_data_version(context.asset_key, dg.DataVersion(data_hash))
+        for partition, output in outputs.items():
+            # Each partition's own content hash: its data version (recorded per partition by the check).
+            own: dict[str, Any]
+            if isinstance(output, Withheld):
+                own = {"dagster/row_count": 0, "rows": 0.0, WITHHELD_KEY: output.reason, "content_hash": ""}
+            else:
+                own = {
+                    "dagster/row_count": output.height,
+                    "rows": float(output.height),
+                    "content_hash": content_hash(objects_by_partition[partition]),
+                }
+            if partition is None:
+                context.add_output_metadata({"content_hash": own["content_hash"]})
+            else:
+                context.step_context.add_asset_metadata(own, asset_key=context.asset_key, partition_key=partition)
+        # The data version is what main holds: staging changes nothing there yet. The contract check
+        # records each partition's new version once it has published (or kept main as it was), so
+        # automation that follows data versions never starts work for a day that failed its audit.
+        # Dagster stamps one version on every partition of a range: there it is "" (no version).
+        held = ""
+        if len(outputs) == 1:
+            (path,) = [table_path(asset_path, p) for p in outputs]
+            held = main_versions(store, asset_path).get(path, "")
+        context.step_context.set_data_version(context.asset_key, dg.DataVersion(held))
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict[str, pl.DataFrame]:
         asset_path = list(context.asset_key.path)

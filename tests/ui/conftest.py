@@ -34,7 +34,7 @@ PUBLISHED = ("2013-03-01", "2013-03-14")
 BACKFILL_DAYS = ["2013-03-15", "2013-03-16", "2013-03-17"]
 RAW_DAILY = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
 LOCATION = "mlops_assets"
-SENSORS_TO_STOP = ("landing_zone", "automation_conditions", "retrain_models")
+SENSORS_TO_STOP = ("landing_zone", "automation_conditions", "feature_automation", "retrain_models", "serve_new_models")
 SERVER_TIMEOUT = 120
 
 

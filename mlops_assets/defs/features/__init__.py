@@ -4,10 +4,13 @@ import dagster as dg
 import polars as pl
 from typing import Any
 
-from mlops_assets.defs.automation.conditions import every_partition_eager
+from mlops_assets.defs.automation.conditions import DailyDepsPublished, every_partition_eager
 from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.contract_checks import publishing_contract_check
+from mlops_assets.defs.data.assets import DIMENSION_KEYS
 from mlops_assets.defs.partitions import DAILY, OWNERS
+from mlops_assets.lib.tables import FLIGHTS, WEATHER
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, Withheld
 from mlops_assets.lib.features import (
     COLUMN_SOURCES,
     COLUMNS,
@@ -15,6 +18,7 @@ from mlops_assets.lib.features import (
     LABEL_COLUMNS,
     build_flight_features,
     features_contract,
+    row_day,
 )
 
 FEATURES_KEY = dg.AssetKey(["features", "flight_features"])
@@ -43,8 +47,9 @@ COLUMN_LINEAGE = dg.TableColumnLineage(
 @dg.asset(
     key=FEATURES_KEY,
     ins={
-        "flights": dg.AssetIn(["raw", "flights"]),
-        "weather": dg.AssetIn(["raw", "weather"]),
+        # A day whose raw input is not published (it failed its contract) is withheld, not the range.
+        "flights": dg.AssetIn(["raw", "flights"], metadata={ALLOW_MISSING_PARTITIONS: True}),
+        "weather": dg.AssetIn(["raw", "weather"], metadata={ALLOW_MISSING_PARTITIONS: True}),
         "planes": dg.AssetIn(["raw", "planes"]),
         "airports": dg.AssetIn(["raw", "airports"]),
     },
@@ -54,31 +59,53 @@ COLUMN_LINEAGE = dg.TableColumnLineage(
     owners=OWNERS,
     kinds={"polars", "parquet", "pandera"},
     code_version=FEATURES_CODE_VERSION,
-    automation_condition=every_partition_eager(),
+    # New days are built with the dimensions of their time; recomputing history after a dimension
+    # change is a deliberate backfill (job daily_assets over the range), not an automatic storm.
+    # A day whose raw data failed its contract is not built until a good delivery is published.
+    automation_condition=(
+        every_partition_eager(ignore_updates_of=dg.AssetSelection.assets(*DIMENSION_KEYS)) & DailyDepsPublished()
+    ),
     freshness_policy=DAILY_DATA,
     description=(
         "One row per scheduled flight with what is known before departure: schedule, route, aircraft "
         "(raw/planes), destination (raw/airports) and origin weather at the scheduled hour (raw/weather, "
-        f"joined on origin and hour). Labels ({', '.join(LABEL_COLUMNS)}) ride along for training and "
-        "monitoring only."
+        f"joined on origin and hour; null when upstream has no observation). Labels ({', '.join(LABEL_COLUMNS)}) "
+        "ride along for training and monitoring only."
     ),
     metadata={"dagster/column_schema": _column_schema(), "dagster/column_lineage": COLUMN_LINEAGE},
 )
 def flight_features(
     context: dg.AssetExecutionContext, flights: Any, weather: Any, planes: pl.DataFrame, airports: pl.DataFrame
 ) -> Any:
-    tables = {}
-    for day in context.partition_keys:
-        tables[day] = build_flight_features(flights[day], weather[day], planes, airports)
+    days = context.partition_keys
+    ready = [d for d in days if d in flights and d in weather]
+    # One pass over the whole range: the joins cost per row, not per day.
+    built = build_flight_features(
+        pl.concat([flights[d] for d in ready]) if ready else pl.DataFrame(schema=FLIGHTS.columns),
+        pl.concat([weather[d] for d in ready]) if ready else pl.DataFrame(schema=WEATHER.columns),
+        planes,
+        airports,
+    )
+    by_day = {key[0].isoformat(): frame for key, frame in built.partition_by("date", as_dict=True).items()}
+    tables: dict[str, Any] = {}
+    for day in days:
+        if day not in ready:
+            missing = [name for name, table in (("raw/flights", flights), ("raw/weather", weather)) if day not in table]
+            tables[day] = Withheld(f"{' and '.join(missing)} {day} is not published on main")
+            continue
+        tables[day] = by_day.get(day, built.clear())
         weather_missing = tables[day]["temp"].null_count() / max(tables[day].height, 1)
-        context.add_asset_metadata(
-            {"weather_missing_share": float(weather_missing), "dagster/column_lineage": COLUMN_LINEAGE}, partition_key=day
-        )
+        context.add_asset_metadata({"weather_missing_share": float(weather_missing)}, partition_key=day)
+    context.add_output_metadata({"dagster/column_lineage": COLUMN_LINEAGE})
     return tables
+
+
+def _contract():
+    return features_contract()
 
 
 def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[flight_features],
-        asset_checks=[publishing_contract_check(FEATURES_KEY, features_contract)],
+        asset_checks=[publishing_contract_check(FEATURES_KEY, _contract, row_day=row_day)],
     )

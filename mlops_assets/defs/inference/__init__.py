@@ -1,11 +1,9 @@
 """Batch predictions: ``predictions/<spec>`` (daily), scored by the champion of each spec."""
 
 import time
-from datetime import date
 from typing import Any
 
 import dagster as dg
-import pandera.polars as pa
 import polars as pl
 
 from mlops_assets.defs.automation.conditions import every_partition_eager
@@ -17,7 +15,9 @@ from mlops_assets.defs.partitions import DAILY
 from mlops_assets.defs.run_resources import op_tags
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.scoring import score_day
+from mlops_assets.lib.features import row_day
+from mlops_assets.lib.scoring import score_range
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, Withheld
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.resources.mlflow import MlflowResource
 
@@ -29,12 +29,14 @@ def predictions_key(spec: ModelSpec) -> dg.AssetKey:
 
 
 def predictions_contract(spec: ModelSpec):
-    def contract(partition: date | None) -> pa.DataFrameSchema:
+    def contract():
+        import pandera.polars as pa
+
         score_checks = [pa.Check.in_range(0, 1)] if spec.task == "classification" else []
         return pa.DataFrameSchema(
             {
                 "flight_id": pa.Column(pl.String(), unique=True),
-                "date": pa.Column(pl.Date(), [pa.Check.equal_to(partition)] if partition else []),
+                "date": pa.Column(pl.Date()),
                 "score": pa.Column(pl.Float64(), [*score_checks, pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()), name="finite")]),
                 "prediction": pa.Column(pl.Float64()),
                 "model_name": pa.Column(pl.String(), pa.Check.equal_to(spec.name)),
@@ -51,7 +53,7 @@ def predictions_contract(spec: ModelSpec):
 def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=predictions_key(spec),
-        ins={"features": dg.AssetIn(FEATURES_KEY)},
+        ins={"features": dg.AssetIn(FEATURES_KEY, metadata={ALLOW_MISSING_PARTITIONS: True})},
         deps=[model_key(spec)],
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -60,7 +62,10 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         kinds={"scikit-learn", "mlflow", "parquet"},
         code_version=PREDICTIONS_CODE_VERSION,
         op_tags=op_tags("scoring"),
-        # A new champion scores new days; history keeps the version that scored it.
+        # A new champion scores new days; history keeps the version that scored it; the days the
+        # model was trained on are not scored as new traffic unless the spec asks for it.
+        # The days after its training window that exist when a model first appears are requested
+        # by the serve_new_models sensor.
         automation_condition=every_partition_eager(ignore_updates_of=dg.AssetSelection.assets(model_key(spec))),
         freshness_policy=DAILY_DATA,
         description=(
@@ -90,21 +95,25 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         version = str(champion.version)
         model = tracker.load_model(spec.name, version)
         scored_at = time.time()
-        tables = {}
+        ready = {day: features[day] for day in context.partition_keys if day in features}
+        scored = score_range(spec, model, ready, version, scored_at)
+        tables: dict[str, Any] = {}
         for day in context.partition_keys:
-            scored = score_day(spec, model, features[day], version, scored_at)
-            tables[day] = scored.table
+            if day not in scored:
+                tables[day] = Withheld(f"features/flight_features {day} is not published on main")
+                continue
+            tables[day] = scored[day].table
             context.add_asset_metadata(
                 {
                     "model_version": int(version),
-                    "rows_scored": float(scored.table.height),
-                    "latency_ms_per_100_p50": scored.p50_ms,
-                    "latency_ms_per_100_p95": scored.p95_ms,
-                    "mean_score": float(scored.table["score"].mean() or 0.0),
+                    "rows_scored": float(scored[day].table.height),
+                    "latency_ms_per_100_p50": scored[day].p50_ms,
+                    "latency_ms_per_100_p95": scored[day].p95_ms,
+                    "mean_score": float(scored[day].table["score"].mean() or 0.0),
                 },
                 partition_key=day,
             )
-        context.log.info(f"scored {sum(t.height for t in tables.values())} rows with {spec.name} v{version}")
+        context.log.info(f"scored {sum(s.table.height for s in scored.values())} rows with {spec.name} v{version}")
         return tables
 
     return _predictions
@@ -113,5 +122,7 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
 def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
     return dg.Definitions(
         assets=[_predictions_asset(spec) for spec in specs],
-        asset_checks=[publishing_contract_check(predictions_key(s), predictions_contract(s)) for s in specs],
+        asset_checks=[
+            publishing_contract_check(predictions_key(s), predictions_contract(s), row_day=row_day) for s in specs
+        ],
     )

@@ -10,12 +10,11 @@ challenger is not worse than the champion on the same holdout by more than the m
 
 import json
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandera.polars as pa
 import polars as pl
 
 from mlops_assets.defs.automation.conditions import retrain_on_code_change
@@ -32,13 +31,14 @@ from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
 from mlops_assets.lib.tracking import CHAMPION, PROFILE_ARTIFACT
 from mlops_assets.lib.tracking.tracker import environment_tags
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
-from mlops_assets.lib.versioned_store.wap import read_table, table_path, wap_branch
+from mlops_assets.lib.versioned_store.wap import published_partitions, read_table, table_path, wap_branch
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.resources.io_manager import read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.settings import Settings, project_root
 
 SCORE_COLUMN = "score"
+SERVES_FROM = "serves_from"
 REF_COLUMNS = {
     "model_name": pl.String(), "model_version": pl.Int64(), "run_id": pl.String(),
     "training_commit": pl.String(), "train_start": pl.String(), "train_end": pl.String(),
@@ -62,8 +62,7 @@ def model_key(spec: ModelSpec) -> dg.AssetKey:
 
 
 def published_feature_days(store: VersionedStore, ref: str) -> list[str]:
-    prefix = "/".join(FEATURES_KEY.path) + "/date="
-    return sorted({o.path[len(prefix): len(prefix) + 10] for o in store.list_objects(ref, prefix)})
+    return published_partitions(store, ref, FEATURES_KEY.path)
 
 
 def load_window(store: VersionedStore, spec: ModelSpec, commit: str, days: list[str]) -> pl.DataFrame:
@@ -71,7 +70,9 @@ def load_window(store: VersionedStore, spec: ModelSpec, commit: str, days: list[
     return training.labelled(spec, pl.concat(list(tables.values())))
 
 
-def _ref_contract(_: date | None) -> pa.DataFrameSchema:
+def _ref_contract():
+    import pandera.polars as pa
+
     return pa.DataFrameSchema(
         {
             **{name: pa.Column(dtype) for name, dtype in REF_COLUMNS.items()},
@@ -202,6 +203,8 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
         reference = pl.concat([_published_versions(versioned, key), row])
         metadata: dict[str, Any] = {
             "model_version": int(registered.version),
+            # The first day this version serves as new traffic (serve_new_models scores from it).
+            SERVES_FROM: (date.fromisoformat(window.holdout_days[-1]) + timedelta(days=1)).isoformat(),
             "mlflow_run_id": registered.run_id,
             "training_data_commit": commit,
             "train_partitions": governance["mlops.train_partitions"],

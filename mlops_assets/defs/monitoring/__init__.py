@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandera.polars as pa
 import polars as pl
 
 from mlops_assets.defs.automation.conditions import every_partition_eager, summary_follows_reports
@@ -20,8 +19,10 @@ from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.monitoring import Latency, daily_report, headline, summarize
 from mlops_assets.lib.report_html import render_report
 from mlops_assets.lib.versioned_store import MAIN
+from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.resources import VersionedStoreResource
-from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, read_partitions
+from mlops_assets.lib.features import row_day
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, Withheld, read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.settings import Settings
 
@@ -43,10 +44,12 @@ def summary_key(spec: ModelSpec) -> dg.AssetKey:
 
 
 def _report_contract(spec: ModelSpec):
-    def contract(partition: date | None) -> pa.DataFrameSchema:
+    def contract():
+        import pandera.polars as pa
+
         return pa.DataFrameSchema(
             {
-                "date": pa.Column(pl.Date(), [pa.Check.equal_to(partition)] if partition else []),
+                "date": pa.Column(pl.Date()),
                 "spec": pa.Column(pl.String(), pa.Check.equal_to(spec.name)),
                 "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
                 "metric": pa.Column(pl.String()),
@@ -62,7 +65,9 @@ def _report_contract(spec: ModelSpec):
     return contract
 
 
-def _summary_contract(_: date | None) -> pa.DataFrameSchema:
+def _summary_contract():
+    import pandera.polars as pa
+
     return pa.DataFrameSchema(
         {**{c: pa.Column(t, nullable=c in ("mean_score", "score_threshold")) for c, t in SUMMARY_COLUMNS.items()},
          "verdict": pa.Column(pl.String(), pa.Check.isin(["ok", "drift", "decay"]))},
@@ -88,7 +93,7 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
     @dg.asset(
         key=report_key(spec),
         ins={
-            "predictions": dg.AssetIn(predictions_key(spec)),
+            "predictions": dg.AssetIn(predictions_key(spec), metadata={ALLOW_MISSING_PARTITIONS: True}),
             # Day D's labels arrive with day D+label_delay: reading that day makes the report depend
             # on it, so it is recomputed when the labels land; until then it may be missing.
             "features": dg.AssetIn(
@@ -118,6 +123,9 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
         profiles: dict[int, tuple[ReferenceProfile, dict[str, str]]] = {}
         tables = {}
         for day in context.partition_keys:
+            if day not in predictions or day not in features:
+                tables[day] = Withheld(f"{predictions_key(spec).to_user_string()} or its features {day} are not published")
+                continue
             day_predictions = predictions[day]
             version = int(day_predictions["model_version"].max())
             if version not in profiles:
@@ -170,10 +178,9 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     )
     def _summary(context: dg.AssetExecutionContext, store: VersionedStoreResource) -> pl.DataFrame:
         versioned = store.open()
-        prefix = "/".join(report_key(spec).path) + "/date="
-        days = sorted({o.path[len(prefix): len(prefix) + 10] for o in versioned.list_objects(MAIN, prefix)})
+        days = published_partitions(versioned, MAIN, report_key(spec).path)
         if not days:
-            raise MlopsError(f"monitoring/{spec.name}/summary: no daily report is published on main yet ({prefix}…)")
+            raise MlopsError(f"monitoring/{spec.name}/summary: no daily report is published on main yet")
         recent = days[-7:]
         _, reports = read_partitions(versioned, list(report_key(spec).path), list(recent))
         summary = summarize(spec, pl.concat(list(reports.values())))
@@ -194,7 +201,7 @@ def build_defs(settings: Settings, specs: list[ModelSpec]) -> dg.Definitions:
     for spec in specs:
         assets += [_daily_report_asset(spec, reports_dir), _summary_asset(spec)]
         checks += [
-            publishing_contract_check(report_key(spec), _report_contract(spec)),
+            publishing_contract_check(report_key(spec), _report_contract(spec), row_day=row_day),
             publishing_contract_check(summary_key(spec), _summary_contract),
         ]
     return dg.Definitions(assets=assets, asset_checks=checks)

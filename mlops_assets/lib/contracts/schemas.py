@@ -8,8 +8,6 @@ rows dated outside their partition, duplicate keys).
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandera.polars as pa
 import polars as pl
 
@@ -24,35 +22,25 @@ def _col(dtype: pl.DataType, *checks: pa.Check, nullable: bool = False) -> pa.Co
     return pa.Column(dtype, checks=list(checks), nullable=nullable)
 
 
-def _in_partition(day: date) -> pa.Check:
-    """Each row's (year, month, day) must be the partition's day."""
-    return pa.Check(
-        lambda data: data.lazyframe.select(
-            pl.date(pl.col("year"), pl.col("month"), pl.col("day")) == pl.lit(day)
-        ),
-        name="in_partition",
-        error=f"row dated outside its partition {day.isoformat()}",
-    )
+def row_day(table: SourceTable) -> tuple[str, pl.Expr]:
+    """Each row of a daily table is dated by (year, month, day): reported on ``day``."""
+    return "day", pl.date(pl.col("year"), pl.col("month"), pl.col("day"))
 
 
-def _time_checks(low: int, high: int) -> pa.Check:
-    return pa.Check.in_range(low, high)
-
-
-def contract_for(table: SourceTable, partition: date | None = None) -> pa.DataFrameSchema:
-    """The contract of ``table``; daily tables also pin every row to ``partition``."""
-    day_checks = [pa.Check.in_range(1, 31)] + ([_in_partition(partition)] if partition else [])
+def contract_for(table: SourceTable) -> pa.DataFrameSchema:
+    """The contract of ``table``; the check pins each row of a daily table to its partition (``row_day``)."""
+    day_checks = [pa.Check.in_range(1, 31)]
     columns: dict[str, pa.Column]
     if table is FLIGHTS:
         columns = {
             "year": _col(pl.Int32(), pa.Check.equal_to(2013)),
             "month": _col(pl.Int32(), pa.Check.in_range(1, 12)),
             "day": _col(pl.Int32(), *day_checks),
-            "dep_time": _col(pl.Int32(), _time_checks(1, 2400), nullable=True),
-            "sched_dep_time": _col(pl.Int32(), _time_checks(0, 2359)),
+            "dep_time": _col(pl.Int32(), pa.Check.in_range(1, 2400), nullable=True),
+            "sched_dep_time": _col(pl.Int32(), pa.Check.in_range(0, 2359)),
             "dep_delay": _col(pl.Float64(), pa.Check.in_range(-120, 1800), nullable=True),
-            "arr_time": _col(pl.Int32(), _time_checks(1, 2400), nullable=True),
-            "sched_arr_time": _col(pl.Int32(), _time_checks(0, 2359)),
+            "arr_time": _col(pl.Int32(), pa.Check.in_range(1, 2400), nullable=True),
+            "sched_arr_time": _col(pl.Int32(), pa.Check.in_range(0, 2359)),
             "arr_delay": _col(pl.Float64(), pa.Check.in_range(-180, 1800), nullable=True),
             "carrier": _col(pl.String(), pa.Check.isin(CARRIERS)),
             "flight": _col(pl.Int32(), pa.Check.in_range(1, 9999)),

@@ -39,6 +39,31 @@ def dependency_lock() -> str:
     return "\n".join(f"{name}=={version}" for name, version in sorted(pins.items()) if name) + "\n"
 
 
+_READY_SQLITE_STORES: set[str] = set()
+
+
+def _create_sqlite_store_once(uri: str) -> None:
+    """MLflow creates a sqlite store by migrations on first use; two processes migrating at once fail
+    ("duplicate column name"). The first use takes an exclusive lock beside the database file."""
+    import fcntl
+
+    from mlflow import MlflowClient
+
+    if uri in _READY_SQLITE_STORES:
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".init-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)  # tracking tables
+            client.search_registered_models(max_results=1)  # registry tables
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _READY_SQLITE_STORES.add(uri)
+
+
 @dataclass(frozen=True)
 class RegisteredModel:
     name: str
@@ -68,7 +93,7 @@ class Tracker:
         from mlflow import MlflowClient
 
         if self.tracking_uri.startswith("sqlite:///"):
-            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            _create_sqlite_store_once(self.tracking_uri)
 
         # set_*_uri also export MLFLOW_* variables, which every later subprocess would inherit
         # (and our settings would read); keep the process environment as it was.

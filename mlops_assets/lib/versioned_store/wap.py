@@ -37,6 +37,21 @@ def table_path(asset_path: Sequence[str], partition: str | None) -> str:
     return f"{folder}/date={partition}/data.parquet" if partition else f"{folder}/data.parquet"
 
 
+_PARTITION_IN_PATH = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
+
+
+def partition_of(path: str) -> str | None:
+    """The partition a table path belongs to (``table_path``'s inverse); None if unpartitioned."""
+    found = _PARTITION_IN_PATH.search(path)
+    return found.group(1) if found else None
+
+
+def published_partitions(store: VersionedStore, ref: str, asset_path: Sequence[str]) -> list[str]:
+    """The partitions of an asset present at ``ref``, in order."""
+    prefix = "/".join(asset_path) + "/date="
+    return sorted({p for o in store.list_objects(ref, prefix) if (p := partition_of(o.path))})
+
+
 def encode_table(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=True)
