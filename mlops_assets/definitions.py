@@ -6,13 +6,14 @@ import dagster as dg
 
 from mlops_assets.defs import automation, data, dbt, features, inference, jobs, models, monitoring, resources
 from mlops_assets.defs.data.assets import DIMENSION_KEYS
+from mlops_assets.instance import estimator_cache_dir
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.settings import current_settings
 
 
 def build_definitions(settings=None) -> dg.Definitions:
     settings = settings or current_settings()
-    specs = load_specs(settings.model_specs_dir, settings.home / "cache" / "validated_estimators.json")
+    specs = load_specs(settings.model_specs_dir, estimator_cache_dir(settings) / "validated_estimators.json")
     merged = dg.Definitions.merge(
         data.build_defs(),
         features.build_defs(),

@@ -75,9 +75,13 @@ def run_demo(start: date, end: date) -> int:
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
         )
+        # The step's materializations (a check's publication repeats them, marked "published").
+        staged_mats = [
+            e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+            if "published" not in e.event_specific_data.materialization.metadata
+        ]
         materialized: dict[str, list] = {}
-        for event in result.get_asset_materialization_events():
-            mat = event.event_specific_data.materialization
+        for mat in staged_mats:
             rows = mat.metadata.get("rows")
             materialized.setdefault(mat.asset_key.to_user_string(), []).append(int(rows.value) if rows else 0)
         built = {asset: days for asset, days in materialized.items() if asset.startswith("dbt/")}
@@ -87,8 +91,7 @@ def run_demo(start: date, end: date) -> int:
         if built:
             days = max(len(d) for d in built.values())
             print(f"      dbt models built: {len(built)}, {days} partition(s) each, in {settings.dbt_warehouse_path}")
-        for event in result.get_asset_materialization_events():
-            mat = event.event_specific_data.materialization
+        for mat in staged_mats:
             if "model_version" in mat.metadata:
                 scores = ", ".join(
                     f"{k.removeprefix('holdout_')}={v.value:.3f}" for k, v in sorted(mat.metadata.items())
@@ -112,8 +115,7 @@ def run_demo(start: date, end: date) -> int:
             if decision:
                 status += f" ({decision.value})"
             print(f"      check {check.asset_key.to_user_string()}:{check.check_name} {status}")
-        for event in result.get_asset_materialization_events():
-            mat = event.event_specific_data.materialization
+        for mat in staged_mats:
             if "verdict" in mat.metadata:
                 print(f"      {mat.asset_key.to_user_string()}: {mat.metadata['verdict'].value} ({mat.metadata['reason'].value})")
             if "html_report" in mat.metadata and mat.partition == end.isoformat():

@@ -22,10 +22,16 @@ run_coordinator:
 """
 
 
+def estimator_cache_dir(settings: Settings) -> Path:
+    """Where the code location remembers the estimator configurations scikit-learn accepted."""
+    return settings.home / "cache"
+
+
 def prepare_instance(settings: Settings) -> Path:
     """Create DAGSTER_HOME with its dagster.yaml (kept if the user edited it) and point Dagster at it."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
+    estimator_cache_dir(settings).mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(EMBEDDED_DAGSTER_YAML)

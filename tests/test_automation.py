@@ -2,7 +2,8 @@
 
 Publishing is simulated as the pipeline records it: a materialization stamped with the data
 version main held before (the data is only staged), then, once the contract check has published,
-an observation with the new version (the checksum main now holds). Each tick evaluates every
+a second materialization with the new version (the checksum main now holds). Automation may tick
+between the two. Each tick evaluates every
 automation condition; we assert exactly which asset partitions are requested, and count the work
 that one new day causes on a month and on a year of history.
 """
@@ -41,23 +42,24 @@ class Simulation:
         self.on_main: dict[tuple[dg.AssetKey, str | None], str] = {}
         self.keys = defs.resolve_asset_graph().get_all_asset_keys()
 
-    def publish(self, asset: dg.AssetKey, partition: str | None = None, content: str | None = None) -> None:
-        """A run stages ``content`` (new unless given) and its check publishes it to main."""
-        held = self.on_main.get((asset, partition), "")
-        new = content if content is not None else f"c{next(_contents)}"
+    def _materialize(self, asset: dg.AssetKey, partition: str | None, version: str) -> None:
         self.instance.report_runless_asset_event(
-            dg.AssetMaterialization(asset_key=asset, partition=partition, tags={VERSION: held})
-        )
-        self.on_main[(asset, partition)] = new
-        self.instance.report_runless_asset_event(
-            dg.AssetObservation(asset_key=asset, partition=partition, tags={VERSION: new})
+            dg.AssetMaterialization(asset_key=asset, partition=partition, tags={VERSION: version})
         )
 
-    def fail(self, asset: dg.AssetKey, partition: str | None = None) -> None:
-        """A run stages data that fails its contract: main, and so the data version, stay as they were."""
-        held = self.on_main.get((asset, partition), "")
-        for event in (dg.AssetMaterialization, dg.AssetObservation):
-            self.instance.report_runless_asset_event(event(asset_key=asset, partition=partition, tags={VERSION: held}))
+    def stage(self, asset: dg.AssetKey, partition: str | None = None) -> None:
+        """The asset step: the data is staged on a branch; the version is still main's."""
+        self._materialize(asset, partition, self.on_main.get((asset, partition), ""))
+
+    def audit(self, asset: dg.AssetKey, partition: str | None = None, content: str | None = None, passed: bool = True):
+        """The contract check: publishes ``content`` (new unless given) or, failing, keeps main's."""
+        if passed:
+            self.on_main[(asset, partition)] = content if content is not None else f"c{next(_contents)}"
+        self._materialize(asset, partition, self.on_main.get((asset, partition), ""))
+
+    def publish(self, asset: dg.AssetKey, partition: str | None = None, content: str | None = None) -> None:
+        self.stage(asset, partition)
+        self.audit(asset, partition, content)
 
     def land(self, day: str) -> None:
         """What the landing sensor's run publishes for a day."""
@@ -113,10 +115,15 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
     sim.publish(FEATURES, "2013-03-01")
     assert sim.tick() == set()
 
-    # Days 2..21 land one per tick; each brings exactly its own features partition.
+    # Days 2..21 land one per tick; each brings exactly its own features partition, also when
+    # automation ticks while the raw data is staged but not yet audited.
     for n in range(2, 22):
         day = f"2013-03-{n:02d}"
-        sim.land(day)
+        sim.stage(FLIGHTS, day)
+        sim.stage(WEATHER, day)
+        assert sim.tick() == set()
+        sim.audit(FLIGHTS, day)
+        sim.audit(WEATHER, day)
         assert sim.tick() == {("features/flight_features", day)}
         sim.publish(FEATURES, day)
 
@@ -160,11 +167,16 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
     sim.publish(DIMENSIONS[1])
     assert sim.tick() == set()
 
-    # A day whose flights fail their contract: nothing downstream is requested for it, ever.
-    sim.fail(FLIGHTS, "2013-03-24")
+    # A day whose flights fail their contract while its weather passes: nothing downstream is
+    # requested for it until a good delivery of its flights is published.
+    sim.stage(FLIGHTS, "2013-03-24")
     sim.publish(WEATHER, "2013-03-24")
     assert sim.tick() == set()
+    sim.audit(FLIGHTS, "2013-03-24", passed=False)
     assert sim.tick() == set()
+    assert sim.tick() == set()
+    sim.publish(FLIGHTS, "2013-03-24")  # upstream fixed the file
+    assert ("features/flight_features", "2013-03-24") in sim.tick()
 
     # A failed run (requested, nothing materialized): no request storm on the next ticks.
     sim.land("2013-03-25")
@@ -195,8 +207,9 @@ def _history(sim: Simulation, first: datetime.date, days: int) -> list[str]:
     ]
     keys = [d.isoformat() for d in (first + datetime.timedelta(days=n) for n in range(days))]
     for day in keys:
-        for asset in daily:
-            sim.publish(asset, day)
+        for asset in daily:  # one event each: the state a run's audit leaves (both events cost time here)
+            sim.on_main[(asset, day)] = f"c{next(_contents)}"
+            sim._materialize(asset, day, sim.on_main[(asset, day)])
     for spec in SPECS:
         sim.publish(key("monitoring", spec, "summary"))
     return keys

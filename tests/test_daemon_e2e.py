@@ -1,4 +1,5 @@
-"""End to end with the real webserver and daemon: land one file, see the chain happen by itself."""
+"""End to end with the real webserver and daemon: land one file, see the chain happen by itself,
+and count the work it caused: the same on a month of history as on a year."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
+from collections import Counter
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
@@ -16,11 +18,11 @@ import pytest
 from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.landing import land_days
 from mlops_assets.settings import load_settings
-from tests.conftest import PROJECT_ROOT, QUIET, build_world
+from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, build_world
 from tests.processes import free_port, stop_group
 
 pytestmark = pytest.mark.slow
-NEW_DAY = "2013-03-22"
+SPECS = ("late_arrival", "arrival_delay")
 CHAIN = [
     dg.AssetKey(["raw", "flights"]),
     dg.AssetKey(["features", "flight_features"]),
@@ -28,6 +30,8 @@ CHAIN = [
     dg.AssetKey(["monitoring", "late_arrival", "daily_report"]),
     dg.AssetKey(["dbt", "marts", "fct_model_daily_performance"]),
 ]
+IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+               dg.DagsterRunStatus.NOT_STARTED]
 
 
 def _materialized(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
@@ -35,15 +39,48 @@ def _materialized(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
     return records.records[0] if records.records else None
 
 
-def test_landing_a_file_runs_the_chain_without_a_manual_launch(tmp_path, monkeypatch):
+def _materializations_after(instance: dg.DagsterInstance, keys, storage_id: int) -> Counter:
+    """(asset, partition) -> how many times it was computed (a check's publication is not counted again)."""
+    counts: Counter = Counter()
+    for key in keys:
+        for record in instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=storage_id), limit=10_000
+        ).records:
+            if "published" not in record.asset_materialization.metadata:
+                counts[(key.to_user_string(), record.partition_key)] += 1
+    return counts
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        # A month: every daily asset published for its last two weeks, raw and features for the month.
+        ("2013-02-22", "2013-03-21"),
+        # A year: raw and features for the whole of 2013 up to the day before, the rest for two weeks.
+        ("2013-01-01", "2013-12-20"),
+    ],
+    ids=["month", "year"],
+)
+def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, monkeypatch, history):
+    first, last = history
+    scored_from = (date.fromisoformat(last) - timedelta(days=13)).isoformat()
+    new_day = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
     home = tmp_path / "mlops"
     settings = load_settings({"MLOPS_HOME": str(home)})
     dagster_home = prepare_instance(settings)  # the embedded instance `make dev` uses
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     with dg.DagsterInstance.get() as instance:
-        # Yesterday's state: two weeks published and both models trained.
-        defs = build_world(settings, instance, "2013-03-08", "2013-03-21")
+        defs = build_world(settings, instance, first, last)
         assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
+        scored = defs.resolve_job_def("daily_assets").execute_in_process(
+            instance=instance, run_config=QUIET, tags={RANGE_START: scored_from, RANGE_END: last},
+            asset_selection=[k for k in defs.resolve_job_def("daily_assets").asset_layer.executable_asset_keys
+                             if k.path[0] in ("predictions", "monitoring")],
+        )
+        assert scored.success
+        graph = defs.resolve_asset_graph()
+        keys = list(graph.get_all_asset_keys())
+        watermark = instance.event_log_storage.get_maximum_record_id() or 0
 
         port = free_port()
         env = {**os.environ, "MLOPS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
@@ -65,23 +102,45 @@ def test_landing_a_file_runs_the_chain_without_a_manual_launch(tmp_path, monkeyp
                 pytest.fail("dagster dev did not answer within 120 s")
 
             # Upstream delivers one new day. Nobody launches anything.
-            land_days(settings.landing_dir, date.fromisoformat(NEW_DAY), date.fromisoformat(NEW_DAY))
+            land_days(settings.landing_dir, date.fromisoformat(new_day), date.fromisoformat(new_day))
             deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and not all(_materialized(instance, k, NEW_DAY) for k in CHAIN):
+            while time.monotonic() < deadline and not all(_materialized(instance, k, new_day) for k in CHAIN):
                 time.sleep(5)
-            missing = [k.to_user_string() for k in CHAIN if not _materialized(instance, k, NEW_DAY)]
+            missing = [k.to_user_string() for k in CHAIN if not _materialized(instance, k, new_day)]
             assert not missing, f"not materialized within 600 s: {missing}"
+            # Then let automation settle: no run in progress for 35 s (two automation ticks).
+            quiet_since, deadline = time.monotonic(), time.monotonic() + 300
+            while time.monotonic() < deadline and time.monotonic() - quiet_since < 35:
+                if instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS)):
+                    quiet_since = time.monotonic()
+                time.sleep(3)
         finally:
             stop_group(server)
 
         triggers = {
-            k.to_user_string(): instance.get_run_by_id(_materialized(instance, k, NEW_DAY).run_id).tags.get("mlops/trigger")
+            k.to_user_string(): instance.get_run_by_id(_materialized(instance, k, new_day).run_id).tags.get("mlops/trigger")
             for k in CHAIN
         }
         assert triggers["raw/flights"] == "landing_sensor"
         assert triggers["features/flight_features"] == "automation_condition"
         assert triggers["monitoring/late_arrival/daily_report"] == "automation_condition"
         assert triggers["dbt/marts/fct_model_daily_performance"] == "automation_condition"
-        # The days already published were not requested again.
-        assert len(instance.fetch_materializations(dg.AssetKey(["raw", "flights"]), limit=100).records) == 15
-        print(json.dumps(triggers))
+
+        # The work one new day caused, whatever the history: its chain, the previous day's reports
+        # (its labels landed), the summaries, dbt for both days; a retrain if one is due.
+        work = _materializations_after(instance, keys, watermark)
+        marts = [k.to_user_string() for k in keys if k.path[0] == "dbt"]
+        minimal = (
+            {("raw/flights", new_day), ("raw/weather", new_day), ("features/flight_features", new_day)}
+            | {(f"predictions/{s}", new_day) for s in SPECS}
+            | {(f"monitoring/{s}/daily_report", d) for s in SPECS for d in (new_day, last)}
+            | {(k, d) for k in marts for d in (new_day, last)}
+            | {(f"monitoring/{s}/summary", None) for s in SPECS}
+        )
+        retrains = sum(n for (asset, _), n in work.items() if asset.startswith("models/"))
+        days_touched = sorted({p for (_, p) in work if p})
+        print(json.dumps({"history": f"{first}..{last}", "materializations": sum(work.values()),
+                          "minimal": len(minimal), "retrains": retrains, "days": days_touched}))
+        assert minimal <= set(work), f"not done: {sorted(minimal - set(work))}"
+        assert days_touched == [last, new_day], f"work on other days: {days_touched}"
+        assert sum(work.values()) - retrains <= 2 * len(minimal), dict(work)

@@ -40,8 +40,10 @@ def test_seven_day_range_runs_as_a_single_run(settings, defs, instance, store):
     assert len(runs) == 1
 
     mats = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    # Each partition: the step's materialization (staged), then the check's (published to main).
     flights = sorted(m.partition for m in mats if m.asset_key == FLIGHTS)
-    assert flights == [f"2013-03-0{d}" for d in range(1, 8)]
+    assert flights == sorted([f"2013-03-0{d}" for d in range(1, 8)] * 2)
+    assert sorted(m.partition for m in mats if m.asset_key == FLIGHTS and m.metadata.get("published")) == flights[::2]
     for mat in mats:
         if mat.asset_key == FLIGHTS:
             assert mat.metadata["rows"].value == float(expected_rows("flights", mat.partition))
@@ -51,20 +53,30 @@ def test_seven_day_range_runs_as_a_single_run(settings, defs, instance, store):
 
 def test_identical_rematerialization_keeps_the_data_version(settings, defs, instance, store):
     land(settings, "2013-04-02", "2013-04-02")
-    assert run_daily(defs, instance, "2013-04-02").success
-    first = instance.get_latest_materialization_event(FLIGHTS).asset_materialization
-    assert run_daily(defs, instance, "2013-04-02").success
-    second = instance.get_latest_materialization_event(FLIGHTS).asset_materialization
 
-    # Data versions follow main: the check records the checksum main holds once it published.
-    version = data_version(instance, FLIGHTS, "2013-04-02")
-    assert version == store.stat_object("main", table_path(FLIGHTS.path, "2013-04-02")).checksum
-    assert first.tags["dagster/data_version"] == ""  # staged, not yet on main
-    assert second.tags["dagster/data_version"] == version  # main already held it when staged
+    def run_and_read():
+        result = run_daily(defs, instance, "2013-04-02")
+        assert result.success
+        staged, published = [
+            e.event_specific_data.materialization
+            for e in result.get_asset_materialization_events()
+            if e.asset_key == FLIGHTS
+        ]
+        return staged, published
+
+    first_staged, first_published = run_and_read()
+    second_staged, second_published = run_and_read()
+    # Data versions follow main: staged data keeps main's version, the check's publication
+    # stamps the checksum main now holds. Identical bytes: the same version, nothing changes.
+    version = store.stat_object("main", table_path(FLIGHTS.path, "2013-04-02")).checksum
+    assert first_staged.tags["dagster/data_version"] == ""  # nothing on main before
+    assert first_published.tags["dagster/data_version"] == version
+    assert second_staged.tags["dagster/data_version"] == second_published.tags["dagster/data_version"] == version
     assert data_version(instance, FLIGHTS, "2013-04-02") == version
+    assert first_published.metadata["published"].value is True
     # Same bytes: nothing new to commit or publish, main stays where the first run left it.
-    assert second.metadata["unchanged_from_main"].value is True
-    assert first.metadata["unchanged_from_main"].value is False
+    assert second_staged.metadata["unchanged_from_main"].value is True
+    assert first_staged.metadata["unchanged_from_main"].value is False
     evaluation = instance.get_latest_asset_check_evaluation_record(  # the second run's check
         dg.AssetCheckKey(FLIGHTS, "contract")
     )

@@ -5,10 +5,10 @@ Pandera call, and merges the partitions that pass into main (publish); the faile
 reach main and the branch is kept for inspection. Run on its own (asset not materialized in
 this run), it audits what is published on main and publishes nothing.
 
-Data versions follow main: after publishing, the check records each materialized partition's
-version (the checksum of what main holds for it) as an observation. Automation that follows data
-versions then sees exactly the days whose content changed on main; a day that failed keeps the
-version main still holds, so nothing downstream starts for it.
+Data versions follow main: after the audit, the check records one more materialization per
+partition, stamped with the checksum main holds for it. Automation that follows data versions
+then sees exactly the days whose content changed on main; a day that failed keeps the version
+main still holds, so nothing downstream starts for it.
 """
 
 from collections.abc import Callable
@@ -71,31 +71,35 @@ def materialized_in_run(
     for record in records:
         materialization = record.event_log_entry.asset_materialization
         if materialization and materialization.asset_key == asset_key:
-            found[materialization.partition] = {k: v.value for k, v in materialization.metadata.items()}
+            found[materialization.partition] = dict(materialization.metadata)
     return found
 
 
-def _record_data_versions(
+def _record_publication(
     context: dg.AssetCheckExecutionContext,
     store: VersionedStore,
     asset_key: dg.AssetKey,
     materialized: dict[str | None, dict[str, Any]],
     failed: set[str | None],
 ) -> None:
-    """Each materialized partition's data version is now what main holds for it (after publishing).
+    """One more materialization per partition of this run, stamped with what main now holds.
 
-    A published partition gets its new checksum; one that failed keeps main's (or none): nothing
-    downstream sees a change for data that never reached main.
+    The asset step's materialization carried main's version from before (its data was only
+    staged). This one carries the checksum main holds after the audit: new for a published
+    partition, unchanged for one that failed. Automation detects changes by materializations, so
+    it sees exactly the days whose content changed on main, and nothing for data that never got
+    there. It repeats the step's metadata, so the latest materialization in the UI says it all.
     """
     held = main_versions(store, list(asset_key.path))
     for partition in sorted(materialized, key=lambda p: p or ""):
-        version = held.get(table_path(list(asset_key.path), partition), "")
+        published = partition not in failed
         context.op_execution_context.log_event(
-            dg.AssetObservation(
+            dg.AssetMaterialization(
                 asset_key=asset_key,
                 partition=partition,
-                tags={DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
-                metadata={"published": partition not in failed},
+                tags={DATA_VERSION_TAG: held.get(table_path(list(asset_key.path), partition), ""),
+                      DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
+                metadata={**materialized[partition], "published": published},
             )
         )
 
@@ -147,8 +151,8 @@ def publishing_contract_check(
             reports = check_partitions(tables, schema, subject, day_column, day_of_row)
         # Days the asset could not produce (an unreadable file, an unpublished input) fail here too.
         for partition, metadata in materialized.items():
-            if partition and metadata.get(WITHHELD_KEY):
-                reports[partition] = ContractReport.withheld(subject(partition), metadata[WITHHELD_KEY])
+            if partition and WITHHELD_KEY in metadata:
+                reports[partition] = ContractReport.withheld(subject(partition), metadata[WITHHELD_KEY].value)
         failed = {p for p, r in reports.items() if not r.passed}
         passed_paths = [p for p in paths if partition_of(p) not in failed]
         rows = float(sum(r.rows for r in reports.values()))
@@ -171,7 +175,7 @@ def publishing_contract_check(
                 failed_partitions=dg.MetadataValue.json(sorted(p or "" for p in failed)),
                 published=bool(staged and passed_paths),
             )
-            _record_data_versions(context, versioned, asset_key, materialized, failed)
+            _record_publication(context, versioned, asset_key, materialized, failed)
             return dg.AssetCheckResult(
                 passed=False, severity=dg.AssetCheckSeverity.ERROR, description=message[:2000], metadata=metadata
             )
@@ -190,7 +194,7 @@ def publishing_contract_check(
                 metadata["main_commit_url"] = dg.MetadataValue.url(commit_link)
         else:
             metadata.update(published=False, audited_ref=versioned.get_commit(MAIN).id)
-        _record_data_versions(context, versioned, asset_key, materialized, set())
+        _record_publication(context, versioned, asset_key, materialized, set())
         return dg.AssetCheckResult(passed=True, metadata=metadata)
 
     return _contract

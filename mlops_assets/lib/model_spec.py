@@ -247,10 +247,11 @@ class EstimatorValidationCache:
         self._dirty = True
 
     def save(self) -> None:
-        if not self._dirty:
+        """Write the file if its directory exists (``prepare-instance`` makes it): loading the code
+        location never creates state (a pod's image, a read-only checkout)."""
+        if not self._dirty or not self.path.parent.is_dir():
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             scratch.write_text(json.dumps(sorted(self._known)))
             os.replace(scratch, self.path)

@@ -69,6 +69,14 @@ def read_partitions(
     return commit_id, tables
 
 
+def withhold(partition_keys: list[str], reason: str) -> Withheld:
+    """A partition that cannot be produced: in a range it is withheld (it fails alone, in the
+    contract check, and the others are published); asked for alone, it fails the step at once."""
+    if len(partition_keys) == 1:
+        raise ObjectNotFound(f"{reason}; materialize it first")
+    return Withheld(reason)
+
+
 def main_versions(store: VersionedStore, asset_path: list[str]) -> dict[str, str]:
     """Path -> checksum of every object of an asset on main: its data version per partition."""
     return {o.path: o.checksum for o in store.list_objects(MAIN, "/".join(asset_path) + "/")}

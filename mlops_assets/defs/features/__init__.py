@@ -10,7 +10,7 @@ from mlops_assets.defs.contract_checks import publishing_contract_check
 from mlops_assets.defs.data.assets import DIMENSION_KEYS
 from mlops_assets.defs.partitions import DAILY, OWNERS
 from mlops_assets.lib.tables import FLIGHTS, WEATHER
-from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, Withheld
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
 from mlops_assets.lib.features import (
     COLUMN_SOURCES,
     COLUMNS,
@@ -91,7 +91,7 @@ def flight_features(
     for day in days:
         if day not in ready:
             missing = [name for name, table in (("raw/flights", flights), ("raw/weather", weather)) if day not in table]
-            tables[day] = Withheld(f"{' and '.join(missing)} {day} is not published on main")
+            tables[day] = withhold(days, f"{' and '.join(missing)} partition {day} is not published on main")
             continue
         tables[day] = by_day.get(day, built.clear())
         weather_missing = tables[day]["temp"].null_count() / max(tables[day].height, 1)

@@ -17,7 +17,7 @@ from mlops_assets.errors import MlopsError
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.features import row_day
 from mlops_assets.lib.scoring import score_range
-from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, Withheld
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.resources.mlflow import MlflowResource
 
@@ -100,7 +100,7 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         tables: dict[str, Any] = {}
         for day in context.partition_keys:
             if day not in scored:
-                tables[day] = Withheld(f"features/flight_features {day} is not published on main")
+                tables[day] = withhold(context.partition_keys, f"features/flight_features partition {day} is not published on main")
                 continue
             tables[day] = scored[day].table
             context.add_asset_metadata(

@@ -22,7 +22,7 @@ from mlops_assets.lib.versioned_store import MAIN
 from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.lib.features import row_day
-from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, Withheld, read_partitions
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, read_partitions, withhold
 from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.settings import Settings
 
@@ -124,7 +124,10 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
         tables = {}
         for day in context.partition_keys:
             if day not in predictions or day not in features:
-                tables[day] = Withheld(f"{predictions_key(spec).to_user_string()} or its features {day} are not published")
+                unpublished = predictions_key(spec) if day not in predictions else FEATURES_KEY
+                tables[day] = withhold(
+                    context.partition_keys, f"{unpublished.to_user_string()} partition {day} is not published on main"
+                )
                 continue
             day_predictions = predictions[day]
             version = int(day_predictions["model_version"].max())
