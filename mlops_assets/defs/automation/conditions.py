@@ -65,6 +65,9 @@ class DailyDepsPublished(dg.AutomationCondition):
     evaluates it runs in the code location (see ``automation_sensors``).
     """
 
+    def __repr__(self) -> str:  # stable in the graph snapshot
+        return "DailyDepsPublished()"
+
     @property
     def name(self) -> str:
         return "daily_deps_published"

@@ -50,7 +50,10 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         if unique_id.startswith("source."):
             return spec
         present = {dep.asset_key for dep in spec.deps}
-        return spec.merge_attributes(deps=[key for key in self._gate if key not in present])
+        # Marts are daily data: overdue like our other daily assets when their day is not rebuilt.
+        return spec.merge_attributes(deps=[key for key in self._gate if key not in present]).replace_attributes(
+            freshness_policy=DAILY_DATA
+        )
 
     def _is_source(self, props: Mapping[str, Any]) -> bool:
         return props["resource_type"] == "source"
@@ -122,10 +125,8 @@ def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: l
             for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
                 yield event.with_metadata({**event.metadata, **provenance}) if isinstance(event, dg.Output) else event
 
-    # Marts are daily data: overdue like our other daily assets when their day is not rebuilt.
-    fresh_analytics = dbt_analytics.map_asset_specs(lambda spec: spec.replace_attributes(freshness_policy=DAILY_DATA))
     return dg.Definitions(
-        assets=[fresh_analytics],
+        assets=[dbt_analytics],
         resources={
             "dbt": DbtCliResource(
                 project_dir=project, target="prod" if settings.env == "prod" else "local", dbt_executable=dbt_executable()

@@ -7,7 +7,6 @@ Kept free of polars and of the profile so each one can be checked against scipy 
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 # An empty bin on either side makes PSI infinite (log of 0). Proportions are floored at 1e-4, the
 # value Evidently and most PSI write-ups use, without renormalising: one bin that is empty in the
@@ -75,6 +74,8 @@ def ks_p_values(
     reference_counts = np.asarray(reference_counts, dtype=np.float64)
     current_counts = np.asarray(current_counts, dtype=np.float64)
     effective_n = reference_counts * current_counts / (reference_counts + current_counts)
+    from scipy import special  # imported when drift is computed, not when the code location loads
+
     return special.kolmogorov(np.sqrt(effective_n) * np.asarray(statistics, dtype=np.float64))
 
 
@@ -97,4 +98,6 @@ def chi_square_goodness_of_fit(
     if degrees_of_freedom < 1:
         return 0.0, 1.0
     statistic = float(np.sum((observed - expected) ** 2 / expected))
+    from scipy import special
+
     return statistic, float(special.chdtrc(degrees_of_freedom, statistic))
