@@ -33,12 +33,13 @@ def build_definitions(settings=None) -> dg.Definitions:
 
 
 def _with_code_references(defs: dg.Definitions) -> dg.Definitions:
-    """Every asset links to the file and line that computes it (the UI's code references)."""
-    with warnings.catch_warnings():  # code references are a beta API: say so once here, not per asset
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        assets = dg.with_source_code_references(list(defs.assets or []))
+    """Every asset links to the file and line that computes it (the UI's code references).
+
+    Dagster's ``with_source_code_references`` reads each function's source to find its line
+    (about 3 ms an asset, 1 s for 100 models); the compiled function already knows it.
+    """
     return dg.Definitions(
-        assets=assets,
+        assets=[_linked(a) for a in defs.assets or []],
         asset_checks=defs.asset_checks,
         jobs=defs.jobs,
         sensors=defs.sensors,
@@ -46,6 +47,22 @@ def _with_code_references(defs: dg.Definitions) -> dg.Definitions:
         resources=defs.resources,
         executor=defs.executor,
         loggers=defs.loggers,
+    )
+
+
+def _linked(assets_def):
+    if not isinstance(assets_def, dg.AssetsDefinition) or all(
+        "dagster/code_references" in assets_def.metadata_by_key.get(k, {}) for k in assets_def.keys
+    ):
+        return assets_def  # dbt models already link their SQL file
+    code = assets_def.op.compute_fn.decorated_fn.__code__
+    with warnings.catch_warnings():  # code references are a beta API: say so once here, not per asset
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        reference = dg.CodeReferencesMetadataValue(
+            code_references=[dg.LocalFileCodeReference(file_path=code.co_filename, line_number=code.co_firstlineno)]
+        )
+    return assets_def.map_asset_specs(
+        lambda spec: spec.replace_attributes(metadata={**spec.metadata, "dagster/code_references": reference})
     )
 
 

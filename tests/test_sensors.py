@@ -36,9 +36,8 @@ def test_landing_sensor_requests_each_new_day_once(tmp_path):
     days = [r.partition_key for r in requests if r.partition_key]
     assert days == ["2013-05-01", "2013-05-02", "2013-05-03"]
     assert all(r.tags["mlops/trigger"] == "landing_sensor" for r in requests)
-    assert {tuple(k.to_user_string() for k in r.asset_selection) for r in requests if r.partition_key} == {
-        ("raw/flights", "raw/weather")
-    }
+    # The small raw jobs run every step in one process (no code-location import per step).
+    assert {r.job_name for r in requests if r.partition_key} == {"raw_daily"}
     assert [r for r in requests if not r.partition_key][0].tags["mlops/landed"] == "dimensions"
 
     assert _evaluate(landing, cursor)[0] == []  # idempotent: nothing new, nothing requested
@@ -144,6 +143,4 @@ def test_dimension_files_delivered_as_csv_are_seen(tmp_path):
         result = landing_sensor(context)
     dimension_runs = [r for r in result.run_requests if not r.partition_key]
     assert len(dimension_runs) == 1
-    assert sorted(k.to_user_string() for k in dimension_runs[0].asset_selection) == [
-        "raw/airlines", "raw/airports", "raw/planes"
-    ]
+    assert dimension_runs[0].job_name == "raw_dimensions"

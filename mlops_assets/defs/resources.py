@@ -32,7 +32,12 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
         return k8s_job_executor
     if settings.executor == "in_process":
         return dg.in_process_executor
-    return dg.multiprocess_executor
+    # Steps fork from a server that imported the code location (and pandera, which every contract
+    # check needs) once per run, instead of each step process importing them again.
+    preload = ["mlops_assets.definitions", "mlops_assets.lib.contracts"]
+    return dg.multiprocess_executor.configured(
+        {"start_method": {"forkserver": {"preload_modules": preload}}}, name="multiprocess_executor"
+    )
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

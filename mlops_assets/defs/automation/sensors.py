@@ -9,7 +9,7 @@ import os
 import dagster as dg
 
 from mlops_assets.defs.automation.decisions import RetrainDecision, decide_retraining
-from mlops_assets.defs.data.assets import DIMENSION_KEYS
+from mlops_assets.defs.data.assets import DIMENSION_KEYS, RAW_DAILY_JOB, RAW_DIMENSIONS_JOB
 from mlops_assets.defs.jobs import RAW_DAILY_KEYS
 from mlops_assets.defs.features import FEATURES_KEY
 from mlops_assets.defs.inference import predictions_key
@@ -48,7 +48,7 @@ def _materialized_after(instance: dg.DagsterInstance, keys, partition: str | Non
         "Requests raw/flights and raw/weather for each newly landed (or re-delivered) day, and the dimension "
         "tables when their files are re-delivered; once per delivery."
     ),
-    asset_selection=dg.AssetSelection.assets(*RAW_DAILY_KEYS, *DIMENSION_KEYS),
+    jobs=[RAW_DAILY_JOB, RAW_DIMENSIONS_JOB],
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
@@ -78,8 +78,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneReso
             continue
         requests.append(dg.RunRequest(
             run_key=f"landed-{day}-{delivery}",
+            job_name=RAW_DAILY_JOB.name,
             partition_key=day,
-            asset_selection=list(RAW_DAILY_KEYS),
             tags={"mlops/trigger": "landing_sensor", "mlops/landed_day": day, **run_tags("default")},
         ))
     try:
@@ -90,7 +90,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneReso
         delivery = max(_mtime(p) for p in dimension_files)
         if is_new("dimensions", delivery, DIMENSION_KEYS, None):
             requests.append(dg.RunRequest(
-                run_key=f"dimensions-{delivery}", asset_selection=list(DIMENSION_KEYS),
+                run_key=f"dimensions-{delivery}", job_name=RAW_DIMENSIONS_JOB.name,
                 tags={"mlops/trigger": "landing_sensor", "mlops/landed": "dimensions", **run_tags("default")},
             ))
     if not requests:

@@ -88,22 +88,24 @@ def _contract_check(table: SourceTable) -> dg.AssetChecksDefinition:
     )
 
 
+# Small tables: one process runs every step (no subprocess, no code-location import per step).
+RAW_DAILY_JOB = dg.define_asset_job(
+    "raw_daily",
+    selection=dg.AssetSelection.assets(*[["raw", t.name] for t in DAILY_TABLES]),
+    description="Land-to-main for the daily raw tables (a range runs as one run).",
+    executor_def=dg.in_process_executor,
+)
+RAW_DIMENSIONS_JOB = dg.define_asset_job(
+    "raw_dimensions",
+    selection=dg.AssetSelection.assets(*DIMENSION_KEYS),
+    description="Refresh the reference dimensions (airports, planes, airlines).",
+    executor_def=dg.in_process_executor,
+)
+
+
 def build_defs() -> dg.Definitions:
     tables = (*DAILY_TABLES, *DIMENSION_TABLES)
     assets = [_landed_asset(t) for t in tables]
     checks = [_contract_check(t) for t in tables]
-    jobs = [
-        dg.define_asset_job(
-            "raw_daily",
-            selection=dg.AssetSelection.assets(*[["raw", t.name] for t in DAILY_TABLES]),
-            description="Land-to-main for the daily raw tables (a range runs as one run).",
-        ),
-        dg.define_asset_job(
-            "raw_dimensions",
-            selection=dg.AssetSelection.assets(*[["raw", t.name] for t in DIMENSION_TABLES]),
-            description="Refresh the reference dimensions (airports, planes, airlines).",
-            # Three small tables: one process, not a subprocess (and a code-location load) per step.
-            executor_def=dg.in_process_executor,
-        ),
-    ]
+    jobs = [RAW_DAILY_JOB, RAW_DIMENSIONS_JOB]
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs)
