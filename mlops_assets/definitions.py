@@ -5,7 +5,6 @@ import warnings
 import dagster as dg
 
 from mlops_assets.defs import automation, data, dbt, features, inference, jobs, models, monitoring, resources
-from mlops_assets.defs.data.assets import DIMENSION_KEYS
 from mlops_assets.instance import estimator_cache_dir
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.settings import current_settings
@@ -20,11 +19,7 @@ def build_definitions(settings=None) -> dg.Definitions:
         models.build_defs(settings, specs),
         inference.build_defs([spec for spec, _ in specs.values()]),
         monitoring.build_defs(settings, [spec for spec, _ in specs.values()]),
-        dbt.build_defs(
-            settings,
-            ignore_updates_of=dg.AssetSelection.groups("models") | dg.AssetSelection.assets(*DIMENSION_KEYS),
-            gate=[monitoring.report_key(spec) for spec, _ in specs.values()],
-        ),
+        dbt.build_defs(settings, gate=[monitoring.report_key(spec) for spec, _ in specs.values()]),
         jobs.build_defs([spec for spec, _ in specs.values()]),
         automation.build_defs([spec for spec, _ in specs.values()]),
         resources.build_defs(settings),

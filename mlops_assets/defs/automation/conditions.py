@@ -36,11 +36,23 @@ def every_partition_eager(
     missing = AC.any_deps_missing() if ignore_missing is None else AC.any_deps_missing().ignore(ignore_missing)
     # "Missing" is judged when the change happens: history that changed before a model existed is
     # not remembered and scored the moment the model appears (serve_new_models decides that).
+    # No "upstream in progress" guard: a change is seen only once upstream's audit has published
+    # it, and every node of the condition costs each tick, once per dependency.
     return (
-        (deps_changed(ignore_updates_of) & ~missing).since_last_handled()
-        & ~AC.any_deps_in_progress()
-        & ~AC.in_progress()
+        (deps_changed(ignore_updates_of) & ~missing).since_last_handled() & ~AC.in_progress()
     ).with_label("eager over every partition, on changed data")
+
+
+def gated_by(gate: dg.AssetSelection) -> dg.AutomationCondition:
+    """For models fed by many assets (the dbt marts): a partition follows only its ``gate``
+    dependencies (the day's monitoring reports), which change whenever anything the day's marts
+    read has changed. Looking at every source of every model of every spec would make each tick
+    cost grow with specs times marts."""
+    changed = AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).allow(gate)
+    return (
+        (changed.with_label("a gate dependency's data changed") & ~AC.any_deps_missing().allow(gate)).since_last_handled()
+        & ~AC.in_progress()
+    ).with_label("eager over every partition, on changed gate data")
 
 
 def retrain_on_code_change() -> dg.AutomationCondition:
@@ -51,6 +63,7 @@ def retrain_on_code_change() -> dg.AutomationCondition:
 
 
 def summary_follows_reports() -> dg.AutomationCondition:
+    # Waits for its reports' runs: a range of reports publishes day after day in one check step.
     return (
         deps_changed().since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
     ).with_label("recompute when a report changes on main")

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from mlops_assets.defs.automation.conditions import every_partition_eager
+from mlops_assets.defs.automation.conditions import gated_by
 from mlops_assets.defs.automation.freshness import DAILY_DATA
 from mlops_assets.defs.partitions import DAILY
 from mlops_assets.errors import SettingsError
@@ -40,9 +40,8 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
     that reads only dimensions is not requested for every day of the year.
     """
 
-    def __init__(self, ignore_updates_of: dg.AssetSelection, gate: list[dg.AssetKey]):
+    def __init__(self, gate: list[dg.AssetKey]):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True))
-        self._ignore_updates_of = ignore_updates_of
         self._gate = gate
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
@@ -71,8 +70,9 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         if self._is_source(dbt_resource_props):
             return None
-        # A new model version or dimension refresh must not rebuild the whole year, day by day.
-        return every_partition_eager(ignore_updates_of=self._ignore_updates_of)
+        # A day's marts follow its monitoring reports (the last step of the day's chain): a new model
+        # version or a dimension refresh does not rebuild the whole year, day by day.
+        return gated_by(dg.AssetSelection.assets(*self._gate))
 
 
 def dbt_project(settings: Settings) -> DbtProject:
@@ -94,14 +94,14 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"min_date": window.start.date().isoformat(), "max_date": last_day.date().isoformat()}
 
 
-def build_defs(settings: Settings, ignore_updates_of: dg.AssetSelection, gate: list[dg.AssetKey]) -> dg.Definitions:
+def build_defs(settings: Settings, gate: list[dg.AssetKey]) -> dg.Definitions:
     project = dbt_project(settings)
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
         name="dbt_analytics",
-        dagster_dbt_translator=PlatformDbtTranslator(ignore_updates_of, gate),
+        dagster_dbt_translator=PlatformDbtTranslator(gate),
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,
