@@ -89,6 +89,13 @@ def test_predictions_use_the_champion_and_record_latency_and_volume(worlds):
     ).records[0].asset_materialization
     assert mat.metadata["rows_scored"].value == float(read_table(store, "main", table_path(["predictions", "late_arrival"], WEEK[3])).height)
     assert 0 < mat.metadata["latency_ms_per_100_p50"].value <= mat.metadata["latency_ms_per_100_p95"].value
+    # Each day's report carries the latency of the run that scored that day (looked up once per range).
+    report = read_table(store, "main", table_path(REPORT, WEEK[3]))
+    latency = dict(report.filter(pl.col("metric").str.starts_with("latency")).select("metric", "value").iter_rows())
+    assert latency == {
+        "latency_ms_per_100_p50": mat.metadata["latency_ms_per_100_p50"].value,
+        "latency_ms_per_100_p95": mat.metadata["latency_ms_per_100_p95"].value,
+    }
 
 
 def test_the_week_as_delivered_raises_no_drift(worlds):
