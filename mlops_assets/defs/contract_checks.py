@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
 
+from mlops_assets.defs.partitions import DAILY
 from mlops_assets.lib.landing import landed_file
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import (
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 
 # Built when the check runs, so pandera is not imported when the code location loads.
 ContractFactory = Callable[[], "pa.DataFrameSchema"]
-# The column a row's day is reported on, and how to compute the day from the row.
+# The column a row's day is reported on, and how to compute the day from the row. Given for the
+# daily assets (each row pinned to its partition), not for unpartitioned ones.
 RowDay = Callable[[], tuple[str, "pl.Expr"]]
 
 
@@ -60,18 +62,30 @@ def _report_metadata(failed: list["ContractReport"]) -> dict[str, Any]:
     }
 
 
+def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str]:
+    """The partition keys this run materializes (one, or a range), from its tags."""
+    tags = context.run.tags
+    if "dagster/partition" in tags:
+        return [tags["dagster/partition"]]
+    first, last = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    return DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)) if first and last else []
+
+
 def materialized_in_run(
-    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, daily: bool
 ) -> dict[str | None, dict[str, Any]]:
-    """Partition (None if unpartitioned) -> metadata of this run's materializations of ``asset_key``."""
-    records = context.instance.get_records_for_run(
-        run_id=context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1_000_000
+    """Partition (None if unpartitioned) -> metadata of this run's materializations of ``asset_key``.
+
+    One query on this asset's partitions of the run (not every event of a run that may hold
+    many assets' years)."""
+    days = _run_partitions(context) if daily else []
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=days or None), limit=2 * len(days) + 10
     ).records
     found: dict[str | None, dict[str, Any]] = {}
-    for record in records:
-        materialization = record.event_log_entry.asset_materialization
-        if materialization and materialization.asset_key == asset_key:
-            found[materialization.partition] = dict(materialization.metadata)
+    for record in records:  # newest first
+        if record.run_id == context.run.run_id and record.partition_key not in found:
+            found[record.partition_key] = dict(record.asset_materialization.metadata)
     return found
 
 
@@ -131,7 +145,7 @@ def publishing_contract_check(
         staged = versioned.branch_exists(branch)
         ref = branch if staged else MAIN
         paths = staged_paths(versioned, branch) if staged else [o.path for o in versioned.list_objects(MAIN, prefix)]
-        materialized = materialized_in_run(context, asset_key) if staged else {}
+        materialized = materialized_in_run(context, asset_key, daily=row_day is not None) if staged else {}
 
         def subject(partition: str | None) -> str:
             text = f"{label} partition {partition}" if partition else label
