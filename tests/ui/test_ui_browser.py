@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import table_path
@@ -119,8 +120,16 @@ def launch_job_backfill_by_clicks(world: World, page, shots: Path, job: str) -> 
     """Job page → Materialize all → Custom range → Launch backfill: one backfill of every asset in the job."""
     before = {b.backfill_id for b in world.instance.get_backfills()}
     page.goto(f"{world.url}/locations/{LOCATION}/jobs/{job}")
-    page.get_by_role("button", name="Materialize all").first.click()
-    dialog = page.get_by_role("dialog")
+    dialog = page.get_by_role("dialog").filter(has=page.get_by_role("button", name="Custom"))
+    # The community modal's "Skip" (dismissed by the page's handler) can close this dialog as it
+    # opens: open it again, a bounded number of times.
+    for _ in range(3):
+        page.get_by_role("button", name="Materialize all").first.click()
+        try:
+            dialog.get_by_role("button", name="Custom").wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
     dialog.get_by_role("button", name="Custom").click()
     field = dialog.get_by_placeholder("ex:", exact=False)
     field.fill(f"[{BACKFILL_DAYS[0]}...{BACKFILL_DAYS[-1]}]")
