@@ -139,7 +139,7 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             metadata["branch_commit_url"] = dg.MetadataValue.url(commit_link)
         context.add_output_metadata(metadata)
         for partition, output in outputs.items():
-            # Each partition's own content hash: its data version (recorded per partition by the check).
+            # Each partition's own content hash and row count, for the UI (its data version is main's checksum).
             own: dict[str, Any]
             if isinstance(output, Withheld):
                 own = {"dagster/row_count": 0, "rows": 0.0, WITHHELD_KEY: output.reason, "content_hash": ""}
@@ -159,8 +159,11 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         # Dagster stamps one version on every partition of a range: there it is "" (no version).
         held = ""
         if len(outputs) == 1:
-            (path,) = [table_path(asset_path, p) for p in outputs]
-            held = main_versions(store, asset_path).get(path, "")
+            (partition,) = outputs
+            try:  # one stat of this partition, not a listing of the asset's whole history
+                held = store.stat_object(MAIN, table_path(asset_path, partition)).checksum
+            except ObjectNotFound:
+                held = ""
         context.step_context.set_data_version(context.asset_key, dg.DataVersion(held))
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict[str, pl.DataFrame]:
