@@ -41,7 +41,7 @@ def _cmd_prepare_instance(_: argparse.Namespace) -> int:
 
 
 def _cmd_gc_branches(args: argparse.Namespace) -> int:
-    from mlops_assets.defs.resources import store_resource
+    from mlops_assets.platform.resources import store_resource
     from mlops_assets.lib.versioned_store.wap import remove_stale_branches
     from mlops_assets.settings import current_settings
 
@@ -70,7 +70,7 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from mlops_assets.defs.resources import store_resource
+    from mlops_assets.platform.resources import store_resource
     from mlops_assets.lib.analytics import dbt_executable, warehouse_with_mirror
     from mlops_assets.settings import current_settings
 
@@ -86,7 +86,7 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
 
 def _cmd_prepare_dbt(_: argparse.Namespace) -> int:
     """Parse the dbt project offline into target/manifest.json (the image does this at build time)."""
-    from mlops_assets.defs.dbt import dbt_project
+    from mlops_assets.platform.dbt import dbt_project
     from mlops_assets.settings import current_settings
 
     project = dbt_project(current_settings())

@@ -1,27 +1,42 @@
-"""The code location: one Definitions, merged from each concern under defs/."""
+"""The code location: the models of the defs folder, and the platform built around them.
+
+``load_from_defs_folder`` loads ``defs/`` (one ``ModelComponent`` per ``defs/models/<name>/``);
+the cross-model pieces (raw data, features, dbt, jobs over every model, sensors, resources)
+find the models in what it loaded (``models_in``), never in a list kept by hand.
+"""
 
 import warnings
 
 import dagster as dg
 
-from mlops_assets.defs import automation, data, dbt, features, inference, jobs, models, monitoring, resources
+from mlops_assets.components import load_models_folder, models_in
 from mlops_assets.instance import estimator_cache_dir
-from mlops_assets.lib.model_spec import load_specs
-from mlops_assets.settings import current_settings
+from mlops_assets.lib.model_spec import EstimatorValidationCache
+from mlops_assets.platform import automation, data, dbt, features, jobs, monitoring, resources
+from mlops_assets.settings import Settings, current_settings, project_root
 
 
-def build_definitions(settings=None) -> dg.Definitions:
+def load_models(settings: Settings) -> dg.Definitions:
+    """The project's defs folder, or the folder of model folders in ``MLOPS_MODELS_DIR`` (tests, benchmarks)."""
+    if settings.models_dir is not None:
+        validated = EstimatorValidationCache(estimator_cache_dir(settings) / "validated_estimators.json")
+        loaded = load_models_folder(settings.models_dir, validated)
+        validated.save()
+        return loaded
+    return dg.load_from_defs_folder(path_within_project=project_root())
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or current_settings()
-    specs = load_specs(settings.model_specs_dir, estimator_cache_dir(settings) / "validated_estimators.json")
+    models = load_models(settings)
+    specs = models_in(models)
     merged = dg.Definitions.merge(
+        models,
         data.build_defs(),
         features.build_defs(),
-        models.build_defs(settings, specs),
-        inference.build_defs([spec for spec, _ in specs.values()]),
-        monitoring.build_defs(settings, [spec for spec, _ in specs.values()]),
-        dbt.build_defs(settings, gate=[monitoring.report_key(spec) for spec, _ in specs.values()]),
-        jobs.build_defs([spec for spec, _ in specs.values()]),
-        automation.build_defs([spec for spec, _ in specs.values()]),
+        dbt.build_defs(settings, gate=[monitoring.report_key(spec) for spec in specs]),
+        jobs.build_defs(specs),
+        automation.build_defs(specs),
         resources.build_defs(settings),
     )
     return _with_code_references(merged)
@@ -42,6 +57,8 @@ def _with_code_references(defs: dg.Definitions) -> dg.Definitions:
         resources=defs.resources,
         executor=defs.executor,
         loggers=defs.loggers,
+        metadata=defs.metadata,
+        component_tree=defs.component_tree,
     )
 
 

@@ -36,8 +36,8 @@ def run_demo(start: date, end: date) -> int:
     import dagster as dg
 
     from mlops_assets.definitions import build_definitions
-    from mlops_assets.defs.features import FEATURES_KEY
-    from mlops_assets.defs.jobs import RAW_DAILY_KEYS
+    from mlops_assets.platform.features import FEATURES_KEY
+    from mlops_assets.platform.jobs import RAW_DAILY_KEYS
 
     # The last week is "new data": scored by the models trained on the weeks before it.
     scoring_start = max(start, end - timedelta(days=SCORED_DAYS - 1))
@@ -129,7 +129,7 @@ def run_demo(start: date, end: date) -> int:
 
 
 def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> None:
-    from mlops_assets.defs.resources import store_resource
+    from mlops_assets.platform.resources import store_resource
 
     store = store_resource(settings).open()
     main = store.get_commit("main")

@@ -54,7 +54,7 @@ class Settings(BaseModel):
     executor: Literal["in_process", "multiprocess", "k8s"]
     mlflow_tracking_uri: str
     mlflow_artifact_dir: Path
-    model_specs_dir: Path
+    models_dir: Path | None  # None: the models of the defs folder (defs/models/<name>/defs.yaml)
     git_sha: str | None
     alert_webhook_url: str | None
     dbt_project_dir: Path
@@ -79,7 +79,7 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
     "MLOPS_EXECUTOR": ("multiprocess", "run executor: `in_process`, `multiprocess` or `k8s` (k8s_job_executor)"),
     "MLFLOW_TRACKING_URI": ("sqlite:///$MLOPS_HOME/mlflow/mlflow.db", "MLflow tracking and registry (a server in prod)"),
-    "MLOPS_MODEL_SPECS_DIR": ("<package>/model_specs", "directory of the model spec YAML files"),
+    "MLOPS_MODELS_DIR": ("unset (`mlops_assets/defs/models`)", "another folder of model folders (`<name>/defs.yaml`) to load instead: tests, benchmarks"),
     "MLOPS_GIT_SHA": ("`git rev-parse HEAD`", "code version recorded on every model (set at image build)"),
     "MLOPS_ALERT_WEBHOOK_URL": ("unset", "run-failure alerts are POSTed here as JSON (and always logged)"),
     "MLOPS_DBT_PROJECT_DIR": ("<project>/dbt_project", "the dbt project (dbt-duckdb) built by the `dbt` asset group"),
@@ -164,7 +164,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             executor=executor,
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             mlflow_artifact_dir=home / "mlflow" / "artifacts",
-            model_specs_dir=Path(get("MLOPS_MODEL_SPECS_DIR") or PACKAGE_DIR / "model_specs").expanduser().resolve(),
+            models_dir=Path(get("MLOPS_MODELS_DIR")).expanduser().resolve() if get("MLOPS_MODELS_DIR") else None,
             git_sha=get("MLOPS_GIT_SHA"),
             alert_webhook_url=get("MLOPS_ALERT_WEBHOOK_URL"),
             dbt_project_dir=Path(get("MLOPS_DBT_PROJECT_DIR") or project_root() / "dbt_project").expanduser().resolve(),

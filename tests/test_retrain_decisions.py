@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mlops_assets.defs.automation.decisions import decide_retraining
+from mlops_assets.platform.automation.decisions import decide_retraining
 from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import encode_table, publish, stage, table_path, wap_branch

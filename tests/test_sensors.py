@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from mlops_assets.defs.automation.sensors import alert_on_run_failure, landing_sensor
+from mlops_assets.platform.automation.sensors import alert_on_run_failure, landing_sensor
 from mlops_assets.lib.landing import land_days
 from mlops_assets.resources import LandingZoneResource
 from mlops_assets.resources.alerts import AlertResource

@@ -1,12 +1,15 @@
-"""Model specs: one YAML file per model in ``model_specs/``, validated with clear errors.
+"""Model specs: one folder per model, ``defs/models/<name>/defs.yaml``, validated with clear errors.
 
-A bad spec names its file and the offending field. The code location refuses to load
-with a bad spec (a model that silently disappears from the graph would be worse).
+The file is a Dagster component instance (``type: mlops_assets.ModelComponent`` and the spec
+under ``attributes``); ``ModelSpec`` is the component's schema. A bad spec names its file, the
+line and the offending field. The code location refuses to load with a bad spec (a model that
+silently disappears from the graph would be worse).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -21,6 +24,8 @@ from mlops_assets.lib.features import FEATURES, LABEL_COLUMNS, POST_DEPARTURE_CO
 
 # Bump when training code changes in a way that should retrain every model.
 TRAINING_CODE_VERSION = "1"
+MODEL_COMPONENT_TYPE = "mlops_assets.ModelComponent"
+SPEC_FILE = "defs.yaml"
 
 Task = Literal["classification", "regression"]
 ESTIMATORS: dict[str, tuple[Task, str]] = {
@@ -178,46 +183,107 @@ class ModelSpec(_Strict):
         return hashlib.sha256(f"{self.content_hash()}:{TRAINING_CODE_VERSION}".encode()).hexdigest()[:16]
 
 
+def estimator_class(estimator_type: str) -> type:
+    module, _, name = ESTIMATORS[estimator_type][1].rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 def _field_path(location: tuple) -> str:
     return ".".join(str(part) for part in location) or "(top level)"
 
 
-def load_spec(path: Path, validated: EstimatorValidationCache | None = None) -> ModelSpec:
+def _line_of(text: str, location: tuple) -> int | None:
+    """The line of ``attributes.<location>`` in the YAML text (the deepest key that exists)."""
     try:
-        raw = yaml.load(path.read_text(), Loader=_SAFE_LOADER)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in ("attributes", *location):
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _where(path: Path, text: str, location: tuple) -> str:
+    line = _line_of(text, location)
+    return f"{path}{f', line {line}' if line else ''}: field '{_field_path(location)}'"
+
+
+def spec_error(path: Path, text: str, exc: ValidationError) -> SpecError:
+    """One error naming the file, and the line and field of every problem pydantic found."""
+    return SpecError("; ".join(f"{_where(path, text, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()))
+
+
+def read_spec_file(path: Path) -> tuple[dict[str, Any], str]:
+    """The ``attributes`` mapping of a model's ``defs.yaml`` and the file's text."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the model spec ({exc.strerror})") from None
+    try:
+        raw = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise SpecError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping of spec fields, got {type(raw).__name__}")
+    if not isinstance(raw, dict) or not isinstance(raw.get("attributes"), dict):
+        raise SpecError(
+            f"{path}: expected a component file: 'type: {MODEL_COMPONENT_TYPE}' and the spec's fields under "
+            "'attributes:'"
+        )
+    if raw.get("type") != MODEL_COMPONENT_TYPE:
+        raise SpecError(f"{path}: field 'type': expected {MODEL_COMPONENT_TYPE!r}, got {raw.get('type')!r}")
+    return raw["attributes"], text
+
+
+def load_spec(path: Path, validated: EstimatorValidationCache | None = None) -> ModelSpec:
+    """The spec in a model folder's ``defs.yaml`` (``path`` is the file or its folder)."""
+    path = path / SPEC_FILE if path.is_dir() else path
+    attributes, text = read_spec_file(path)
     try:
-        spec = ModelSpec.model_validate(raw)
+        spec = ModelSpec.model_validate(attributes)
     except ValidationError as exc:
-        problems = "; ".join(f"field '{_field_path(e['loc'])}': {e['msg']}" for e in exc.errors())
-        raise SpecError(f"{path}: {problems}") from None
-    if validated is None or not validated.holds(spec.estimator):
-        _validate_estimator_params(path, spec)
-        if validated is not None:
-            validated.add(spec.estimator)
+        raise spec_error(path, text, exc) from None
+    check_spec(spec, path, text, validated)
     return spec
 
 
-def _validate_estimator_params(path: Path, spec: ModelSpec) -> None:
+def check_spec(spec: ModelSpec, path: Path, text: str, validated: EstimatorValidationCache | None = None) -> None:
+    """What pydantic cannot judge: the folder names the model, and scikit-learn accepts the parameters."""
+    if path.parent.name != spec.name:
+        raise SpecError(
+            f"{_where(path, text, ('name',))}: {spec.name!r} must equal the name of its folder "
+            f"({path.parent.name!r}): one folder per model"
+        )
+    if validated is None or not validated.holds(spec.estimator):
+        _validate_estimator_params(path, text, spec)
+        if validated is not None:
+            validated.add(spec.estimator)
+
+
+def _validate_estimator_params(path: Path, text: str, spec: ModelSpec) -> None:
     """Let scikit-learn itself judge names and types of the parameters, at load time."""
     from sklearn.utils._param_validation import InvalidParameterError
-
-    from mlops_assets.lib.training import estimator_class
 
     cls = estimator_class(spec.estimator.type)
     unknown = sorted(set(spec.estimator.params) - set(cls().get_params()))
     if unknown:
-        raise SpecError(f"{path}: field 'estimator.params': unknown parameter(s) {unknown} for {cls.__name__}")
+        where = _where(path, text, ("estimator", "params"))
+        raise SpecError(f"{where}: unknown parameter(s) {unknown} for {cls.__name__}")
     try:
         cls(**spec.estimator.params)._validate_params()
     except InvalidParameterError as exc:
         name = next((p for p in spec.estimator.params if f"'{p}'" in str(exc)), "")
-        raise SpecError(f"{path}: field 'estimator.params.{name}': {exc}") from None
+        raise SpecError(f"{_where(path, text, ('estimator', 'params', name))}: {exc}") from None
 
 
 class EstimatorValidationCache:
@@ -264,15 +330,13 @@ class EstimatorValidationCache:
 
 
 def load_specs(directory: Path, cache_file: Path | None = None) -> dict[str, tuple[ModelSpec, Path]]:
-    """Every ``*.yaml``/``*.yml`` spec in ``directory``, by name; names must be unique."""
+    """Every model folder's spec in ``directory`` (``<name>/defs.yaml``), by name."""
     if not directory.is_dir():
-        raise SpecError(f"model spec directory {directory} does not exist")
+        raise SpecError(f"model directory {directory} does not exist")
     validated = EstimatorValidationCache(cache_file) if cache_file else None
-    specs: dict[str, tuple[ModelSpec, Path]] = {}
-    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+    specs = {}
+    for path in sorted(directory.glob(f"*/{SPEC_FILE}")):
         spec = load_spec(path, validated)
-        if spec.name in specs:
-            raise SpecError(f"{path}: field 'name': {spec.name!r} is already used by {specs[spec.name][1]}")
         specs[spec.name] = (spec, path)
     if validated is not None:
         validated.save()

@@ -6,7 +6,6 @@ delay); the caller reads them at one pinned commit so the run is reproducible.
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,7 +15,7 @@ import polars as pl
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import FEATURES
-from mlops_assets.lib.model_spec import ESTIMATORS, ModelSpec
+from mlops_assets.lib.model_spec import ModelSpec, estimator_class
 
 TARGET = "target"
 _LINEAR = {"logistic_regression", "ridge"}
@@ -24,11 +23,6 @@ _LINEAR = {"logistic_regression", "ridge"}
 
 class TrainingError(MlopsError):
     """Training cannot produce a trustworthy model (e.g. too little labelled data)."""
-
-
-def estimator_class(estimator_type: str) -> type:
-    module, _, name = ESTIMATORS[estimator_type][1].rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)

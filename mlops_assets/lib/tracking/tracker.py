@@ -107,9 +107,6 @@ class Tracker:
                 os.environ[name] = value
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def registered_name(self, spec_name: str) -> str:
-        return spec_name
-
     def experiment_id(self, spec_name: str) -> str:
         client = self.client()
         name = f"{self.experiment_prefix}/{spec_name}"
@@ -138,7 +135,7 @@ class Tracker:
 
         client = self.client()
         experiment_id = self.experiment_id(spec_name)
-        name = self.registered_name(spec_name)
+        name = spec_name  # the registered model is named after its spec
         with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN is not loggable
@@ -168,7 +165,7 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client().get_model_version_by_alias(self.registered_name(spec_name), alias)
+            return self.client().get_model_version_by_alias(spec_name, alias)
         except MlflowException:
             return None
 
@@ -176,7 +173,7 @@ class Tracker:
         import mlflow
 
         self.client()
-        return mlflow.sklearn.load_model(f"models:/{self.registered_name(spec_name)}/{version}")
+        return mlflow.sklearn.load_model(f"models:/{spec_name}/{version}")
 
     def load_reference_profile(self, spec_name: str, version: str) -> dict[str, Any]:
         """The monitoring reference saved with this version at training time."""
@@ -185,7 +182,7 @@ class Tracker:
 
         client = self.client()
         try:
-            run_id = client.get_model_version(self.registered_name(spec_name), version).run_id
+            run_id = client.get_model_version(spec_name, version).run_id
             return json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/{PROFILE_ARTIFACT}"))
         except (MlflowException, OSError) as exc:
             raise MlopsError(
@@ -194,19 +191,19 @@ class Tracker:
             ) from None
 
     def promote(self, spec_name: str, version: str) -> None:
-        self.client().set_registered_model_alias(self.registered_name(spec_name), CHAMPION, version)
+        self.client().set_registered_model_alias(spec_name, CHAMPION, version)
 
     def tag_version(self, spec_name: str, version: str, tags: dict[str, str]) -> None:
         client = self.client()
         for key, value in tags.items():
-            client.set_model_version_tag(self.registered_name(spec_name), version, key, value)
+            client.set_model_version_tag(spec_name, version, key, value)
 
     def lineage(self, spec_name: str, version: str) -> dict[str, Any]:
         """Everything an auditor asks about one model version."""
         from mlflow.exceptions import MlflowException
 
         client = self.client()
-        name = self.registered_name(spec_name)
+        name = spec_name
         try:
             model_version = client.get_model_version(name, version)
         except MlflowException:
@@ -233,7 +230,7 @@ class Tracker:
     def model_version_url(self, spec_name: str, version: str) -> str | None:
         if not self.tracking_uri.startswith(("http://", "https://")):
             return None
-        return f"{self._display_uri().rstrip('/')}/#/models/{self.registered_name(spec_name)}/versions/{version}"
+        return f"{self._display_uri().rstrip('/')}/#/models/{spec_name}/versions/{version}"
 
 
 def _own_types(pipeline: Any) -> list[str]:

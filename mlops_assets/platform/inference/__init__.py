@@ -6,13 +6,13 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.automation.conditions import every_partition_eager
-from mlops_assets.defs.automation.freshness import DAILY_DATA
-from mlops_assets.defs.contract_checks import publishing_contract_check
-from mlops_assets.defs.features import FEATURES_KEY
-from mlops_assets.defs.models.assets import model_key
-from mlops_assets.defs.partitions import DAILY
-from mlops_assets.defs.run_resources import op_tags
+from mlops_assets.platform.automation.conditions import every_partition_eager
+from mlops_assets.platform.automation.freshness import DAILY_DATA
+from mlops_assets.platform.contract_checks import publishing_contract_check
+from mlops_assets.platform.features import FEATURES_KEY
+from mlops_assets.platform.models.assets import model_key
+from mlops_assets.platform.partitions import DAILY
+from mlops_assets.platform.run_resources import op_tags
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.features import row_day
@@ -119,10 +119,8 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     return _predictions
 
 
-def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
+def build_defs(spec: ModelSpec) -> dg.Definitions:
     return dg.Definitions(
-        assets=[_predictions_asset(spec) for spec in specs],
-        asset_checks=[
-            publishing_contract_check(predictions_key(s), predictions_contract(s), row_day=row_day) for s in specs
-        ],
+        assets=[_predictions_asset(spec)],
+        asset_checks=[publishing_contract_check(predictions_key(spec), predictions_contract(spec), row_day=row_day)],
     )

@@ -9,9 +9,9 @@ from typing import Any
 
 import dagster as dg
 
-from mlops_assets.defs.automation.freshness import DAILY_DATA, DIMENSIONS
-from mlops_assets.defs.contract_checks import publishing_contract_check
-from mlops_assets.defs.partitions import DAILY, OWNERS
+from mlops_assets.platform.automation.freshness import DAILY_DATA, DIMENSIONS
+from mlops_assets.platform.contract_checks import publishing_contract_check
+from mlops_assets.platform.partitions import DAILY, OWNERS
 from mlops_assets.errors import LandingError
 from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, SourceTable
 from mlops_assets.resources import LandingZoneResource

@@ -6,7 +6,7 @@ from mlops_assets.lib.model_spec import ModelSpec
 
 
 def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
-    from mlops_assets.defs.automation.sensors import (
+    from mlops_assets.platform.automation.sensors import (
         alert_on_run_failure,
         automation_sensors,
         build_retrain_sensor,

@@ -8,13 +8,13 @@ import json
 import os
 import dagster as dg
 
-from mlops_assets.defs.automation.decisions import RetrainDecision, decide_retraining
-from mlops_assets.defs.data.assets import DIMENSION_KEYS, RAW_DAILY_JOB, RAW_DIMENSIONS_JOB
-from mlops_assets.defs.jobs import RAW_DAILY_KEYS
-from mlops_assets.defs.features import FEATURES_KEY
-from mlops_assets.defs.inference import predictions_key
-from mlops_assets.defs.models.assets import SERVES_FROM, model_key
-from mlops_assets.defs.run_resources import run_tags
+from mlops_assets.platform.automation.decisions import RetrainDecision, decide_retraining
+from mlops_assets.platform.data.assets import DIMENSION_KEYS, RAW_DAILY_JOB, RAW_DIMENSIONS_JOB
+from mlops_assets.platform.jobs import RAW_DAILY_KEYS
+from mlops_assets.platform.features import FEATURES_KEY
+from mlops_assets.platform.inference import predictions_key
+from mlops_assets.platform.models.assets import SERVES_FROM, model_key
+from mlops_assets.platform.run_resources import run_tags
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.tables import DIMENSION_TABLES
 from mlops_assets.lib.versioned_store import MAIN

@@ -7,12 +7,12 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mlops_assets.defs.automation.conditions import every_partition_eager, summary_follows_reports
-from mlops_assets.defs.automation.freshness import DAILY_DATA, SUMMARY
-from mlops_assets.defs.contract_checks import publishing_contract_check
-from mlops_assets.defs.features import FEATURES_KEY
-from mlops_assets.defs.inference import predictions_key
-from mlops_assets.defs.partitions import DAILY
+from mlops_assets.platform.automation.conditions import every_partition_eager, summary_follows_reports
+from mlops_assets.platform.automation.freshness import DAILY_DATA, SUMMARY
+from mlops_assets.platform.contract_checks import publishing_contract_check
+from mlops_assets.platform.features import FEATURES_KEY
+from mlops_assets.platform.inference import predictions_key
+from mlops_assets.platform.partitions import DAILY
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.drift import ReferenceProfile
 from mlops_assets.lib.model_spec import ModelSpec
@@ -201,13 +201,11 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     return _summary
 
 
-def build_defs(settings: Settings, specs: list[ModelSpec]) -> dg.Definitions:
-    reports_dir = settings.home / "reports"
-    assets, checks = [], []
-    for spec in specs:
-        assets += [_daily_report_asset(spec, reports_dir), _summary_asset(spec)]
-        checks += [
+def build_defs(spec: ModelSpec, settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[_daily_report_asset(spec, settings.home / "reports"), _summary_asset(spec)],
+        asset_checks=[
             publishing_contract_check(report_key(spec), _report_contract(spec), row_day=row_day),
             publishing_contract_check(summary_key(spec), _summary_contract),
-        ]
-    return dg.Definitions(assets=assets, asset_checks=checks)
+        ],
+    )

@@ -1,5 +1,5 @@
 """Source datasets: ``raw/flights`` and ``raw/weather`` (daily) and the dimension tables."""
 
-from mlops_assets.defs.data.assets import build_defs
+from mlops_assets.platform.data.assets import build_defs
 
 __all__ = ["build_defs"]

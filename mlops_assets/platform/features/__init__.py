@@ -4,11 +4,11 @@ import dagster as dg
 import polars as pl
 from typing import Any
 
-from mlops_assets.defs.automation.conditions import DailyDepsPublished, every_partition_eager
-from mlops_assets.defs.automation.freshness import DAILY_DATA
-from mlops_assets.defs.contract_checks import publishing_contract_check
-from mlops_assets.defs.data.assets import DIMENSION_KEYS
-from mlops_assets.defs.partitions import DAILY, OWNERS
+from mlops_assets.platform.automation.conditions import DailyDepsPublished, every_partition_eager
+from mlops_assets.platform.automation.freshness import DAILY_DATA
+from mlops_assets.platform.contract_checks import publishing_contract_check
+from mlops_assets.platform.data.assets import DIMENSION_KEYS
+from mlops_assets.platform.partitions import DAILY, OWNERS
 from mlops_assets.lib.tables import FLIGHTS, WEATHER
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
 from mlops_assets.lib.features import (

@@ -16,9 +16,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from mlops_assets.defs.automation.conditions import gated_by
-from mlops_assets.defs.automation.freshness import DAILY_DATA
-from mlops_assets.defs.partitions import DAILY
+from mlops_assets.platform.automation.conditions import gated_by
+from mlops_assets.platform.automation.freshness import DAILY_DATA
+from mlops_assets.platform.partitions import DAILY
 from mlops_assets.errors import SettingsError
 from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_with_mirror
 from mlops_assets.resources import VersionedStoreResource

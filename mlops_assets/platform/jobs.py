@@ -1,12 +1,13 @@
-"""Jobs a person launches from the UI (automation requests the same selections)."""
+"""Jobs over every model a person launches from the UI (automation requests the same selections).
+
+Each model's own launchpad job (``retrain_<name>_now``) comes with its component."""
 
 import dagster as dg
 
-from mlops_assets.defs.features import FEATURES_KEY
-from mlops_assets.defs.inference import predictions_key
-from mlops_assets.defs.models.assets import model_key
-from mlops_assets.defs.monitoring import report_key, summary_key
-from mlops_assets.defs.run_resources import run_tags
+from mlops_assets.platform.features import FEATURES_KEY
+from mlops_assets.platform.inference import predictions_key
+from mlops_assets.platform.monitoring import report_key, summary_key
+from mlops_assets.platform.run_resources import run_tags
 from mlops_assets.lib.model_spec import ModelSpec
 
 RAW_DAILY_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
@@ -35,18 +36,6 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
                 description="Train every model spec on its window, register it, and run the promotion gate.",
                 tags=run_tags("training"),
             ),
-            *[
-                dg.define_asset_job(
-                    f"retrain_{spec.name}_now",
-                    selection=dg.AssetSelection.assets(model_key(spec)),
-                    description=(
-                        f"Manual override: train '{spec.name}' now (the promotion gate still decides on champion). "
-                        "Say why in the launchpad's mlops/retrain_reason tag."
-                    ),
-                    tags={"mlops/trigger": "manual", "mlops/retrain_reason": "manual override", **run_tags("training")},
-                )
-                for spec in specs
-            ],
             dg.define_asset_job(
                 "rebuild_monitoring",
                 selection=dg.AssetSelection.assets(*[report_key(s) for s in specs]),

@@ -3,13 +3,13 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from mlops_assets.defs.models.assets import published_feature_days
-from mlops_assets.defs.monitoring import summary_key
+from mlops_assets.platform.features import FEATURES_KEY
+from mlops_assets.platform.monitoring import summary_key
 from mlops_assets.errors import ObjectNotFound
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.training import TrainingError, select_window
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
-from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.lib.versioned_store.wap import published_partitions, read_table, table_path
 
 HANDLED_MEMORY = 50
 
@@ -34,7 +34,7 @@ def decide_retraining(spec: ModelSpec, store: VersionedStore, state: dict, *, in
     """Whether ``models/<spec>`` should retrain now, why, and the sensor state to keep."""
     if in_progress:
         return RetrainDecision(None, why_not="a run of it is in progress", state=state)
-    days = published_feature_days(store, MAIN)
+    days = published_partitions(store, MAIN, FEATURES_KEY.path)
     if not days:
         return RetrainDecision(None, why_not="no feature data is published", state=state)
     latest = days[-1]

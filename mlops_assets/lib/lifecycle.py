@@ -1,0 +1,187 @@
+"""A model version's life, without Dagster: train and register it, then decide its promotion.
+
+``train_and_register`` fits the spec's estimator on a window read at one pinned commit, logs the
+run and registers a version in MLflow as ``challenger``, with its governance tags, spec and
+reference profile, and returns the version's row of the model reference table.
+``decide_promotion`` moves ``champion`` when the challenger is not worse than the champion on the
+challenger's own holdout by more than the spec's margin. The Dagster asset and check that call
+them (``platform/models``) only pin the commit, read the window and report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+from mlops_assets.lib import training
+from mlops_assets.lib.drift import ReferenceProfile, build_profile
+from mlops_assets.lib.features import FEATURES
+from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
+from mlops_assets.lib.tracking import CHAMPION, PROFILE_ARTIFACT
+from mlops_assets.lib.tracking.tracker import RegisteredModel, Tracker, environment_tags
+
+SCORE_COLUMN = "score"
+# One row per version ever trained (the newest last): the model reference table, read by dbt.
+REF_COLUMNS = {
+    "model_name": pl.String(), "model_version": pl.Int64(), "run_id": pl.String(),
+    "training_commit": pl.String(), "train_start": pl.String(), "train_end": pl.String(),
+    "holdout_start": pl.String(), "holdout_end": pl.String(), "train_rows": pl.Int64(),
+    "holdout_rows": pl.Int64(), "metric": pl.String(), "holdout_score": pl.Float64(),
+    "spec_hash": pl.String(), "code_version": pl.String(), "git_sha": pl.String(), "trained_at": pl.Float64(),
+    # What the version predicts, so analysts compute its `actual` without knowing the specs.
+    "task": pl.String(), "target": pl.String(),
+}
+
+
+def reference_profile(spec: ModelSpec, train: pl.DataFrame, train_scores) -> ReferenceProfile:
+    return build_profile(
+        train.with_columns(pl.Series(SCORE_COLUMN, train_scores, dtype=pl.Float64)),
+        numeric=[f for f in spec.features if not FEATURES[f].categorical],
+        categorical=[f for f in spec.features if FEATURES[f].categorical],
+        score_column=SCORE_COLUMN,
+    )
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    registered: RegisteredModel
+    row: dict[str, Any]  # the version's row of the reference table (REF_COLUMNS)
+    metrics: dict[str, float]  # holdout metrics
+    serves_from: str  # the first day after the window: new traffic for this version
+
+    @property
+    def version(self) -> int:
+        return int(self.registered.version)
+
+
+def train_and_register(
+    spec: ModelSpec,
+    spec_text: str,
+    window: training.Window,
+    frame: pl.DataFrame,
+    commit: str,
+    tracker: Tracker,
+    provenance: dict[str, str],
+    log: Callable[[str], None] = lambda message: None,
+) -> TrainedVersion:
+    """Fit on the window's training days, evaluate on its holdout days, register as challenger.
+
+    ``frame``: the window's labelled features read at ``commit``. ``provenance``: governance tags
+    the caller knows (git sha, dependency lock digest, run id, store), recorded with the version.
+    """
+    holdout_dates = [date.fromisoformat(d) for d in window.holdout_days]
+    train = frame.filter(~pl.col("date").is_in(holdout_dates))
+    holdout = frame.filter(pl.col("date").is_in(holdout_dates))
+    log(
+        f"training {spec.name} on {train.height} rows ({window.train_days[0]}..{window.train_days[-1]}), "
+        f"holdout {holdout.height} rows, data commit {commit[:12]}"
+    )
+    pipeline = training.fit(spec, train)
+    metrics = training.evaluate(spec, training.predict_scores(spec, pipeline, holdout), holdout[training.TARGET].to_numpy())
+    # The monitoring reference, computed once here and stored with the version.
+    profile = reference_profile(spec, train, training.predict_scores(spec, pipeline, train))
+    train_partitions = f"{window.train_days[0]}..{window.train_days[-1]}"
+    tags = {
+        "mlops.spec": spec.name,
+        "mlops.spec_hash": spec.content_hash(),
+        "mlops.code_version": spec.code_version(),
+        "mlops.training_code_version": TRAINING_CODE_VERSION,
+        "mlops.training_data_commit": commit,
+        "mlops.train_partitions": train_partitions,
+        "mlops.holdout_partitions": f"{window.holdout_days[0]}..{window.holdout_days[-1]}",
+        "mlops.train_rows": str(train.height),
+        "mlops.train_days": str(len(window.train_days)),
+        "mlops.holdout_score": repr(float(metrics[spec.promotion.metric])),
+        "mlops.holdout_rows": str(holdout.height),
+        **{f"mlops.{k}": v for k, v in provenance.items() if k != "requirements_lock"},
+        **{f"mlops.{k}": v for k, v in environment_tags().items()},
+    }
+    registered = tracker.log_trained_model(
+        spec.name,
+        pipeline,
+        # MLflow's signature inference wants pandas: convert at this library boundary only.
+        input_example=training.model_inputs(holdout.head(5), spec.features).to_pandas(),
+        params={**spec.estimator.params, "estimator": spec.estimator.type, **spec.training.model_dump()},
+        metrics={f"holdout_{k}": v for k, v in metrics.items()},
+        tags=tags,
+        artifacts={
+            "environment/requirements.lock.txt": provenance.get("requirements_lock", ""),
+            "spec.yaml": spec_text,
+            PROFILE_ARTIFACT: json.dumps(profile.to_dict()),
+        },
+    )
+    row = {
+        "model_name": registered.name, "model_version": int(registered.version), "run_id": registered.run_id,
+        "training_commit": commit, "train_start": window.train_days[0], "train_end": window.train_days[-1],
+        "holdout_start": window.holdout_days[0], "holdout_end": window.holdout_days[-1],
+        "train_rows": train.height, "holdout_rows": holdout.height, "metric": spec.promotion.metric,
+        "holdout_score": float(metrics[spec.promotion.metric]), "spec_hash": spec.content_hash(),
+        "code_version": spec.code_version(), "git_sha": provenance.get("git_sha", ""), "trained_at": time.time(),
+        "task": spec.task, "target": spec.target,
+    }
+    serves_from = (date.fromisoformat(window.holdout_days[-1]) + timedelta(days=1)).isoformat()
+    return TrainedVersion(registered=registered, row=row, metrics=metrics, serves_from=serves_from)
+
+
+def with_history(published: pl.DataFrame, spec: ModelSpec, row: dict[str, Any]) -> pl.DataFrame:
+    """The reference table: the versions main holds, then this one. Rows written before the
+    table had ``task``/``target`` take the spec's (the target of a name has not changed since)."""
+    filled = published.with_columns(
+        *[pl.lit(getattr(spec, c), dtype=pl.String()).alias(c) for c in ("task", "target") if c not in published.columns]
+    )
+    return pl.concat([filled.select(list(REF_COLUMNS)).cast(REF_COLUMNS), pl.DataFrame([row], schema=REF_COLUMNS)])
+
+
+@dataclass(frozen=True)
+class Promotion:
+    promoted: bool  # False: the champion stays (the challenger is worse by more than the margin)
+    decision: str
+    challenger_version: int
+    challenger_score: float
+    champion_version: int | None = None
+    champion_score: float | None = None
+
+
+def decide_promotion(
+    spec: ModelSpec, tracker: Tracker, reference: dict[str, Any], holdout: Callable[[str, list[str]], pl.DataFrame]
+) -> Promotion:
+    """Champion/challenger gate for the version in ``reference`` (its row of the reference table).
+
+    ``holdout(commit, days)`` reads the challenger's holdout, so the champion is scored on
+    exactly the same rows (same commit, same days). Moves the alias and tags the version.
+    """
+    challenger = str(reference["model_version"])
+    score = float(reference["holdout_score"])
+    champion = tracker.version_with_alias(spec.name, CHAMPION)
+    champion_version = str(champion.version) if champion else None  # MLflow 3 returns ints here
+    if champion_version is None:
+        decision = f"promoted: v{challenger} is the first champion"
+        tracker.promote(spec.name, challenger)
+        tracker.tag_version(spec.name, challenger, {"mlops.promotion": decision})
+        return Promotion(True, decision, int(challenger), score)
+    if champion_version == challenger:
+        # The gate ran again for the version that already serves (a re-executed check).
+        return Promotion(True, f"unchanged: v{challenger} is already champion", int(challenger), score)
+    frame = holdout(reference["training_commit"], _days_between(reference["holdout_start"], reference["holdout_end"]))
+    champion_scores = training.predict_scores(spec, tracker.load_model(spec.name, champion_version), frame)
+    champion_score = training.evaluate(spec, champion_scores, frame[training.TARGET].to_numpy())[spec.promotion.metric]
+    promoted = training.better_or_equal(spec, score, champion_score)
+    decision = (
+        f"promoted: v{challenger} replaces v{champion_version}" if promoted
+        else f"rejected: v{champion_version} stays champion"
+    )
+    if promoted:
+        tracker.promote(spec.name, challenger)
+    tracker.tag_version(spec.name, challenger, {"mlops.promotion": decision})
+    return Promotion(promoted, decision, int(challenger), score, int(champion_version), float(champion_score))
+
+
+def _days_between(first: str, last: str) -> list[str]:
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]

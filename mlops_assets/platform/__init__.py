@@ -1,0 +1,1 @@
+"""Dagster definitions, one folder per concern; the folder is the asset key's prefix."""

@@ -1,0 +1,183 @@
+"""Blocking contract checks: Dagster's face of ``lib/audit.audit_and_publish``.
+
+A check validates every table the run staged for its asset, a whole partition range in one
+Pandera call, and merges the partitions that pass into main (publish); the failed ones never
+reach main and the branch is kept for inspection. Run on its own (asset not materialized in
+this run), it audits what is published on main and publishes nothing.
+
+Data versions follow main: after the audit, the check records one more materialization per
+partition, stamped with the checksum main holds for it. Automation that follows data versions
+then sees exactly the days whose content changed on main; a day that failed keeps the version
+main still holds, so nothing downstream starts for it.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
+
+from mlops_assets.platform.partitions import DAILY
+from mlops_assets.lib.landing import landed_file
+from mlops_assets.lib.versioned_store import MAIN, VersionedStore
+from mlops_assets.lib.audit import Audit, ContractFactory, RowDay, audit_and_publish
+from mlops_assets.lib.versioned_store.wap import partition_of, table_path, wap_branch
+from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
+from mlops_assets.resources.io_manager import WITHHELD_KEY, main_versions
+
+if TYPE_CHECKING:
+    from mlops_assets.lib.contracts import ContractReport
+
+
+def _report_metadata(failed: list["ContractReport"]) -> dict[str, Any]:
+    examples = []
+    for report in failed:
+        if report.examples is not None:
+            examples.extend(
+                {"subject": report.subject, **row} for row in report.examples.cast({"failure_case": str}).to_dicts()
+            )
+        else:
+            examples.append({"subject": report.subject, "failure_case": report.message})
+    return {
+        "failing_columns": dg.MetadataValue.json(sorted({c for r in failed for c in r.failing_columns})),
+        "failure_count": float(sum(r.failure_count for r in failed)),
+        "failure_cases": dg.MetadataValue.json(examples[:20]),
+    }
+
+
+def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str]:
+    """The partition keys this run materializes (one, or a range), from its tags."""
+    tags = context.run.tags
+    if "dagster/partition" in tags:
+        return [tags["dagster/partition"]]
+    first, last = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    return DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)) if first and last else []
+
+
+def materialized_in_run(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, daily: bool
+) -> dict[str | None, dict[str, Any]]:
+    """Partition (None if unpartitioned) -> metadata of this run's materializations of ``asset_key``.
+
+    One query on this asset's partitions of the run (not every event of a run that may hold
+    many assets' years)."""
+    days = _run_partitions(context) if daily else []
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=days or None), limit=2 * len(days) + 10
+    ).records
+    found: dict[str | None, dict[str, Any]] = {}
+    for record in records:  # newest first
+        if record.run_id == context.run.run_id and record.partition_key not in found:
+            found[record.partition_key] = dict(record.asset_materialization.metadata)
+    return found
+
+
+def _record_publication(
+    context: dg.AssetCheckExecutionContext,
+    store: VersionedStore,
+    asset_key: dg.AssetKey,
+    materialized: dict[str | None, dict[str, Any]],
+    failed: set[str | None],
+) -> None:
+    """One more materialization per partition of this run, stamped with what main now holds.
+
+    The asset step's materialization carried main's version from before (its data was only
+    staged). This one carries the checksum main holds after the audit: new for a published
+    partition, unchanged for one that failed. Automation detects changes by materializations, so
+    it sees exactly the days whose content changed on main, and nothing for data that never got
+    there. It repeats the step's metadata, so the latest materialization in the UI says it all.
+    """
+    held = main_versions(store, list(asset_key.path))
+    for partition in sorted(materialized, key=lambda p: p or ""):
+        published = partition not in failed
+        context.op_execution_context.log_event(
+            dg.AssetMaterialization(
+                asset_key=asset_key,
+                partition=partition,
+                tags={DATA_VERSION_TAG: held.get(table_path(list(asset_key.path), partition), ""),
+                      DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
+                metadata={**materialized[partition], "published": published},
+            )
+        )
+
+
+def contract_result(
+    context: dg.AssetCheckExecutionContext,
+    store: VersionedStoreResource,
+    landing: LandingZoneResource,
+    asset_key: dg.AssetKey,
+    contract: ContractFactory,
+    landed_table: str | None = None,
+    row_day: RowDay | None = None,
+) -> tuple[dg.AssetCheckResult, Audit]:
+    """Audit and publish this run's staging of ``asset_key`` (``lib/audit``), record on main's
+    versions what it published, and say so as the check's result."""
+    label = asset_key.to_user_string()
+    versioned = store.open()
+    run_id = context.run.run_id
+    staged = versioned.branch_exists(wap_branch(run_id, asset_key.path))
+    materialized = materialized_in_run(context, asset_key, daily=row_day is not None) if staged else {}
+
+    def subject(partition: str | None) -> str:
+        text = f"{label} partition {partition}" if partition else label
+        if landed_table:
+            try:
+                text += f" (file {landed_file(Path(landing.directory), landed_table, partition)})"
+            except Exception:  # the file may be gone since; the partition still names the data
+                pass
+        return text
+
+    # Days the asset could not produce (an unreadable file, an unpublished input) fail here too.
+    withheld = {p: m[WITHHELD_KEY].value for p, m in materialized.items() if p and WITHHELD_KEY in m}
+    audit = audit_and_publish(versioned, list(asset_key.path), run_id, contract, subject, row_day, withheld)
+    metadata: dict[str, Any] = {"rows_checked": float(audit.rows), "partitions_checked": float(len(audit.reports))}
+    if audit.main_commit:
+        metadata["main_commit_id"] = audit.main_commit
+    if audit.failed:
+        context.log.error(audit.message)
+        metadata.update(_report_metadata([audit.reports[p] for p in sorted(audit.failed, key=str)]))
+        metadata.update(
+            kept_branch=audit.branch if audit.staged else "",
+            published_partitions=dg.MetadataValue.json(sorted(partition_of(p) or "" for p in audit.published_paths)),
+            failed_partitions=dg.MetadataValue.json(sorted(p or "" for p in audit.failed)),
+            published=bool(audit.published_paths),
+        )
+    elif audit.unchanged:
+        metadata.update(published=False, unchanged_from_main=True, main_commit_id=versioned.get_commit(MAIN).id)
+    elif audit.staged:
+        metadata["published"] = True
+        commit_link = store.commit_url(versioned, audit.main_commit)
+        if commit_link:
+            metadata["main_commit_url"] = dg.MetadataValue.url(commit_link)
+    else:
+        metadata.update(published=False, audited_ref=versioned.get_commit(MAIN).id)
+    _record_publication(context, versioned, asset_key, materialized, audit.failed)
+    if audit.failed:
+        result = dg.AssetCheckResult(
+            check_name="contract", passed=False, severity=dg.AssetCheckSeverity.ERROR,
+            description=audit.message[:2000], metadata=metadata,
+        )
+    else:
+        result = dg.AssetCheckResult(check_name="contract", passed=True, metadata=metadata)
+    return result, audit
+
+
+def contract_description(asset_key: dg.AssetKey) -> str:
+    return (
+        f"Pandera contract of {asset_key.to_user_string()} (types, nullability, ranges, codes, unique key), run on "
+        "what this run wrote; publishes the partitions that pass to main, never the ones that fail."
+    )
+
+
+def publishing_contract_check(
+    asset_key: dg.AssetKey, contract: ContractFactory, landed_table: str | None = None, row_day: RowDay | None = None
+) -> dg.AssetChecksDefinition:
+    """The blocking ``contract`` check of ``asset_key`` (publishes what passes)."""
+
+    @dg.asset_check(asset=asset_key, name="contract", blocking=True, description=contract_description(asset_key))
+    def _contract(
+        context: dg.AssetCheckExecutionContext, store: VersionedStoreResource, landing: LandingZoneResource
+    ) -> dg.AssetCheckResult:
+        return contract_result(context, store, landing, asset_key, contract, landed_table, row_day)[0]
+
+    return _contract
