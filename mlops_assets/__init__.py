@@ -13,3 +13,7 @@ def __getattr__(name: str):
 
         return ModelComponent
     raise AttributeError(f"module 'mlops_assets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # the dg registry lists what dir() shows
+    return sorted([*globals(), *__all__])

@@ -5,15 +5,20 @@ the cross-model pieces (raw data, features, dbt, jobs over every model, sensors,
 find the models in what it loaded (``models_in``), never in a list kept by hand.
 """
 
+import re
 import warnings
 
 import dagster as dg
 
 from mlops_assets.components import load_models_folder, models_in
 from mlops_assets.instance import estimator_cache_dir
-from mlops_assets.lib.model_spec import EstimatorValidationCache
+from mlops_assets.lib.model_spec import EstimatorValidationCache, SpecError
 from mlops_assets.platform import automation, data, dbt, features, jobs, monitoring, resources
 from mlops_assets.settings import Settings, current_settings, project_root
+
+
+# How Dagster names a field of a component file that failed validation.
+_LOCATED = re.compile(r"^attributes\.?(?P<field>\S*) at (?P<file>.+):(?P<line>\d+)$")
 
 
 def load_models(settings: Settings) -> dg.Definitions:
@@ -23,7 +28,34 @@ def load_models(settings: Settings) -> dg.Definitions:
         loaded = load_models_folder(settings.models_dir, validated)
         validated.save()
         return loaded
-    return dg.load_from_defs_folder(path_within_project=project_root())
+    try:
+        return dg.load_from_defs_folder(path_within_project=project_root())
+    except Exception as exc:  # Dagster wraps a bad defs.yaml in its own tree error: say it our way
+        clear = spec_error_in(exc)
+        if clear is None:
+            raise
+        raise clear from None
+
+
+def spec_error_in(exc: BaseException) -> SpecError | None:
+    """The project's one clear error (file, line, field) for a model folder that failed to load."""
+    from pydantic import ValidationError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SpecError):
+            return seen
+        if isinstance(seen, ValidationError):
+            problems = []
+            for error in seen.errors():
+                where = _LOCATED.match(str(error["loc"][0])) if error["loc"] else None
+                if where is None:
+                    return None
+                field = where["field"] or "(top level)"
+                problems.append(f"{where['file']}, line {where['line']}: field '{field}': {error['msg']}")
+            return SpecError("; ".join(problems))
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -34,7 +66,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         models,
         data.build_defs(),
         features.build_defs(),
-        dbt.build_defs(settings, gate=[monitoring.report_key(spec) for spec in specs]),
+        dbt.build_defs(settings, [spec.name for spec in specs], gate=[monitoring.report_key(spec) for spec in specs]),
         jobs.build_defs(specs),
         automation.build_defs(specs),
         resources.build_defs(settings),

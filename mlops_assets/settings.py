@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from mlops_assets.errors import SettingsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The models of the code location: one folder per model, each with its defs.yaml.
+MODELS_DIR = PACKAGE_DIR / "defs" / "models"
 
 
 def project_root() -> Path:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from mlops_assets.definitions import build_definitions
-from mlops_assets.settings import PACKAGE_DIR
+from mlops_assets.settings import MODELS_DIR
 
 FLIGHTS, WEATHER = dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])
 FEATURES = dg.AssetKey(["features", "flight_features"])
@@ -186,11 +186,11 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
 
     # A spec edit: the model is requested once, for its code version.
     specs = tmp_path / "specs"
-    shutil.copytree(PACKAGE_DIR / "model_specs", specs)
-    raw = yaml.safe_load((specs / "late_arrival.yaml").read_text())
-    raw["estimator"]["params"]["learning_rate"] = 0.05
-    (specs / "late_arrival.yaml").write_text(yaml.safe_dump(raw))
-    edited = build_definitions(settings.model_copy(update={"model_specs_dir": specs}))
+    shutil.copytree(MODELS_DIR, specs)
+    component = yaml.safe_load((specs / "late_arrival" / "defs.yaml").read_text())
+    component["attributes"]["estimator"]["params"]["learning_rate"] = 0.05
+    (specs / "late_arrival" / "defs.yaml").write_text(yaml.safe_dump(component))
+    edited = build_definitions(settings.model_copy(update={"models_dir": specs}))
     assert sim.tick(edited) == {("models/late_arrival", None)}
     assert sim.tick(edited) == set()
 

@@ -24,6 +24,7 @@ from mlops_assets.definitions import build_definitions
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.analytics import warehouse_lock
 from mlops_assets.lib.model_spec import load_specs
+from mlops_assets.settings import MODELS_DIR
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.export import mirrored_commit
 from mlops_assets.lib.versioned_store.wap import publish, table_path, wap_branch
@@ -219,18 +220,23 @@ def test_a_broken_sql_model_fails_with_the_dbt_error_and_others_still_build(worl
     assert _key("dbt", "marts", "fct_champion_history") not in built_keys
 
 
-def test_dbt_project_declares_every_model_spec_and_turns_tracking_off():
+def test_dbt_project_names_no_model_and_turns_tracking_off():
+    """Adding or removing a model needs no dbt edit: no file of the project names one, and the
+    per-model tables are read by one source per kind, expanded to every model's asset."""
     project = yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text())
     assert project["flags"]["send_anonymous_usage_stats"] is False
-    specs = load_specs(load_settings({}).model_specs_dir)
-    declared = project["vars"]["specs"]
-    assert set(declared) == set(specs), "dbt_project.yml vars.specs must list every model spec"
-    for name, (spec, path) in specs.items():
-        assert declared[name] == {"task": spec.task, "target": spec.target}, f"{path.name}: task/target differ in dbt_project.yml"
+    assert "specs" not in (project.get("vars") or {})
+    specs = load_specs(MODELS_DIR)
+    for path in [*(DBT_PROJECT / "models").rglob("*.*"), *(DBT_PROJECT / "macros").rglob("*.*"), DBT_PROJECT / "dbt_project.yml"]:
+        text = path.read_text()
+        assert not [name for name in specs if name in text], f"{path} names a model"
     sources = yaml.safe_load((DBT_PROJECT / "models" / "staging" / "_sources.yml").read_text())["sources"][0]["tables"]
-    keys = {tuple(t["meta"]["dagster"]["asset_key"]) for t in sources}
-    for name in specs:
-        assert {("predictions", name), ("monitoring", name, "daily_report"), ("models", name)} <= keys, name
+    per_model = {t["name"]: t["meta"]["mlops"]["per_model"] for t in sources if "mlops" in t.get("meta", {})}
+    assert per_model == {
+        "predictions": ["predictions", "{model}"],
+        "monitoring_reports": ["monitoring", "{model}", "daily_report"],
+        "model_versions": ["models", "{model}"],
+    }
 
 
 def test_every_dbt_model_and_column_is_described(built):

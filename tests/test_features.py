@@ -9,7 +9,7 @@ import polars as pl
 from mlops_assets.lib.features import FEATURES, LABEL_COLUMNS, POST_DEPARTURE_COLUMNS
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
-from mlops_assets.settings import PACKAGE_DIR
+from mlops_assets.settings import MODELS_DIR
 from tests.conftest import build_world, expected_rows, source_table
 
 FEATURES_KEY = dg.AssetKey(["features", "flight_features"])
@@ -29,7 +29,7 @@ def test_features_publish_one_row_per_flight_with_weather_joined(settings, insta
 def test_no_feature_is_known_only_after_departure(settings, instance, store):
     """Fails if a target-derived or post-departure column reaches the features of any model."""
     assert not set(FEATURES) & (set(LABEL_COLUMNS) | POST_DEPARTURE_COLUMNS)
-    for spec, _ in load_specs(PACKAGE_DIR / "model_specs").values():
+    for spec, _ in load_specs(MODELS_DIR).values():
         assert not set(spec.features) & (set(LABEL_COLUMNS) | POST_DEPARTURE_COLUMNS), spec.name
     build_world(settings, instance, "2013-08-01", "2013-08-01")
     features = read_table(store, "main", table_path(FEATURES_KEY.path, "2013-08-01"))

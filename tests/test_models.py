@@ -21,7 +21,7 @@ from mlops_assets.lib.landing import land_days, read_landed
 from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
-from mlops_assets.settings import PACKAGE_DIR, load_settings
+from mlops_assets.settings import MODELS_DIR, load_settings
 from tests.conftest import DATA_KEYS, PROJECT_ROOT, build_world, failure_text, materialize, source_table
 
 LATE = dg.AssetKey(["models", "late_arrival"])
@@ -32,7 +32,7 @@ def registry(settings) -> MlflowClient:
     return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
 
 DELAY = dg.AssetKey(["models", "arrival_delay"])
-SHIPPED = PACKAGE_DIR / "model_specs"
+SHIPPED = MODELS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_training_registers_a_champion_with_governance(trained):
         assert tags["mlops.train_partitions"] == "2013-03-01..2013-03-08"
         assert tags["mlops.holdout_partitions"] == "2013-03-09..2013-03-15"  # label delay: 16th not yet labelled
         assert tags["mlops.dagster_run_id"] == result.run_id
-        assert tags["mlops.spec_hash"] == load_spec(SHIPPED / f"{name}.yaml").content_hash()
+        assert tags["mlops.spec_hash"] == load_spec(SHIPPED / name).content_hash()
         assert len(tags["mlops.git_sha"]) == 40
         assert len(tags["mlops.dependencies_lock_sha256"]) == 64
         assert "scikit-learn" in tags["mlops.dependencies"]
@@ -106,13 +106,15 @@ def test_explain_model_prints_the_training_commit(trained):
 
 
 def _spec_dir(tmp_path: Path, name: str, change=None) -> Path:
+    """A folder of model folders holding one edited copy of late_arrival (for MLOPS_MODELS_DIR)."""
     folder = tmp_path / name
-    folder.mkdir()
-    raw = yaml.safe_load((SHIPPED / "late_arrival.yaml").read_text())
+    (folder / "late_arrival").mkdir(parents=True)
+    component = yaml.safe_load((SHIPPED / "late_arrival" / "defs.yaml").read_text())
+    raw = component["attributes"]
     raw["training"].update(min_rows=500)
     if change:
         change(raw)
-    (folder / "late_arrival.yaml").write_text(yaml.safe_dump(raw))
+    (folder / "late_arrival" / "defs.yaml").write_text(yaml.safe_dump(component))
     return folder
 
 
@@ -129,7 +131,7 @@ def test_promotion_accepts_a_better_and_rejects_a_worse_challenger(settings, ins
         return str(registry(settings).get_model_version_by_alias("late_arrival", name).version)
 
     def train(spec_dir: Path):
-        defs = build_definitions(settings.model_copy(update={"model_specs_dir": spec_dir}))
+        defs = build_definitions(settings.model_copy(update={"models_dir": spec_dir}))
         result = materialize(defs, instance, [LATE])
         assert any(e.check_name == "promotion" for e in result.get_asset_check_evaluations()), failure_text(result)
         promotion = next(e for e in result.get_asset_check_evaluations() if e.check_name == "promotion")
@@ -158,7 +160,7 @@ def test_promotion_accepts_a_better_and_rejects_a_worse_challenger(settings, ins
 def test_too_little_training_data_fails_clearly_and_registers_nothing(settings, instance, tmp_path):
     build_world(settings, instance, "2013-04-01", "2013-04-10")
     spec_dir = _spec_dir(tmp_path, "hungry", lambda raw: raw["training"].update(min_rows=100_000))
-    defs = build_definitions(settings.model_copy(update={"model_specs_dir": spec_dir}))
+    defs = build_definitions(settings.model_copy(update={"models_dir": spec_dir}))
     result = materialize(defs, instance, [LATE])
     assert not result.success
     message = "\n".join(
@@ -184,7 +186,7 @@ def test_late_arrival_model_beats_chance_on_a_held_out_month(tmp_path):
     )
     results = {}
     for name in ("late_arrival", "arrival_delay"):
-        spec = load_spec(SHIPPED / f"{name}.yaml")
+        spec = load_spec(SHIPPED / name)
         data = training.labelled(spec, features)
         train, july = data.filter(pl.col("month") < 7), data.filter(pl.col("month") == 7)
         pipeline = training.fit(spec, train)

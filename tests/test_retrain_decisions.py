@@ -12,9 +12,9 @@ from mlops_assets.platform.automation.decisions import decide_retraining
 from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import encode_table, publish, stage, table_path, wap_branch
-from mlops_assets.settings import PACKAGE_DIR
+from mlops_assets.settings import MODELS_DIR
 
-SPEC = load_spec(PACKAGE_DIR / "model_specs" / "late_arrival.yaml")  # window 60, holdout 7, label delay 1, max age 7
+SPEC = load_spec(MODELS_DIR / "late_arrival")  # window 60, holdout 7, label delay 1, max age 7
 START = date(2013, 4, 1)
 
 

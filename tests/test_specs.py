@@ -1,4 +1,4 @@
-"""Model specs: the shipped ones load; each kind of bad spec is one clear error naming file and field."""
+"""Model specs: the shipped ones load; each kind of bad spec is one clear error naming file, line and field."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import pytest
 import yaml
 
 from mlops_assets.lib.model_spec import SpecError, load_spec, load_specs
-from mlops_assets.settings import PACKAGE_DIR
+from mlops_assets.settings import MODELS_DIR
 from tests.conftest import PROJECT_ROOT
 
-SHIPPED = PACKAGE_DIR / "model_specs"
+SHIPPED = MODELS_DIR
 
 
 def _shipped(name: str) -> dict:
-    return yaml.safe_load((SHIPPED / f"{name}.yaml").read_text())
+    return yaml.safe_load((SHIPPED / name / "defs.yaml").read_text())["attributes"]
 
 
 def test_shipped_specs_load():
@@ -29,9 +29,12 @@ def test_shipped_specs_load():
     assert specs["arrival_delay"][0].task == "regression"
 
 
-def _write(tmp_path: Path, raw: dict | str, name: str = "spec.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw))
+def _write(tmp_path: Path, raw: dict | str, name: str = "late_arrival") -> Path:
+    """A model folder ``name`` whose defs.yaml holds ``raw`` (the spec's fields, or the file's text)."""
+    path = tmp_path / name / "defs.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = raw if isinstance(raw, str) else yaml.safe_dump({"type": "mlops_assets.ModelComponent", "attributes": raw})
+    path.write_text(text)
     return path
 
 
@@ -52,6 +55,8 @@ BAD_SPECS = {
     "metric of the other task": (_edit(lambda r: r["promotion"].update(metric="mae")), "(top level)", "promotion.metric 'mae'"),
     "unknown field": (_edit(lambda r: r.update(schedule="daily")), "schedule", "Extra inputs are not permitted"),
     "target not a label": (_edit(lambda r: r.update(target="distance > 100")), "target", "must be a label column"),
+    "a string for a list": (_edit(lambda r: r.update(features="carrier")), "features", "valid list"),
+    "name is not its folder": (_edit(lambda r: r.update(name="late_arrival_v2")), "name", "must equal the name of its folder"),
 }
 
 
@@ -62,9 +67,12 @@ def test_bad_spec_names_file_and_field(tmp_path, case):
     with pytest.raises(SpecError) as caught:
         load_spec(path)
     message = str(caught.value)
-    assert str(path) in message
+    assert f"{path}, line " in message, message
     assert f"field '{field}'" in message
     assert detail in message
+    line = int(message.split(f"{path}, line ")[1].split(":")[0])
+    key = field.split(".")[-1] if field != "(top level)" else "attributes"
+    assert f"{key}:" in path.read_text().splitlines()[line - 1], f"line {line} is not the line of {field}"
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
@@ -74,32 +82,33 @@ def test_invalid_yaml_names_the_line(tmp_path):
     assert str(path) in str(caught.value)
 
 
-def test_duplicate_names_name_both_files(tmp_path):
-    _write(tmp_path, _shipped("late_arrival"), "a.yaml")
-    _write(tmp_path, _shipped("late_arrival"), "b.yaml")
-    with pytest.raises(SpecError) as caught:
-        load_specs(tmp_path)
-    assert "b.yaml: field 'name': 'late_arrival' is already used by" in str(caught.value)
-    assert "a.yaml" in str(caught.value)
+def test_a_file_that_is_not_a_model_component_is_named(tmp_path):
+    path = _write(tmp_path, yaml.safe_dump({"type": "dagster.DefsFolderComponent", "attributes": _shipped("late_arrival")}))
+    with pytest.raises(SpecError, match="field 'type': expected 'mlops_assets.ModelComponent'") as caught:
+        load_spec(path)
+    assert str(path) in str(caught.value)
+    flat = _write(tmp_path, yaml.safe_dump(_shipped("late_arrival")), "flat")
+    with pytest.raises(SpecError, match="expected a component file"):
+        load_spec(flat)
 
 
 def test_code_version_follows_meaning_not_formatting(tmp_path):
-    original = load_spec(SHIPPED / "late_arrival.yaml")
-    reformatted = _write(tmp_path, "# a comment\n" + yaml.safe_dump(_shipped("late_arrival"), sort_keys=True))
+    original = load_spec(SHIPPED / "late_arrival")
+    component = {"type": "mlops_assets.ModelComponent", "attributes": _shipped("late_arrival")}
+    reformatted = _write(tmp_path / "a", "# a comment\n" + yaml.safe_dump(component, sort_keys=True))
     assert load_spec(reformatted).code_version() == original.code_version()
-    edited = _write(tmp_path, _edit(lambda r: r["estimator"]["params"].update(learning_rate=0.2)), "edited.yaml")
+    edited = _write(tmp_path / "b", _edit(lambda r: r["estimator"]["params"].update(learning_rate=0.2)))
     assert load_spec(edited).code_version() != original.code_version()
 
 
 def test_code_location_refuses_a_bad_spec_with_the_file_in_the_error(tmp_path):
     """Decision: a bad spec stops the load (shown in the UI as a location error), never a silent skip."""
-    specs = tmp_path / "specs"
-    specs.mkdir()
-    bad = _write(specs, BAD_SPECS["unknown estimator"][0], "late_arrival.yaml")
-    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "MLOPS_MODEL_SPECS_DIR": str(specs)}
+    specs = tmp_path / "models"
+    bad = _write(specs, BAD_SPECS["unknown estimator"][0])
+    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "MLOPS_MODELS_DIR": str(specs)}
     done = subprocess.run(
         [sys.executable, "-c", "import mlops_assets.definitions"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode != 0
-    assert f"{bad}: field 'estimator.type'" in done.stderr
+    assert f"{bad}, line " in done.stderr and "field 'estimator.type'" in done.stderr

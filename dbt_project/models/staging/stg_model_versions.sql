@@ -1,9 +1,8 @@
--- Every trained version of every spec, with what it was trained on.
-{% for spec_name in var('specs') %}
+-- Every trained version of every model, with what it was trained on and what it predicts.
 select
-    '{{ spec_name }}' as spec,
+    model_name as spec,
     model_version,
-    '{{ spec_name }}:v' || cast(model_version as varchar) as version_key,
+    model_name || ':v' || cast(model_version as varchar) as version_key,
     run_id,
     training_commit,
     cast(train_start as date) as train_start,
@@ -17,7 +16,7 @@ select
     spec_hash,
     code_version,
     git_sha,
-    to_timestamp(trained_at) as trained_at
-from {{ source('platform', 'model_versions_' ~ spec_name) }}
-{% if not loop.last %}union all{% endif %}
-{% endfor %}
+    to_timestamp(trained_at) as trained_at,
+    task,
+    target
+from {{ source('platform', 'model_versions') }}

@@ -1,5 +1,4 @@
--- Every spec's daily monitoring long table in one table.
-{% for spec_name in var('specs') %}
+-- Every model's daily monitoring long table in one table.
 select
     date,
     spec,
@@ -10,6 +9,4 @@ select
     value,
     threshold,
     status
-from {{ source('platform', 'monitoring_' ~ spec_name) }}
-{% if not loop.last %}union all{% endif %}
-{% endfor %}
+from {{ source('platform', 'monitoring_reports') }}

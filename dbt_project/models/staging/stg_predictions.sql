@@ -1,17 +1,19 @@
--- Every spec's predictions in one table; `actual` is the spec's target over the flight's outcome.
-{% for spec_name, spec in var('specs').items() %}
+-- Every model's predictions in one table. `task` and `actual` come from the version that scored
+-- the row (its target in the model reference table, evaluated over the flight's outcome).
+with versions as (
+    select spec, model_version, task, target from {{ ref('stg_model_versions') }}
+)
 select
-    '{{ spec_name }}' as spec,
-    '{{ spec.task }}' as task,
+    p.model_name as spec,
+    v.task,
     p.date,
     p.flight_id,
     p.model_version,
-    '{{ spec_name }}:v' || cast(p.model_version as varchar) as version_key,
+    p.model_name || ':v' || cast(p.model_version as varchar) as version_key,
     p.score,
     p.prediction,
     to_timestamp(p.scored_at) as scored_at,
-    cast({{ spec.target }} as double) as actual
-from {{ source('platform', 'predictions_' ~ spec_name) }} as p
+    {{ model_actual('v.target', 'f') }} as actual
+from {{ source('platform', 'predictions') }} as p
+left join versions as v on v.spec = p.model_name and v.model_version = p.model_version
 left join {{ ref('stg_flights') }} as f using (flight_id)
-{% if not loop.last %}union all{% endif %}
-{% endfor %}

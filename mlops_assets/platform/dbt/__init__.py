@@ -32,34 +32,49 @@ OWNERS = ["team:analytics"]
 POOL = "duckdb_warehouse"
 
 
+PER_MODEL = "{model}"  # in a source's meta.mlops.per_model: the model's name in its asset key
+
+
 class PlatformDbtTranslator(DagsterDbtTranslator):
     """dbt models as ``dbt/<model>`` in group ``dbt``, daily, following their upstream partitions.
 
-    Every model also depends on the day's monitoring reports (``gate``): a day's marts are built
-    once, when the day has been scored and monitored, not after each upstream step; and a model
-    that reads only dimensions is not requested for every day of the year.
+    A source over every model's tables (``meta.mlops.per_model``, e.g. ``[predictions, "{model}"]``)
+    stands for one asset per model: a dbt model reading it depends on each of them. Every dbt
+    model also depends on the day's monitoring reports (``gate``): a day's marts are built once,
+    when the day has been scored and monitored, not after each upstream step; and a model that
+    reads only dimensions is not requested for every day of the year.
     """
 
-    def __init__(self, gate: list[dg.AssetKey]):
+    def __init__(self, models: list[str], gate: list[dg.AssetKey]):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True))
+        self._models = models
         self._gate = gate
+
+    def _per_model(self, key: dg.AssetKey) -> list[dg.AssetKey]:
+        """The model assets a per-model source key stands for (itself for any other key)."""
+        if PER_MODEL not in key.path:
+            return [key]
+        return [dg.AssetKey([part.replace(PER_MODEL, model) for part in key.path]) for model in self._models]
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         if unique_id.startswith("source."):
             return spec
-        present = {dep.asset_key for dep in spec.deps}
+        deps = [dg.AssetDep(key) for dep in spec.deps for key in self._per_model(dep.asset_key)]
+        present = {dep.asset_key for dep in deps}
         # Marts are daily data: overdue like our other daily assets when their day is not rebuilt.
-        return spec.merge_attributes(deps=[key for key in self._gate if key not in present]).replace_attributes(
-            freshness_policy=DAILY_DATA
+        return spec.replace_attributes(
+            deps=[*deps, *[key for key in self._gate if key not in present]], freshness_policy=DAILY_DATA
         )
 
     def _is_source(self, props: Mapping[str, Any]) -> bool:
         return props["resource_type"] == "source"
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        key = super().get_asset_key(dbt_resource_props)
-        return key if self._is_source(dbt_resource_props) else key.with_prefix(KEY_PREFIX)
+        if self._is_source(dbt_resource_props):
+            per_model = dbt_resource_props.get("meta", {}).get("mlops", {}).get("per_model")
+            return dg.AssetKey(per_model) if per_model else super().get_asset_key(dbt_resource_props)
+        return super().get_asset_key(dbt_resource_props).with_prefix(KEY_PREFIX)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return None if self._is_source(dbt_resource_props) else GROUP
@@ -94,14 +109,14 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"min_date": window.start.date().isoformat(), "max_date": last_day.date().isoformat()}
 
 
-def build_defs(settings: Settings, gate: list[dg.AssetKey]) -> dg.Definitions:
+def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -> dg.Definitions:
     project = dbt_project(settings)
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
         name="dbt_analytics",
-        dagster_dbt_translator=PlatformDbtTranslator(gate),
+        dagster_dbt_translator=PlatformDbtTranslator(models, gate),
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,
