@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# dg checks that it runs in the project's own environment.
+DG := VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg
 export MLOPS_HOME ?= $(CURDIR)/.mlops
 export DAGSTER_HOME ?= $(MLOPS_HOME)/dagster
 
-.PHONY: venv demo test dev clean
+.PHONY: venv demo test lint check-defs dev clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +21,25 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m mlops_assets demo
 
-# Two workers, one test file each at a time (module fixtures stay whole): most slow tests wait on
-# servers and daemons. The dbt manifest is prepared once first, so workers never parse at once.
-test: $(STAMP) system-deps
+# Lint first (ruff check + format check), then the dg project checks, then the tests: two workers,
+# one test file each at a time (module fixtures stay whole): most slow tests wait on servers and
+# daemons. The dbt manifest is prepared once first, so workers never parse at once.
+test: $(STAMP) system-deps lint check-defs
 	$(BIN)/python -m mlops_assets prepare-dbt
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The dg project: every model's defs.yaml against its schema (one folder at a time: `dg check yaml`
+# without a path validates only the last file of each component type), then the definitions load.
+check-defs: $(STAMP)
+	@$(BIN)/python -m mlops_assets prepare-instance > /dev/null
+	@for model in mlops_assets/defs/models/*/; do \
+		out=$$($(DG) check yaml "$$model" 2>&1) || { echo "$$out"; exit 1; }; done
+	$(DG) check defs
+	$(DG) list defs > /dev/null
+
+lint: $(STAMP)
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 
 dev: $(STAMP)
 	$(BIN)/python -m mlops_assets prepare-instance

@@ -53,7 +53,9 @@ class Measured:
 def run(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> Measured:
     """Run a command to completion; its wall time and the peak RSS of its largest process."""
     began = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - began
@@ -83,7 +85,9 @@ def make_specs(directory: Path, count: int) -> list[str]:
 def environment(home: Path, specs: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_", "DAGSTER_"))}
     env.update(
-        MLOPS_HOME=str(home), MLOPS_MODEL_SPECS_DIR=str(specs), DAGSTER_HOME=str(home / "dagster"),
+        MLOPS_HOME=str(home),
+        MLOPS_MODEL_SPECS_DIR=str(specs),
+        DAGSTER_HOME=str(home / "dagster"),
         PYTHONWARNINGS="ignore",
     )
     return env
@@ -105,9 +109,18 @@ LOAD = (
 def measure_load(work: Path, counts: list[int], repeat: int = 3) -> None:
     print("\n1. code-location load (fresh process each, median of 3; estimator validation cache warm)")
     (work / "load" / "cache").mkdir(parents=True, exist_ok=True)  # what prepare-instance makes
-    peer_times = [python("import time; t = time.perf_counter(); import dagster, dagster_dbt; print(time.perf_counter() - t)",
-                         environment(work / "load", work / "load_specs_2")) for _ in range(repeat)]
-    peer = Measured(statistics.median(float(m.output.split()[0]) for m in peer_times), max(m.peak_mib for m in peer_times), "")
+    peer_times = [
+        python(
+            "import time; t = time.perf_counter(); import dagster, dagster_dbt; print(time.perf_counter() - t)",
+            environment(work / "load", work / "load_specs_2"),
+        )
+        for _ in range(repeat)
+    ]
+    peer = Measured(
+        statistics.median(float(m.output.split()[0]) for m in peer_times),
+        max(m.peak_mib for m in peer_times),
+        "",
+    )
     row("peer: import dagster, dagster_dbt", peer)
     for count in counts:
         specs = work / f"load_specs_{count}"
@@ -119,12 +132,17 @@ def measure_load(work: Path, counts: list[int], repeat: int = 3) -> None:
         seconds = statistics.median(float(m.output.split()[0]) for m in runs)
         assets = runs[0].output.split()[1]
         goal = "(goal <= 1.5x)" if count <= 2 else "(goal <= 2x)" if count >= 100 else ""
-        row(f"load, {count} specs ({assets} assets)", Measured(seconds, max(m.peak_mib for m in runs), ""), peer, goal)
+        row(
+            f"load, {count} specs ({assets} assets)",
+            Measured(seconds, max(m.peak_mib for m in runs), ""),
+            peer,
+            goal,
+        )
 
 
 # 2. One automation evaluation on a year of history -------------------------------------------------
 
-TICK = r'''
+TICK = r"""
 import datetime, json, sys, time, warnings
 warnings.simplefilter("ignore")
 import dagster as dg
@@ -163,7 +181,7 @@ tick_s = time.perf_counter() - began
 requested = sum(len(result.get_requested_partitions(k)) for k in graph.get_all_asset_keys())
 print(json.dumps({"assets": len(daily) + len(other), "events": len(daily) * days + len(other), "history_s": history_s,
                   "first_tick_s": first_tick, "tick_s": tick_s, "requested": requested}))
-'''
+"""
 
 
 def measure_tick(work: Path, cases: list[tuple[int, int]]) -> None:
@@ -175,8 +193,11 @@ def measure_tick(work: Path, cases: list[tuple[int, int]]) -> None:
         home = Path(tempfile.mkdtemp(prefix="tick-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
         try:
             env = environment(home, specs)
-            python("from mlops_assets.instance import prepare_instance; from mlops_assets.settings import current_settings;"
-                   " prepare_instance(current_settings())", env)
+            python(
+                "from mlops_assets.instance import prepare_instance; from mlops_assets.settings import current_settings;"
+                " prepare_instance(current_settings())",
+                env,
+            )
             measured = run([PYTHON, "-W", "ignore", "-c", TICK, str(days)], env)
         finally:
             shutil.rmtree(home, ignore_errors=True)
@@ -192,7 +213,7 @@ def measure_tick(work: Path, cases: list[tuple[int, int]]) -> None:
 
 # 3-5. The pipeline over the year -------------------------------------------------------------------
 
-PLAIN_RAW_FEATURES = r'''
+PLAIN_RAW_FEATURES = r"""
 import sys, time, warnings
 from datetime import date, timedelta
 from pathlib import Path
@@ -225,9 +246,9 @@ for day, table in by_day.items():
     (out / "features" / day).mkdir(parents=True, exist_ok=True)
     table.write_parquet(out / "features" / day / "data.parquet", compression="zstd", statistics=True)
 print(features.height)
-'''
+"""
 
-PLAIN_TRAINING = r'''
+PLAIN_TRAINING = r"""
 import sys, warnings
 warnings.simplefilter("ignore")
 import polars as pl
@@ -247,9 +268,9 @@ for spec, _ in load_specs(__import__("pathlib").Path(sys.argv[1])).values():
     train = frame.filter(~pl.col("date").cast(pl.String).is_in(window.holdout_days))
     pipeline = training.fit(spec, train)
     training.evaluate(spec, training.predict_scores(spec, pipeline, holdout), holdout[training.TARGET].to_numpy())
-'''
+"""
 
-PLAIN_SCORING = r'''
+PLAIN_SCORING = r"""
 import sys, time, warnings
 from datetime import date, timedelta
 warnings.simplefilter("ignore")
@@ -285,7 +306,7 @@ for spec, _ in load_specs(__import__("pathlib").Path(specs_dir)).values():
         render_report(f"{spec.name} {day}", report, profile, result.table["score"].to_numpy(), "")
     work += time.perf_counter() - began
 print(work)
-'''
+"""
 
 
 def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
@@ -294,18 +315,45 @@ def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
     home = work / "pipeline"
     env = environment(home, specs)
     print(f"\n3-5. the pipeline over {first}..{last} with {count} specs (Dagster CLI, default executor)")
-    landed = python(f"from datetime import date; from mlops_assets.lib.landing import land_days; from pathlib import Path; "
-                    f"land_days(Path({str(home / 'landing')!r}), date.fromisoformat({first!r}), date.fromisoformat({last!r}))", env)
+    landed = python(
+        f"from datetime import date; from mlops_assets.lib.landing import land_days; from pathlib import Path; "
+        f"land_days(Path({str(home / 'landing')!r}), date.fromisoformat({first!r}), date.fromisoformat({last!r}))",
+        env,
+    )
     print(f"  landed {first}..{last} in {landed.seconds:.0f} s", flush=True)
-    python("from mlops_assets.instance import prepare_instance; from mlops_assets.settings import current_settings;"
-           " prepare_instance(current_settings())", env)
+    python(
+        "from mlops_assets.instance import prepare_instance; from mlops_assets.settings import current_settings;"
+        " prepare_instance(current_settings())",
+        env,
+    )
     materialize = [DAGSTER, "asset", "materialize", "-m", "mlops_assets.definitions"]
 
     dims = run([*materialize, "--select", "raw/airports,raw/planes,raw/airlines"], env)
     row("raw dimensions (3 tables, one process)", dims)
-    year = run([*materialize, "--select", "raw/flights,raw/weather,features/flight_features",
-                "--partition-range", f"{first}...{last}"], env)
-    peer = run([PYTHON, "-W", "ignore", "-c", PLAIN_RAW_FEATURES, str(home / "landing"), str(work / "plain"), first, last], env)
+    year = run(
+        [
+            *materialize,
+            "--select",
+            "raw/flights,raw/weather,features/flight_features",
+            "--partition-range",
+            f"{first}...{last}",
+        ],
+        env,
+    )
+    peer = run(
+        [
+            PYTHON,
+            "-W",
+            "ignore",
+            "-c",
+            PLAIN_RAW_FEATURES,
+            str(home / "landing"),
+            str(work / "plain"),
+            first,
+            last,
+        ],
+        env,
+    )
     row("peer: plain script, same library, one pass", peer)
     row("year of raw + features, one run", year, peer, "(goal <= 1.5x and < 20 s)")
 
@@ -314,25 +362,43 @@ def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
     row(f"peer: train {count} specs in one plain process", peer)
     row(f"train every spec ({count}), register, promote", trained, peer)
 
-    selection = ",".join([*(f"predictions/{n}" for n in names), *(f"monitoring/{n}/daily_report" for n in names)])
+    selection = ",".join(
+        [*(f"predictions/{n}" for n in names), *(f"monitoring/{n}/daily_report" for n in names)]
+    )
     scored = run([*materialize, "--select", selection, "--partition-range", f"{first}...{last}"], env)
-    peer = run([PYTHON, "-W", "ignore", "-c", PLAIN_SCORING, str(specs), str(home / "store"),
-                f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"], env)
+    peer = run(
+        [
+            PYTHON,
+            "-W",
+            "ignore",
+            "-c",
+            PLAIN_SCORING,
+            str(specs),
+            str(home / "store"),
+            f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        ],
+        env,
+    )
     pure = float(peer.output.strip().splitlines()[-1])
     row(f"peer: score + report + HTML, one process ({pure:.1f} s of it compute)", peer)
     row(f"year of predictions + reports, {count} specs", scored, peer, "(goal <= 2x per spec)")
-    print(f"  per spec: {scored.seconds / count:.1f} s against {pure / count:.1f} s of pure scoring and reporting "
-          f"({scored.seconds / pure:.2f}x)")
+    print(
+        f"  per spec: {scored.seconds / count:.1f} s against {pure / count:.1f} s of pure scoring and reporting "
+        f"({scored.seconds / pure:.2f}x)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--specs", type=int, default=20, help="specs for the pipeline (3-5)")
     parser.add_argument("--load-specs", default="2,20,100")
     parser.add_argument(
-        "--tick", default="2:30,2:364,20:364,100:91",
+        "--tick",
+        default="2:30,2:364,20:364,100:91",
         help="specs:days of history for the automation evaluation; writing history costs about 5 ms an "
-             "event (Dagster's sqlite storage), so 100:364 (78,000 events) adds about 7 minutes",
+        "event (Dagster's sqlite storage), so 100:364 (78,000 events) adds about 7 minutes",
     )
     parser.add_argument("--first", default=FIRST_DAY)
     parser.add_argument("--last", default=LAST_DAY)

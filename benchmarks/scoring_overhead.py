@@ -37,8 +37,10 @@ def features_for(folder: Path, first: date, days: int) -> pl.DataFrame:
     planes, airports = read_landed(folder, "planes", None).table, read_landed(folder, "airports", None).table
     return pl.concat(
         build_flight_features(
-            read_landed(folder, "flights", d.isoformat()).table, read_landed(folder, "weather", d.isoformat()).table,
-            planes, airports,
+            read_landed(folder, "flights", d.isoformat()).table,
+            read_landed(folder, "weather", d.isoformat()).table,
+            planes,
+            airports,
         )
         for d in (first + timedelta(days=i) for i in range(days))
     )
@@ -56,7 +58,9 @@ def main() -> None:
     scoring = day_frames[0]
     pipeline = training.fit(spec, train)
     days = scoring.partition_by("date", maintain_order=True)
-    inputs = [training.model_inputs(day, spec.features) for day in days]  # the raw peer gets ready-made inputs
+    inputs = [
+        training.model_inputs(day, spec.features) for day in days
+    ]  # the raw peer gets ready-made inputs
 
     raw_runs, asset_runs = [], []
     for _ in range(args.repeat):

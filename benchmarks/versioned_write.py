@@ -46,7 +46,13 @@ def versioned(tables, folder: Path) -> float:
     began = time.perf_counter()
     for day, table in tables:
         branch = wap_branch(f"bench-{day}", ["raw", "flights"])
-        stage(store, branch, {table_path(["raw", "flights"], day): encode_table(table)}, f"raw/flights {day}", {})
+        stage(
+            store,
+            branch,
+            {table_path(["raw", "flights"], day): encode_table(table)},
+            f"raw/flights {day}",
+            {},
+        )
         publish(store, branch, f"publish {day}", {})
     return time.perf_counter() - began
 
@@ -69,10 +75,14 @@ def main() -> None:
     budget_s = 1.2 * plain_s + 0.010 * len(tables)
     print(f"{len(tables)} daily tables, {rows:,} rows, median of {args.repeat} runs")
     print(f"plain parquet write      : {plain_s * 1000:8.1f} ms  ({plain_s / len(tables) * 1000:.2f} ms/day)")
-    print(f"versioned stage+commit+merge: {versioned_s * 1000:8.1f} ms  ({versioned_s / len(tables) * 1000:.2f} ms/day)")
+    print(
+        f"versioned stage+commit+merge: {versioned_s * 1000:8.1f} ms  ({versioned_s / len(tables) * 1000:.2f} ms/day)"
+    )
     print(f"ratio versioned/plain    : {versioned_s / plain_s:8.2f}x")
     print(f"overhead per commit      : {per_commit_ms:8.2f} ms")
-    print(f"goal 1.2x + 10 ms/commit : {budget_s * 1000:8.1f} ms -> {'MET' if versioned_s <= budget_s else 'NOT MET'}")
+    print(
+        f"goal 1.2x + 10 ms/commit : {budget_s * 1000:8.1f} ms -> {'MET' if versioned_s <= budget_s else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

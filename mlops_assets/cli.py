@@ -41,8 +41,8 @@ def _cmd_prepare_instance(_: argparse.Namespace) -> int:
 
 
 def _cmd_gc_branches(args: argparse.Namespace) -> int:
-    from mlops_assets.platform.resources import store_resource
     from mlops_assets.lib.versioned_store.wap import remove_stale_branches
+    from mlops_assets.platform.resources import store_resource
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
@@ -70,17 +70,29 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from mlops_assets.platform.resources import store_resource
     from mlops_assets.lib.analytics import dbt_executable, warehouse_with_mirror
+    from mlops_assets.platform.resources import store_resource
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
     # The project's own profiles.yml reads these two; the child gets them, this process is unchanged.
-    env = {**os.environ, "MLOPS_PUBLISHED_DIR": str(settings.published_dir), "MLOPS_DBT_WAREHOUSE": str(settings.dbt_warehouse_path)}
-    command = [dbt_executable(), *(args.dbt_args or ["build"]), "--profiles-dir", str(settings.dbt_project_dir)]
+    env = {
+        **os.environ,
+        "MLOPS_PUBLISHED_DIR": str(settings.published_dir),
+        "MLOPS_DBT_WAREHOUSE": str(settings.dbt_warehouse_path),
+    }
+    command = [
+        dbt_executable(),
+        *(args.dbt_args or ["build"]),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+    ]
     store = store_resource(settings).open()
     with warehouse_with_mirror(store, settings.dbt_warehouse_path, settings.published_dir) as (mirror, _):
-        print(f"mirror of main at {mirror.commit_id[:12]} in {settings.published_dir} ({mirror.copied} file(s) copied)", flush=True)
+        print(
+            f"mirror of main at {mirror.commit_id[:12]} in {settings.published_dir} ({mirror.copied} file(s) copied)",
+            flush=True,
+        )
         return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=False).returncode
 
 
@@ -116,11 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("version", help="registered model version, e.g. 3")
     explain.set_defaults(func=_cmd_explain_model)
     dbt = sub.add_parser(
-        "dbt", help="sync the mirror of main and run dbt in dbt_project/ (default: build), e.g. `dbt docs generate`"
+        "dbt",
+        help="sync the mirror of main and run dbt in dbt_project/ (default: build), e.g. `dbt docs generate`",
     )
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt")
     dbt.set_defaults(func=_cmd_dbt)
-    prepare_dbt = sub.add_parser("prepare-dbt", help="parse dbt_project/ into its manifest, offline (image build)")
+    prepare_dbt = sub.add_parser(
+        "prepare-dbt", help="parse dbt_project/ into its manifest, offline (image build)"
+    )
     prepare_dbt.set_defaults(func=_cmd_prepare_dbt)
     return parser
 

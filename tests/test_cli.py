@@ -14,8 +14,12 @@ from tests.conftest import PROJECT_ROOT, expected_rows
 def _cli(*args: str, home) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLOPS_HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "mlops_assets", *args], cwd=PROJECT_ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "mlops_assets", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -23,10 +27,16 @@ def test_land_delivers_one_file_per_table_and_day(tmp_path):
     done = _cli("land", "--start", "2013-01-01", "--end", "2013-01-03", home=tmp_path)
     assert done.returncode == 0, done.stderr
     landing = tmp_path / "landing"
-    assert sorted(p.name for p in (landing / "flights").iterdir()) == [f"2013-01-0{d}.parquet" for d in (1, 2, 3)]
-    assert pl.read_parquet(landing / "flights" / "2013-01-02.parquet").height == expected_rows("flights", "2013-01-02")
+    assert sorted(p.name for p in (landing / "flights").iterdir()) == [
+        f"2013-01-0{d}.parquet" for d in (1, 2, 3)
+    ]
+    assert pl.read_parquet(landing / "flights" / "2013-01-02.parquet").height == expected_rows(
+        "flights", "2013-01-02"
+    )
     assert sorted(p.name for p in (landing / "dimensions").iterdir()) == [
-        "airlines.parquet", "airports.parquet", "planes.parquet"
+        "airlines.parquet",
+        "airports.parquet",
+        "planes.parquet",
     ]
     # Landing again is idempotent: nothing new is delivered.
     again = _cli("land", "--start", "2013-01-01", "--end", "2013-01-03", home=tmp_path)
@@ -47,8 +57,12 @@ def test_prepare_dbt_parses_the_project_offline_and_writes_only_its_manifest(tmp
     shutil.copytree(PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
     env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "MLOPS_DBT_PROJECT_DIR": str(project)}
     done = subprocess.run(
-        [sys.executable, "-m", "mlops_assets", "prepare-dbt"], cwd=PROJECT_ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "mlops_assets", "prepare-dbt"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     manifest = json.loads((project / "target" / "manifest.json").read_text())

@@ -25,9 +25,13 @@ def describe_graph(defs: dg.Definitions) -> dict:
         assets[key.to_user_string()] = {
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "partitions": (
-                {"type": type(partitions).__name__, "first": partitions.get_first_partition_key(),
-                 "last": partitions.get_last_partition_key()}
-                if partitions else None
+                {
+                    "type": type(partitions).__name__,
+                    "first": partitions.get_first_partition_key(),
+                    "last": partitions.get_last_partition_key(),
+                }
+                if partitions
+                else None
             ),
             "group": node.group_name,
             "kinds": sorted(node.kinds),
@@ -35,16 +39,16 @@ def describe_graph(defs: dg.Definitions) -> dict:
             "code_version": node.code_version,
             "backfill_policy": str(node.backfill_policy) if node.backfill_policy else None,
             "automation_condition": str(node.automation_condition) if node.automation_condition else None,
-            "freshness_policy": str(getattr(spec, "freshness_policy", None)) if spec and getattr(spec, "freshness_policy", None) else None,
+            "freshness_policy": str(getattr(spec, "freshness_policy", None))
+            if spec and getattr(spec, "freshness_policy", None)
+            else None,
             "checks": sorted(
                 f"{c.name}{' (blocking)' if graph.get_check_spec(c).blocking else ''}"
                 for c in graph.asset_check_keys
                 if c.asset_key == key
             ),
         }
-    checks = sorted(
-        f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
-    )
+    checks = sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys)
     jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
     return {"assets": assets, "checks": checks, "jobs": jobs}
 
@@ -76,8 +80,18 @@ def test_code_location_loads_with_dagster_itself(tmp_path):
     env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "DAGSTER_HOME": str(tmp_path / "dh")}
     (tmp_path / "dh").mkdir()
     done = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
+        [
+            os.path.join(os.path.dirname(sys.executable), "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "mlops_assets" in done.stdout + done.stderr
@@ -85,6 +99,7 @@ def test_code_location_loads_with_dagster_itself(tmp_path):
 
 def test_training_runs_and_steps_ask_for_more_memory_than_scoring(defs):
     """Kubernetes pod sizes travel as dagster-k8s/config tags (mlops_assets/run_pod_resources.yaml)."""
+
     def memory_gib(tags: dict) -> float:
         limit = json.loads(tags["dagster-k8s/config"])["container_config"]["resources"]["limits"]["memory"]
         return float(limit.removesuffix("Gi"))
@@ -103,7 +118,8 @@ def test_launchpad_offers_manual_retraining_and_monitoring_rebuilds(defs, instan
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"models/late_arrival"}
     rebuild = defs.resolve_job_def("rebuild_monitoring")
     assert {k.to_user_string() for k in rebuild.asset_layer.executable_asset_keys} == {
-        "monitoring/late_arrival/daily_report", "monitoring/arrival_delay/daily_report"
+        "monitoring/late_arrival/daily_report",
+        "monitoring/arrival_delay/daily_report",
     }
     assert rebuild.partitions_def is not None  # a range is launched as a backfill
 

@@ -43,7 +43,9 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_write_leaves_main_untouched_and_retry_publishes(settings, defs, instance, store, tmp_path):
+def test_sigkill_mid_write_leaves_main_untouched_and_retry_publishes(
+    settings, defs, instance, store, tmp_path
+):
     land(settings, "2013-05-01", "2013-05-07")
     main_before = store.get_branch("main").commit_id
     script = tmp_path / "child.py"

@@ -30,12 +30,18 @@ CHAIN = [
     dg.AssetKey(["monitoring", "late_arrival", "daily_report"]),
     dg.AssetKey(["dbt", "marts", "fct_model_daily_performance"]),
 ]
-IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
-               dg.DagsterRunStatus.NOT_STARTED]
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.NOT_STARTED,
+]
 
 
 def _materialized(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    )
     return records.records[0] if records.records else None
 
 
@@ -71,11 +77,20 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     with dg.DagsterInstance.get() as instance:
         defs = build_world(settings, instance, first, last)
-        assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
+        assert (
+            defs.resolve_job_def("train_models")
+            .execute_in_process(instance=instance, run_config=QUIET)
+            .success
+        )
         scored = defs.resolve_job_def("daily_assets").execute_in_process(
-            instance=instance, run_config=QUIET, tags={RANGE_START: scored_from, RANGE_END: last},
-            asset_selection=[k for k in defs.resolve_job_def("daily_assets").asset_layer.executable_asset_keys
-                             if k.path[0] in ("predictions", "monitoring")],
+            instance=instance,
+            run_config=QUIET,
+            tags={RANGE_START: scored_from, RANGE_END: last},
+            asset_selection=[
+                k
+                for k in defs.resolve_job_def("daily_assets").asset_layer.executable_asset_keys
+                if k.path[0] in ("predictions", "monitoring")
+            ],
         )
         assert scored.success
         graph = defs.resolve_asset_graph()
@@ -85,9 +100,21 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
         port = free_port()
         env = {**os.environ, "MLOPS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
         server = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                os.path.join(os.path.dirname(sys.executable), "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 120
@@ -118,7 +145,9 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
             stop_group(server)
 
         triggers = {
-            k.to_user_string(): instance.get_run_by_id(_materialized(instance, k, new_day).run_id).tags.get("mlops/trigger")
+            k.to_user_string(): instance.get_run_by_id(_materialized(instance, k, new_day).run_id).tags.get(
+                "mlops/trigger"
+            )
             for k in CHAIN
         }
         assert triggers["raw/flights"] == "landing_sensor"
@@ -139,8 +168,17 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
         )
         retrains = sum(n for (asset, _), n in work.items() if asset.startswith("models/"))
         days_touched = sorted({p for (_, p) in work if p})
-        print(json.dumps({"history": f"{first}..{last}", "materializations": sum(work.values()),
-                          "minimal": len(minimal), "retrains": retrains, "days": days_touched}))
+        print(
+            json.dumps(
+                {
+                    "history": f"{first}..{last}",
+                    "materializations": sum(work.values()),
+                    "minimal": len(minimal),
+                    "retrains": retrains,
+                    "days": days_touched,
+                }
+            )
+        )
         assert minimal <= set(work), f"not done: {sorted(minimal - set(work))}"
         assert days_touched == [last, new_day], f"work on other days: {days_touched}"
         assert sum(work.values()) - retrains <= 2 * len(minimal), dict(work)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -24,12 +23,20 @@ from mlops_assets.definitions import build_definitions
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.analytics import warehouse_lock
 from mlops_assets.lib.model_spec import load_specs
-from mlops_assets.settings import MODELS_DIR
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.export import mirrored_commit
 from mlops_assets.lib.versioned_store.wap import publish, table_path, wap_branch
-from mlops_assets.settings import Settings, load_settings
-from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, build_world, failure_text, land, materialize
+from mlops_assets.settings import MODELS_DIR, Settings, load_settings
+from tests.conftest import (
+    PROJECT_ROOT,
+    QUIET,
+    RANGE_END,
+    RANGE_START,
+    build_world,
+    failure_text,
+    land,
+    materialize,
+)
 
 TRAIN = ("2013-01-01", "2013-01-14")
 SCORED = ("2013-01-15", "2013-01-21")
@@ -59,10 +66,17 @@ def world(tmp_path_factory) -> Iterator[tuple[Settings, dg.Definitions, dg.Dagst
     settings = load_settings({"MLOPS_HOME": str(tmp_path_factory.mktemp("dbt") / "mlops")})
     with dg.instance_for_test() as instance:
         defs = build_world(settings, instance, *TRAIN)
-        assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
+        assert (
+            defs.resolve_job_def("train_models")
+            .execute_in_process(instance=instance, run_config=QUIET)
+            .success
+        )
         land(settings, *SCORED)
         result = defs.resolve_job_def("daily_assets").execute_in_process(
-            instance=instance, tags={RANGE_START: SCORED[0], RANGE_END: SCORED[1]}, run_config=QUIET, raise_on_error=False
+            instance=instance,
+            tags={RANGE_START: SCORED[0], RANGE_END: SCORED[1]},
+            run_config=QUIET,
+            raise_on_error=False,
         )
         assert result.success, failure_text(result)
         yield settings, defs, instance
@@ -91,7 +105,10 @@ def test_dbt_build_passes_on_platform_data_and_records_what_it_read(built):
     assert any(c.check_name == MONITORING_TEST for c in checks)
     assert all(c.metadata["dagster_dbt/failed_row_count"].value == 0 for c in checks)
 
-    days = warehouse(settings, "select spec, count(distinct date) as days from marts.fct_model_daily_performance group by spec")
+    days = warehouse(
+        settings,
+        "select spec, count(distinct date) as days from marts.fct_model_daily_performance group by spec",
+    )
     assert dict(days.iter_rows()) == {"late_arrival": 7, "arrival_delay": 7}
     lineage = warehouse(settings, "select * from marts.dim_model_versions order by version_key")
     assert lineage["days_served"].to_list() == [7, 7]
@@ -106,8 +123,11 @@ def test_daily_performance_mart_equals_the_same_aggregation_in_polars(built):
     published = settings.published_dir
     flights = pl.read_parquet(published / "raw/flights/date=*/data.parquet").select(
         pl.format(
-            "{}-{}{}-{}", pl.date(pl.col("year"), pl.col("month"), pl.col("day")).dt.strftime("%Y-%m-%d"),
-            pl.col("carrier"), pl.col("flight"), pl.col("origin"),
+            "{}-{}{}-{}",
+            pl.date(pl.col("year"), pl.col("month"), pl.col("day")).dt.strftime("%Y-%m-%d"),
+            pl.col("carrier"),
+            pl.col("flight"),
+            pl.col("origin"),
         ).alias("flight_id"),
         "arr_delay",
     )
@@ -128,8 +148,10 @@ def test_daily_performance_mart_equals_the_same_aggregation_in_polars(built):
         pl.read_parquet(published / "predictions/arrival_delay/date=*/data.parquet")
         .join(flights, on="flight_id", how="left")
         .group_by("date")
-        .agg(mae=(pl.col("score") - pl.col("arr_delay")).abs().mean(),
-             rmse=((pl.col("score") - pl.col("arr_delay")) ** 2).mean().sqrt())
+        .agg(
+            mae=(pl.col("score") - pl.col("arr_delay")).abs().mean(),
+            rmse=((pl.col("score") - pl.col("arr_delay")) ** 2).mean().sqrt(),
+        )
         .sort("date")
     )
     mart = warehouse(settings, "select * from marts.fct_model_daily_performance order by spec, date")
@@ -142,11 +164,13 @@ def test_daily_performance_mart_equals_the_same_aggregation_in_polars(built):
         assert got == pytest.approx(expected[column].to_numpy(), rel=1e-9), column
     # By carrier, the segment mart adds up to the same counts.
     by_carrier = warehouse(
-        settings, "select carrier, sum(n_predictions)::bigint as n from marts.fct_predictions_vs_actuals "
+        settings,
+        "select carrier, sum(n_predictions)::bigint as n from marts.fct_predictions_vs_actuals "
         "where spec = 'late_arrival' group by carrier order by carrier",
     )
     scored = pl.read_parquet(published / "features/flight_features/date=*/data.parquet").join(
-        pl.read_parquet(published / "predictions/late_arrival/date=*/data.parquet").select("flight_id"), on="flight_id"
+        pl.read_parquet(published / "predictions/late_arrival/date=*/data.parquet").select("flight_id"),
+        on="flight_id",
     )
     expected = scored.group_by("carrier").agg(n=pl.len().cast(pl.Int64)).sort("carrier")
     assert by_carrier.to_dicts() == expected.to_dicts()
@@ -155,23 +179,36 @@ def test_daily_performance_mart_equals_the_same_aggregation_in_polars(built):
 def test_a_partition_run_rebuilds_only_its_window(built):
     settings, defs, instance, _ = built
     with duckdb.connect(str(settings.dbt_warehouse_path)) as con:  # mark two days by hand
-        con.sql("update marts.fct_model_daily_performance set n_predictions = -1 where date in ('2013-01-16', '2013-01-18')")
+        con.sql(
+            "update marts.fct_model_daily_performance set n_predictions = -1 where date in ('2013-01-16', '2013-01-18')"
+        )
     result = run_dbt(defs, instance, "2013-01-16", "2013-01-16")
     assert result.success, failure_text(result)
-    marked = warehouse(settings, "select date, n_predictions from marts.fct_model_daily_performance where n_predictions = -1")
+    marked = warehouse(
+        settings, "select date, n_predictions from marts.fct_model_daily_performance where n_predictions = -1"
+    )
     assert set(marked["date"]) == {date(2013, 1, 18)}  # 01-16 rebuilt, 01-18 outside the window untouched
-    counts = warehouse(settings, "select date, count(*) as n from marts.fct_model_daily_performance group by date")
+    counts = warehouse(
+        settings, "select date, count(*) as n from marts.fct_model_daily_performance group by date"
+    )
     assert set(counts["n"]) == {2}  # nothing doubled
 
 
 def test_dbt_models_sit_downstream_of_our_assets_in_the_graph(world):
     _, defs, _ = world
     graph = defs.resolve_asset_graph()
-    assert _key("predictions", "late_arrival") in graph.get(_key("dbt", "staging", "stg_predictions")).parent_keys
+    assert (
+        _key("predictions", "late_arrival")
+        in graph.get(_key("dbt", "staging", "stg_predictions")).parent_keys
+    )
     assert _key("raw", "flights") in graph.get(_key("dbt", "staging", "stg_flights")).parent_keys
-    assert _key("monitoring", "arrival_delay", "daily_report") in graph.get(
-        _key("dbt", "staging", "stg_monitoring_reports")).parent_keys
-    assert _key("models", "late_arrival") in graph.get(_key("dbt", "staging", "stg_model_versions")).parent_keys
+    assert (
+        _key("monitoring", "arrival_delay", "daily_report")
+        in graph.get(_key("dbt", "staging", "stg_monitoring_reports")).parent_keys
+    )
+    assert (
+        _key("models", "late_arrival") in graph.get(_key("dbt", "staging", "stg_model_versions")).parent_keys
+    )
     marts = graph.get(_key("dbt", "marts", "fct_model_daily_performance"))
     assert marts.group_name == "dbt" and {"dbt", "duckdb"} <= set(marts.kinds)
     assert marts.partitions_def is not None and marts.description.startswith("Daily performance")
@@ -194,7 +231,9 @@ def test_a_hole_in_monitoring_fails_the_custom_dbt_test_with_its_row_count(world
         result = run_dbt(build_definitions(broken), instance, *SCORED)
     assert not result.success  # dbt build exits non-zero on a failing test
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
-    assert [(c.asset_key, c.check_name) for c in failed] == [(_key("dbt", "marts", "fct_drift_history"), MONITORING_TEST)]
+    assert [(c.asset_key, c.check_name) for c in failed] == [
+        (_key("dbt", "marts", "fct_drift_history"), MONITORING_TEST)
+    ]
     assert failed[0].metadata["dagster_dbt/failed_row_count"].value == 1
     assert failed[0].severity == dg.AssetCheckSeverity.ERROR
 
@@ -205,8 +244,13 @@ def test_a_broken_sql_model_fails_with_the_dbt_error_and_others_still_build(worl
     shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
     model = project / "models" / "marts" / "fct_champion_history.sql"
     model.write_text(model.read_text().replace("count(*) as days_served", "count(*) as days_served,,"))
-    broken = load_settings({"MLOPS_HOME": str(settings.home), "MLOPS_DBT_PROJECT_DIR": str(project),
-                            "MLOPS_DBT_WAREHOUSE": str(tmp_path / "warehouse.duckdb")})
+    broken = load_settings(
+        {
+            "MLOPS_HOME": str(settings.home),
+            "MLOPS_DBT_PROJECT_DIR": str(project),
+            "MLOPS_DBT_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        }
+    )
     with dg.instance_for_test() as instance:
         result = run_dbt(build_definitions(broken), instance, *SCORED)
         logs = "\n".join(str(e.message) for e in instance.all_logs(result.run_id) if e.message)
@@ -214,7 +258,9 @@ def test_a_broken_sql_model_fails_with_the_dbt_error_and_others_still_build(worl
     error = failure_text(result)  # what the run page shows for the failed step: dbt's own error
     assert "Runtime Error in model fct_champion_history" in error and "syntax error" in error.lower()
     assert "fct_champion_history" in logs
-    built_keys = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
+    built_keys = {
+        e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()
+    }
     assert _key("dbt", "marts", "fct_drift_history") in built_keys
     assert _key("dbt", "marts", "fct_model_daily_performance") in built_keys
     assert _key("dbt", "marts", "fct_champion_history") not in built_keys
@@ -227,10 +273,16 @@ def test_dbt_project_names_no_model_and_turns_tracking_off():
     assert project["flags"]["send_anonymous_usage_stats"] is False
     assert "specs" not in (project.get("vars") or {})
     specs = load_specs(MODELS_DIR)
-    for path in [*(DBT_PROJECT / "models").rglob("*.*"), *(DBT_PROJECT / "macros").rglob("*.*"), DBT_PROJECT / "dbt_project.yml"]:
+    for path in [
+        *(DBT_PROJECT / "models").rglob("*.*"),
+        *(DBT_PROJECT / "macros").rglob("*.*"),
+        DBT_PROJECT / "dbt_project.yml",
+    ]:
         text = path.read_text()
         assert not [name for name in specs if name in text], f"{path} names a model"
-    sources = yaml.safe_load((DBT_PROJECT / "models" / "staging" / "_sources.yml").read_text())["sources"][0]["tables"]
+    sources = yaml.safe_load((DBT_PROJECT / "models" / "staging" / "_sources.yml").read_text())["sources"][0][
+        "tables"
+    ]
     per_model = {t["name"]: t["meta"]["mlops"]["per_model"] for t in sources if "mlops" in t.get("meta", {})}
     assert per_model == {
         "predictions": ["predictions", "{model}"],
@@ -249,7 +301,8 @@ def test_every_dbt_model_and_column_is_described(built):
             documented[model["name"]] = [c["name"] for c in model["columns"]]
     assert set(documented) == {p.stem for p in (DBT_PROJECT / "models").rglob("*.sql")}
     built_columns = warehouse(
-        settings, "select table_name, list(column_name order by ordinal_position) as columns "
+        settings,
+        "select table_name, list(column_name order by ordinal_position) as columns "
         "from information_schema.columns where table_schema in ('staging', 'marts') group by table_name",
     )
     assert dict(built_columns.iter_rows()) == documented  # every built column, in order, and no other
@@ -259,14 +312,21 @@ def test_a_second_dbt_run_waits_for_the_warehouse(tmp_path):
     """Another process (a Dagster run or the CLI) holds the warehouse: we wait, bounded, then go."""
     warehouse_path = tmp_path / "warehouse.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import sys, time, pathlib\n"
-            "from mlops_assets.lib.analytics import warehouse_lock\n"
-            "with warehouse_lock(pathlib.Path(sys.argv[1])):\n"
-            "    print('held', flush=True)\n"
-            "    time.sleep(3)\n"
-        ), str(warehouse_path)],
-        stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time, pathlib\n"
+                "from mlops_assets.lib.analytics import warehouse_lock\n"
+                "with warehouse_lock(pathlib.Path(sys.argv[1])):\n"
+                "    print('held', flush=True)\n"
+                "    time.sleep(3)\n"
+            ),
+            str(warehouse_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -298,8 +358,14 @@ def test_bad_upstream_data_never_reaches_the_marts(built):
     assert not result.success
     failed = [(c.asset_key, c.check_name) for c in result.get_asset_check_evaluations() if not c.passed]
     assert failed == [(_key("raw", "flights"), "contract")]
-    materialized = {e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()}
+    materialized = {
+        e.event_specific_data.materialization.asset_key for e in result.get_asset_materialization_events()
+    }
     assert not [k for k in materialized if k.path[0] in ("features", "predictions", "monitoring", "dbt")]
-    assert not LocalStore(settings.local_store_dir).object_exists("main", table_path(["raw", "flights"], bad_day))
-    rows = warehouse(settings, f"select count(*) as n from marts.fct_predictions_vs_actuals where date = '{bad_day}'")
+    assert not LocalStore(settings.local_store_dir).object_exists(
+        "main", table_path(["raw", "flights"], bad_day)
+    )
+    rows = warehouse(
+        settings, f"select count(*) as n from marts.fct_predictions_vs_actuals where date = '{bad_day}'"
+    )
     assert rows["n"].item() == 0

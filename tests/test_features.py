@@ -44,6 +44,11 @@ def test_no_feature_is_known_only_after_departure(settings, instance, store):
         if np.std(values) > 0:
             assert abs(np.corrcoef(values, target)[0, 1]) < 0.5, f"{name} tracks arr_delay"
     raw = source_table("flights").filter((pl.col("month") == 8) & (pl.col("day") == 1))
-    assert abs(np.corrcoef(raw["dep_delay"].fill_null(0).to_numpy(), raw["arr_delay"].fill_null(0).to_numpy())[0, 1]) > 0.5, (
-        "sanity: the leak detector would catch dep_delay"
-    )
+    assert (
+        abs(
+            np.corrcoef(raw["dep_delay"].fill_null(0).to_numpy(), raw["arr_delay"].fill_null(0).to_numpy())[
+                0, 1
+            ]
+        )
+        > 0.5
+    ), "sanity: the leak detector would catch dep_delay"

@@ -73,8 +73,10 @@ def test_failed_contract_leaves_lakefs_main_unchanged(lakefs_world):
     main_before = store.get_branch("main").commit_id
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def("raw_daily").execute_in_process(
-            instance=instance, tags={RANGE_START: "2013-06-03", RANGE_END: "2013-06-03"},
-            run_config=QUIET, raise_on_error=False,
+            instance=instance,
+            tags={RANGE_START: "2013-06-03", RANGE_END: "2013-06-03"},
+            run_config=QUIET,
+            raise_on_error=False,
         )
     assert not result.success
     assert not [c for c in store.diff(main_before, "main") if c.path.startswith("raw/flights/")]

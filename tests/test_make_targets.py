@@ -13,18 +13,19 @@ import urllib.request
 import pytest
 
 from mlops_assets.lib.versioned_store import LocalStore
-from tests.processes import free_port, stop_group
 from tests.conftest import PROJECT_ROOT, expected_rows
+from tests.processes import free_port, stop_group
 
 pytestmark = pytest.mark.slow
-
 
 
 def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     home = tmp_path / "mlops"
     env = {**os.environ, "MLOPS_HOME": str(home)}
     env.pop("DAGSTER_HOME", None)
-    done = subprocess.run(["make", "demo"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        ["make", "demo"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "[1/7] landing 2013-01-01..2013-01-28" in out
@@ -50,7 +51,9 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     import duckdb
 
     with duckdb.connect(str(home / "dbt" / "warehouse.duckdb"), read_only=True) as con:
-        days = con.sql("select spec, count(distinct date) from marts.fct_model_daily_performance group by spec").fetchall()
+        days = con.sql(
+            "select spec, count(distinct date) from marts.fct_model_daily_performance group by spec"
+        ).fetchall()
     assert dict(days) == {"late_arrival": 7, "arrival_delay": 7}
 
     # The analysts' commands from the README, through the CLI (the mirror is synced first); on a
@@ -60,7 +63,10 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     for args in (["build", "--select", "fct_model_daily_performance"], ["docs", "generate"]):
         ran = subprocess.run(
             [sys.executable, "-m", "mlops_assets", "dbt", *args],
-            cwd=PROJECT_ROOT, env={**env, "MLOPS_DBT_PROJECT_DIR": str(project)}, capture_output=True, text=True,
+            cwd=PROJECT_ROOT,
+            env={**env, "MLOPS_DBT_PROJECT_DIR": str(project)},
+            capture_output=True,
+            text=True,
             timeout=300,
         )
         assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
@@ -83,7 +89,11 @@ def test_make_dev_serves_the_asset_graph(tmp_path):
     env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "DAGSTER_PORT": str(port)}
     env.pop("DAGSTER_HOME", None)
     server = subprocess.Popen(
-        ["make", "dev"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["make", "dev"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,  # dagster dev's children outlive SIGTERM: end the whole group
     )
     try:

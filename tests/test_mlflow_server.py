@@ -15,12 +15,11 @@ from mlflow import MlflowClient
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.settings import load_settings
-from tests.processes import free_port, stop_group
 from tests.conftest import PROJECT_ROOT, build_world
+from tests.processes import free_port, stop_group
 
 pytestmark = pytest.mark.slow
 LATE = dg.AssetKey(["models", "late_arrival"])
-
 
 
 @pytest.fixture
@@ -28,10 +27,22 @@ def mlflow_server(tmp_path) -> Iterator[str]:
     port = free_port()
     mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
     server = subprocess.Popen(
-        [mlflow_cli, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            mlflow_cli,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,  # uvicorn workers are children: stop the whole group
     )
     url = f"http://127.0.0.1:{port}"
@@ -69,14 +80,19 @@ def test_training_registers_on_a_real_mlflow_server(mlflow_server, tmp_path):
     assert champion.tags["mlops.training_data_commit"] == mat.metadata["training_data_commit"].value
     # Links in the UI point at the server's pages.
     assert mat.metadata["mlflow_run_url"].value.startswith(f"{mlflow_server}/#/experiments/")
-    assert mat.metadata["mlflow_model_version_url"].value == f"{mlflow_server}/#/models/late_arrival/versions/1"
+    assert (
+        mat.metadata["mlflow_model_version_url"].value == f"{mlflow_server}/#/models/late_arrival/versions/1"
+    )
     # The artifacts went through the server's proxy, not to a local directory.
     assert not (settings.mlflow_artifact_dir).exists()
     assert any((tmp_path / "server-artifacts").rglob("MLmodel"))
 
     done = subprocess.run(
         [sys.executable, "-m", "mlops_assets", "explain-model", "late_arrival", "1"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "MLOPS_HOME": str(settings.home), "MLFLOW_TRACKING_URI": mlflow_server},
     )
     assert done.returncode == 0, done.stderr

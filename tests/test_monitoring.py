@@ -41,7 +41,10 @@ def _shift_week(landing: Path) -> None:
 def _score_week(settings, instance) -> dg.ExecuteInProcessResult:
     defs = build_definitions(settings)
     result = defs.resolve_job_def("daily_assets").execute_in_process(
-        instance=instance, tags={RANGE_START: WEEK[0], RANGE_END: WEEK[-1]}, run_config=QUIET, raise_on_error=False
+        instance=instance,
+        tags={RANGE_START: WEEK[0], RANGE_END: WEEK[-1]},
+        run_config=QUIET,
+        raise_on_error=False,
     )
     assert result.success, failure_text(result)
     assert materialize(defs, instance, [SUMMARY]).success
@@ -55,7 +58,11 @@ def worlds(tmp_path_factory):
     normal = load_settings({"MLOPS_HOME": str(root / "a")})
     with dg.instance_for_test() as instance:
         defs = build_world(normal, instance, "2013-03-01", "2013-03-21")
-        assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
+        assert (
+            defs.resolve_job_def("train_models")
+            .execute_in_process(instance=instance, run_config=QUIET)
+            .success
+        )
         land_days(normal.landing_dir, date(2013, 3, 22), date(2013, 3, 28))
         shutil.copytree(root / "a", root / "b")
         shifted = load_settings({"MLOPS_HOME": str(root / "b")})
@@ -72,7 +79,9 @@ def _reports(settings) -> pl.DataFrame:
 
 
 def _summary(settings) -> dict:
-    return read_table(LocalStore(settings.local_store_dir), "main", table_path(SUMMARY.path, None)).row(0, named=True)
+    return read_table(LocalStore(settings.local_store_dir), "main", table_path(SUMMARY.path, None)).row(
+        0, named=True
+    )
 
 
 def test_predictions_use_the_champion_and_record_latency_and_volume(worlds):
@@ -84,14 +93,25 @@ def test_predictions_use_the_champion_and_record_latency_and_volume(worlds):
         assert predictions.height == features.height
         assert predictions["model_version"].unique().to_list() == [1]
         assert predictions["score"].is_between(0, 1).all()
-    mat = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["predictions", "late_arrival"]), asset_partitions=[WEEK[3]]), limit=1
-    ).records[0].asset_materialization
-    assert mat.metadata["rows_scored"].value == float(read_table(store, "main", table_path(["predictions", "late_arrival"], WEEK[3])).height)
+    mat = (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["predictions", "late_arrival"]), asset_partitions=[WEEK[3]]
+            ),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization
+    )
+    assert mat.metadata["rows_scored"].value == float(
+        read_table(store, "main", table_path(["predictions", "late_arrival"], WEEK[3])).height
+    )
     assert 0 < mat.metadata["latency_ms_per_100_p50"].value <= mat.metadata["latency_ms_per_100_p95"].value
     # Each day's report carries the latency of the run that scored that day (looked up once per range).
     report = read_table(store, "main", table_path(REPORT, WEEK[3]))
-    latency = dict(report.filter(pl.col("metric").str.starts_with("latency")).select("metric", "value").iter_rows())
+    latency = dict(
+        report.filter(pl.col("metric").str.starts_with("latency")).select("metric", "value").iter_rows()
+    )
     assert latency == {
         "latency_ms_per_100_p50": mat.metadata["latency_ms_per_100_p50"].value,
         "latency_ms_per_100_p95": mat.metadata["latency_ms_per_100_p95"].value,
@@ -126,12 +146,20 @@ def test_performance_is_pending_until_labels_land_then_filled(worlds):
     # The next day's delivery brings the labels of 2013-03-28; the report is materialized again.
     land_days(settings.landing_dir, date(2013, 3, 29), date(2013, 3, 29))
     defs = build_definitions(settings)
-    assert defs.resolve_job_def("daily_assets").execute_in_process(
-        instance=instance, partition_key="2013-03-29", asset_selection=DATA_KEYS, run_config=QUIET
-    ).success
-    assert defs.resolve_job_def("daily_assets").execute_in_process(
-        instance=instance, partition_key=WEEK[-1], asset_selection=[dg.AssetKey(REPORT)], run_config=QUIET
-    ).success
+    assert (
+        defs.resolve_job_def("daily_assets")
+        .execute_in_process(
+            instance=instance, partition_key="2013-03-29", asset_selection=DATA_KEYS, run_config=QUIET
+        )
+        .success
+    )
+    assert (
+        defs.resolve_job_def("daily_assets")
+        .execute_in_process(
+            instance=instance, partition_key=WEEK[-1], asset_selection=[dg.AssetKey(REPORT)], run_config=QUIET
+        )
+        .success
+    )
     report = read_table(store, "main", table_path(REPORT, WEEK[-1]))
     roc_auc = report.filter(pl.col("metric") == "roc_auc").row(0, named=True)
     assert roc_auc["status"] in ("ok", "decay")
@@ -139,8 +167,12 @@ def test_performance_is_pending_until_labels_land_then_filled(worlds):
     # By hand: the day's published predictions against the labels in its features.
     predictions = read_table(store, "main", table_path(["predictions", "late_arrival"], WEEK[-1]))
     features = read_table(store, "main", table_path(["features", "flight_features"], WEEK[-1]))
-    labelled = predictions.join(features.select("flight_id", "arr_delay"), on="flight_id").drop_nulls("arr_delay")
-    expected = roc_auc_score((labelled["arr_delay"] >= 15).cast(pl.Int8).to_numpy(), labelled["score"].to_numpy())
+    labelled = predictions.join(features.select("flight_id", "arr_delay"), on="flight_id").drop_nulls(
+        "arr_delay"
+    )
+    expected = roc_auc_score(
+        (labelled["arr_delay"] >= 15).cast(pl.Int8).to_numpy(), labelled["score"].to_numpy()
+    )
     assert roc_auc["value"] == pytest.approx(expected, abs=1e-12)
 
 
@@ -163,7 +195,11 @@ def test_html_report_is_self_contained_with_plots_and_numbers(worlds):
     parser.feed(text)
     assert parser.tags.count("svg") >= 3  # PSI, KS and score distribution
     assert parser.links == [] and "<script" not in text  # nothing to fetch: opens offline
-    psi = _reports(settings).filter((pl.col("date") == date.fromisoformat(WEEK[2])) & (pl.col("metric") == "psi") & (pl.col("feature") == "distance"))
+    psi = _reports(settings).filter(
+        (pl.col("date") == date.fromisoformat(WEEK[2]))
+        & (pl.col("metric") == "psi")
+        & (pl.col("feature") == "distance")
+    )
     assert f"{psi['value'][0]:.4f}" in text
 
 
@@ -171,8 +207,11 @@ def test_missing_prediction_partition_is_a_clear_error(worlds):
     settings, instance = worlds["a"], worlds["instance"]
     defs = build_definitions(settings)
     result = defs.resolve_job_def("daily_assets").execute_in_process(
-        instance=instance, partition_key="2013-03-29", asset_selection=[dg.AssetKey(REPORT)],
-        run_config=QUIET, raise_on_error=False,
+        instance=instance,
+        partition_key="2013-03-29",
+        asset_selection=[dg.AssetKey(REPORT)],
+        run_config=QUIET,
+        raise_on_error=False,
     )
     assert not result.success
     assert "predictions/late_arrival partition 2013-03-29 is not published" in failure_text(result)
@@ -186,9 +225,16 @@ def test_missing_reference_profile_is_a_clear_error(worlds, tmp_path):
         profile.rename(profile.with_suffix(".moved"))
     try:
         with dg.instance_for_test() as instance:
-            result = build_definitions(settings).resolve_job_def("daily_assets").execute_in_process(
-                instance=instance, partition_key=WEEK[0], asset_selection=[dg.AssetKey(REPORT)],
-                run_config=QUIET, raise_on_error=False,
+            result = (
+                build_definitions(settings)
+                .resolve_job_def("daily_assets")
+                .execute_in_process(
+                    instance=instance,
+                    partition_key=WEEK[0],
+                    asset_selection=[dg.AssetKey(REPORT)],
+                    run_config=QUIET,
+                    raise_on_error=False,
+                )
             )
     finally:
         for moved in (worlds["a"].mlflow_artifact_dir / "late_arrival").rglob("reference_profile.moved"):

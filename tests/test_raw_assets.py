@@ -43,7 +43,10 @@ def test_seven_day_range_runs_as_a_single_run(settings, defs, instance, store):
     # Each partition: the step's materialization (staged), then the check's (published to main).
     flights = sorted(m.partition for m in mats if m.asset_key == FLIGHTS)
     assert flights == sorted([f"2013-03-0{d}" for d in range(1, 8)] * 2)
-    assert sorted(m.partition for m in mats if m.asset_key == FLIGHTS and m.metadata.get("published")) == flights[::2]
+    assert (
+        sorted(m.partition for m in mats if m.asset_key == FLIGHTS and m.metadata.get("published"))
+        == flights[::2]
+    )
     for mat in mats:
         if mat.asset_key == FLIGHTS:
             assert mat.metadata["rows"].value == float(expected_rows("flights", mat.partition))
@@ -71,7 +74,9 @@ def test_identical_rematerialization_keeps_the_data_version(settings, defs, inst
     version = store.stat_object("main", table_path(FLIGHTS.path, "2013-04-02")).checksum
     assert first_staged.tags["dagster/data_version"] == ""  # nothing on main before
     assert first_published.tags["dagster/data_version"] == version
-    assert second_staged.tags["dagster/data_version"] == second_published.tags["dagster/data_version"] == version
+    assert (
+        second_staged.tags["dagster/data_version"] == second_published.tags["dagster/data_version"] == version
+    )
     assert data_version(instance, FLIGHTS, "2013-04-02") == version
     assert first_published.metadata["published"].value is True
     # Same bytes: nothing new to commit or publish, main stays where the first run left it.
@@ -87,7 +92,9 @@ def test_identical_rematerialization_keeps_the_data_version(settings, defs, inst
 
 def test_dimension_tables_publish_unpartitioned(settings, defs, instance, store):
     land(settings, "2013-01-01", "2013-01-01")
-    result = defs.resolve_job_def("raw_dimensions").execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def("raw_dimensions").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
     assert result.success
     airports = read_table(store, "main", "raw/airports/data.parquet")
     assert airports.height == 1458

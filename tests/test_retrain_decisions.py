@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from mlops_assets.platform.automation.decisions import decide_retraining
 from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import encode_table, publish, stage, table_path, wap_branch
+from mlops_assets.platform.automation.decisions import decide_retraining
 from mlops_assets.settings import MODELS_DIR
 
 SPEC = load_spec(MODELS_DIR / "late_arrival")  # window 60, holdout 7, label delay 1, max age 7
@@ -41,14 +41,23 @@ class World:
         self._publish(table_path(["features", "flight_features"], day(n)), pl.DataFrame({"x": [n]}))
 
     def train(self, version: int, until: int) -> None:
-        self._publish(table_path(["models", "late_arrival"], None),
-                      pl.DataFrame({"model_version": [version], "holdout_end": [day(until)]}))
+        self._publish(
+            table_path(["models", "late_arrival"], None),
+            pl.DataFrame({"model_version": [version], "holdout_end": [day(until)]}),
+        )
 
     def summarize(self, verdict: str, first: int, last: int) -> None:
-        self._publish(table_path(["monitoring", "late_arrival", "summary"], None), pl.DataFrame({
-            "verdict": [verdict], "reason": [f"{verdict} evidence"],
-            "window_start": [START + timedelta(days=first)], "window_end": [START + timedelta(days=last)],
-        }))
+        self._publish(
+            table_path(["monitoring", "late_arrival", "summary"], None),
+            pl.DataFrame(
+                {
+                    "verdict": [verdict],
+                    "reason": [f"{verdict} evidence"],
+                    "window_start": [START + timedelta(days=first)],
+                    "window_end": [START + timedelta(days=last)],
+                }
+            ),
+        )
 
     def decide(self, in_progress: bool = False):
         decision = decide_retraining(SPEC, self.store, self.state, in_progress=in_progress)

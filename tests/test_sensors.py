@@ -12,15 +12,16 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from mlops_assets.platform.automation.sensors import alert_on_run_failure, landing_sensor
 from mlops_assets.lib.landing import land_days
+from mlops_assets.platform.automation.sensors import alert_on_run_failure, landing_sensor
 from mlops_assets.resources import LandingZoneResource
 from mlops_assets.resources.alerts import AlertResource
 
 
 def _evaluate(landing_dir, cursor):
     context = dg.build_sensor_context(
-        cursor=cursor, instance=dg.DagsterInstance.ephemeral(),
+        cursor=cursor,
+        instance=dg.DagsterInstance.ephemeral(),
         resources={"landing": LandingZoneResource(directory=str(landing_dir))},
     )
     result = landing_sensor(context)
@@ -92,12 +93,17 @@ def test_failed_run_is_logged_and_posted_to_the_webhook(webhook, caplog):
         raise RuntimeError("upstream file vanished")
 
     with dg.instance_for_test() as instance:
-        result = dg.materialize([broken], instance=instance, raise_on_error=False, tags={"mlops/trigger": "landing_sensor"})
+        result = dg.materialize(
+            [broken], instance=instance, raise_on_error=False, tags={"mlops/trigger": "landing_sensor"}
+        )
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
         context = dg.build_run_status_sensor_context(
-            sensor_name="alert_on_run_failure", dagster_event=failure, dagster_instance=instance,
-            dagster_run=result.dagster_run, resources={"alerts": AlertResource(webhook_url=url)},
+            sensor_name="alert_on_run_failure",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources={"alerts": AlertResource(webhook_url=url)},
         ).for_run_failure()
         alert_on_run_failure(context)
     assert len(received) == 1
@@ -108,7 +114,10 @@ def test_failed_run_is_logged_and_posted_to_the_webhook(webhook, caplog):
 
 
 def test_an_unreachable_webhook_never_breaks_alerting():
-    assert AlertResource(webhook_url="http://127.0.0.1:9/nothing", timeout_seconds=2).send({"event": "x"}) is False
+    assert (
+        AlertResource(webhook_url="http://127.0.0.1:9/nothing", timeout_seconds=2).send({"event": "x"})
+        is False
+    )
 
 
 def test_a_fresh_cursor_skips_days_already_published_since_they_landed(tmp_path):
@@ -116,9 +125,13 @@ def test_a_fresh_cursor_skips_days_already_published_since_they_landed(tmp_path)
     land_days(landing, date(2013, 5, 1), date(2013, 5, 2))
     with dg.instance_for_test() as instance:
         for table in ("flights", "weather"):
-            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", table], partition="2013-05-01"))
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key=["raw", table], partition="2013-05-01")
+            )
         # Only flights of the 2nd were materialized since landing: its weather still needs the run.
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", "flights"], partition="2013-05-02"))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=["raw", "flights"], partition="2013-05-02")
+        )
         for table in ("airports", "planes", "airlines"):
             instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", table]))
         context = dg.build_sensor_context(

@@ -32,11 +32,13 @@ def test_mlops_home_moves_every_state_directory(tmp_path):
 
 
 def test_lakefs_endpoint_selects_lakefs_and_keeps_the_secret_out_of_repr():
-    settings = load_settings({
-        "LAKEFS_ENDPOINT": "http://127.0.0.1:8000",
-        "LAKEFS_ACCESS_KEY_ID": "AKIAEXAMPLE",
-        "LAKEFS_SECRET_ACCESS_KEY": SECRET,
-    })
+    settings = load_settings(
+        {
+            "LAKEFS_ENDPOINT": "http://127.0.0.1:8000",
+            "LAKEFS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+            "LAKEFS_SECRET_ACCESS_KEY": SECRET,
+        }
+    )
     assert settings.store_backend == "lakefs"
     assert settings.lakefs.repository == "mlops"
     assert settings.lakefs.secret_access_key.get_secret_value() == SECRET
@@ -48,10 +50,16 @@ def test_lakefs_endpoint_selects_lakefs_and_keeps_the_secret_out_of_repr():
     [
         ({"MLOPS_STORE": "lakefs"}, ["LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY"]),
         ({"LAKEFS_ENDPOINT": "http://x:8000", "LAKEFS_SECRET_ACCESS_KEY": SECRET}, ["LAKEFS_ACCESS_KEY_ID"]),
-        ({"LAKEFS_ENDPOINT": "ftp://x", "LAKEFS_ACCESS_KEY_ID": "a", "LAKEFS_SECRET_ACCESS_KEY": SECRET}, ["LAKEFS_ENDPOINT"]),
+        (
+            {"LAKEFS_ENDPOINT": "ftp://x", "LAKEFS_ACCESS_KEY_ID": "a", "LAKEFS_SECRET_ACCESS_KEY": SECRET},
+            ["LAKEFS_ENDPOINT"],
+        ),
         ({"MLOPS_STORE": "s3"}, ["MLOPS_STORE"]),
         ({"MLOPS_ENV": "staging"}, ["MLOPS_ENV"]),
-        ({"MLOPS_ENV": "prod"}, ["LAKEFS_ENDPOINT", "DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD", "MLFLOW_TRACKING_URI"]),
+        (
+            {"MLOPS_ENV": "prod"},
+            ["LAKEFS_ENDPOINT", "DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD", "MLFLOW_TRACKING_URI"],
+        ),
         ({"MLOPS_EXECUTOR": "celery"}, ["MLOPS_EXECUTOR"]),
         ({"MLOPS_BRANCH_RETENTION_DAYS": "-1"}, ["MLOPS_BRANCH_RETENTION_DAYS"]),
     ],
@@ -76,7 +84,11 @@ def test_code_location_refuses_to_load_with_bad_settings(tmp_path):
     env.pop("LAKEFS_ACCESS_KEY_ID", None)
     done = subprocess.run(
         [sys.executable, "-c", "import mlops_assets.definitions"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0
     assert "SettingsError" in done.stderr and "LAKEFS_ACCESS_KEY_ID: required" in done.stderr

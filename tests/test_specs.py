@@ -33,7 +33,11 @@ def _write(tmp_path: Path, raw: dict | str, name: str = "late_arrival") -> Path:
     """A model folder ``name`` whose defs.yaml holds ``raw`` (the spec's fields, or the file's text)."""
     path = tmp_path / name / "defs.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = raw if isinstance(raw, str) else yaml.safe_dump({"type": "mlops_assets.ModelComponent", "attributes": raw})
+    text = (
+        raw
+        if isinstance(raw, str)
+        else yaml.safe_dump({"type": "mlops_assets.ModelComponent", "attributes": raw})
+    )
     path.write_text(text)
     return path
 
@@ -45,18 +49,58 @@ def _edit(change) -> dict:
 
 
 BAD_SPECS = {
-    "unknown feature": (_edit(lambda r: r["features"].append("gate_number")), "features", "unknown feature(s) ['gate_number']"),
+    "unknown feature": (
+        _edit(lambda r: r["features"].append("gate_number")),
+        "features",
+        "unknown feature(s) ['gate_number']",
+    ),
     "leaking feature": (_edit(lambda r: r["features"].append("dep_delay")), "features", "target leakage"),
-    "unknown estimator": (_edit(lambda r: r["estimator"].update(type="xgboost")), "estimator.type", "unknown estimator 'xgboost'"),
-    "bad parameter type": (_edit(lambda r: r["estimator"]["params"].update(max_iter="many")), "estimator.params.max_iter", "max_iter"),
-    "unknown parameter": (_edit(lambda r: r["estimator"]["params"].update(n_trees=5)), "estimator.params", "n_trees"),
-    "negative window": (_edit(lambda r: r["training"].update(window_days=-5)), "training.window_days", "greater than 0"),
-    "holdout longer than window": (_edit(lambda r: r["training"].update(holdout_days=90)), "training", "holdout_days (90)"),
-    "metric of the other task": (_edit(lambda r: r["promotion"].update(metric="mae")), "(top level)", "promotion.metric 'mae'"),
-    "unknown field": (_edit(lambda r: r.update(schedule="daily")), "schedule", "Extra inputs are not permitted"),
-    "target not a label": (_edit(lambda r: r.update(target="distance > 100")), "target", "must be a label column"),
+    "unknown estimator": (
+        _edit(lambda r: r["estimator"].update(type="xgboost")),
+        "estimator.type",
+        "unknown estimator 'xgboost'",
+    ),
+    "bad parameter type": (
+        _edit(lambda r: r["estimator"]["params"].update(max_iter="many")),
+        "estimator.params.max_iter",
+        "max_iter",
+    ),
+    "unknown parameter": (
+        _edit(lambda r: r["estimator"]["params"].update(n_trees=5)),
+        "estimator.params",
+        "n_trees",
+    ),
+    "negative window": (
+        _edit(lambda r: r["training"].update(window_days=-5)),
+        "training.window_days",
+        "greater than 0",
+    ),
+    "holdout longer than window": (
+        _edit(lambda r: r["training"].update(holdout_days=90)),
+        "training",
+        "holdout_days (90)",
+    ),
+    "metric of the other task": (
+        _edit(lambda r: r["promotion"].update(metric="mae")),
+        "(top level)",
+        "promotion.metric 'mae'",
+    ),
+    "unknown field": (
+        _edit(lambda r: r.update(schedule="daily")),
+        "schedule",
+        "Extra inputs are not permitted",
+    ),
+    "target not a label": (
+        _edit(lambda r: r.update(target="distance > 100")),
+        "target",
+        "must be a label column",
+    ),
     "a string for a list": (_edit(lambda r: r.update(features="carrier")), "features", "valid list"),
-    "name is not its folder": (_edit(lambda r: r.update(name="late_arrival_v2")), "name", "must equal the name of its folder"),
+    "name is not its folder": (
+        _edit(lambda r: r.update(name="late_arrival_v2")),
+        "name",
+        "must equal the name of its folder",
+    ),
 }
 
 
@@ -83,7 +127,10 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
 
 def test_a_file_that_is_not_a_model_component_is_named(tmp_path):
-    path = _write(tmp_path, yaml.safe_dump({"type": "dagster.DefsFolderComponent", "attributes": _shipped("late_arrival")}))
+    path = _write(
+        tmp_path,
+        yaml.safe_dump({"type": "dagster.DefsFolderComponent", "attributes": _shipped("late_arrival")}),
+    )
     with pytest.raises(SpecError, match="field 'type': expected 'mlops_assets.ModelComponent'") as caught:
         load_spec(path)
     assert str(path) in str(caught.value)
@@ -108,7 +155,11 @@ def test_code_location_refuses_a_bad_spec_with_the_file_in_the_error(tmp_path):
     env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "MLOPS_MODELS_DIR": str(specs)}
     done = subprocess.run(
         [sys.executable, "-c", "import mlops_assets.definitions"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0
     assert f"{bad}, line " in done.stderr and "field 'estimator.type'" in done.stderr

@@ -27,12 +27,26 @@ def test_processes_creating_a_new_store_at_once_all_succeed(tmp_path, attempt):
     start = time.time() + 6  # every interpreter has imported mlflow by then
     processes = [
         subprocess.Popen(
-            [sys.executable, "-W", "ignore", "-c", FIRST_USE, uri, str(start), str(tmp_path / "artifacts"), f"spec_{i}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-W",
+                "ignore",
+                "-c",
+                FIRST_USE,
+                uri,
+                str(start),
+                str(tmp_path / "artifacts"),
+                f"spec_{i}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(3)
     ]
     outcomes = [process.communicate(timeout=180) for process in processes]
-    failures = [err[-2000:] for process, (_, err) in zip(processes, outcomes) if process.returncode != 0]
+    failures = [
+        err[-2000:] for process, (_, err) in zip(processes, outcomes, strict=True) if process.returncode != 0
+    ]
     assert not failures, failures
     assert len({out.strip() for out, _ in outcomes}) == 3  # three experiments, one store

@@ -64,7 +64,9 @@ def warehouse_lock(warehouse: Path, timeout_s: float = 1800.0, poll_s: float = 0
 
 
 @contextmanager
-def warehouse_with_mirror(store: VersionedStore, warehouse: Path, published_dir: Path) -> Iterator[tuple[MirrorSync, float]]:
+def warehouse_with_mirror(
+    store: VersionedStore, warehouse: Path, published_dir: Path
+) -> Iterator[tuple[MirrorSync, float]]:
     """What every dbt run does first: hold the warehouse, then sync the mirror of main it reads.
 
     Yields the sync (its commit is what dbt reads) and the seconds waited for the lock.

@@ -101,7 +101,9 @@ def audit_and_publish(
     if audit.failed:
         if passed_paths:
             audit.main_commit = publish_subset(
-                store, branch, passed_paths,
+                store,
+                branch,
+                passed_paths,
                 message=f"Publish the {len(passed_paths)} audited partition(s) of {label} (run {run_id[:8]})",
                 metadata={"audited_by": f"{label}:contract", "dagster_run_id": run_id},
             )
@@ -113,7 +115,10 @@ def audit_and_publish(
         return audit
     head = store.get_commit(branch)
     audit.main_commit = publish(
-        store, branch, message=f"Publish {head.message}", metadata={**head.metadata, "audited_by": f"{label}:contract"}
+        store,
+        branch,
+        message=f"Publish {head.message}",
+        metadata={**head.metadata, "audited_by": f"{label}:contract"},
     )
     audit.published_paths = passed_paths
     return audit

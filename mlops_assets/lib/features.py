@@ -30,7 +30,9 @@ FEATURES: dict[str, Feature] = {
     "origin": Feature(pl.String(), True, "departure airport (EWR, JFK, LGA)"),
     "dest": Feature(pl.String(), True, "destination airport code"),
     "sched_dep_hour": Feature(pl.Int32(), False, "scheduled departure hour, local time"),
-    "sched_dep_minute_of_day": Feature(pl.Int32(), False, "scheduled departure, minutes after local midnight"),
+    "sched_dep_minute_of_day": Feature(
+        pl.Int32(), False, "scheduled departure, minutes after local midnight"
+    ),
     "day_of_week": Feature(pl.Int32(), False, "ISO weekday of the flight date (1 = Monday)"),
     "month": Feature(pl.Int32(), False, "month of the flight date"),
     "distance": Feature(pl.Float64(), False, "great-circle distance between the airports, miles"),
@@ -40,11 +42,15 @@ FEATURES: dict[str, Feature] = {
     "temp": Feature(pl.Float64(), False, "origin temperature (F) at the scheduled departure hour"),
     "dewp": Feature(pl.Float64(), False, "origin dew point (F) at the scheduled departure hour"),
     "humid": Feature(pl.Float64(), False, "origin relative humidity (%) at the scheduled departure hour"),
-    "wind_dir": Feature(pl.Float64(), False, "origin wind direction (degrees) at the scheduled departure hour"),
+    "wind_dir": Feature(
+        pl.Float64(), False, "origin wind direction (degrees) at the scheduled departure hour"
+    ),
     "wind_speed": Feature(pl.Float64(), False, "origin wind speed (mph) at the scheduled departure hour"),
     "wind_gust": Feature(pl.Float64(), False, "origin wind gust (mph) at the scheduled departure hour"),
     "precip": Feature(pl.Float64(), False, "origin precipitation (inches) at the scheduled departure hour"),
-    "pressure": Feature(pl.Float64(), False, "origin sea-level pressure (mb) at the scheduled departure hour"),
+    "pressure": Feature(
+        pl.Float64(), False, "origin sea-level pressure (mb) at the scheduled departure hour"
+    ),
     "visib": Feature(pl.Float64(), False, "origin visibility (miles) at the scheduled departure hour"),
     "plane_age": Feature(pl.Int32(), False, "aircraft age in years (2013 minus build year)"),
     "seats": Feature(pl.Int32(), False, "aircraft seats"),
@@ -100,8 +106,17 @@ def build_flight_features(
 ) -> pl.DataFrame:
     """One day's feature rows (the day's flights joined to weather, planes and airports)."""
     weather_at_hour = weather.select(
-        "origin", "time_hour", "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
-        "pressure", "visib",
+        "origin",
+        "time_hour",
+        "temp",
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "wind_gust",
+        "precip",
+        "pressure",
+        "visib",
     ).unique(subset=["origin", "time_hour"], keep="first")
     plane_facts = planes.select(
         "tailnum",
@@ -110,7 +125,9 @@ def build_flight_features(
         pl.col("engines").cast(pl.Int32),
     )
     dest_facts = airports.select(
-        pl.col("faa").alias("dest"), pl.col("lat").alias("dest_lat"), pl.col("lon").alias("dest_lon"),
+        pl.col("faa").alias("dest"),
+        pl.col("lat").alias("dest_lat"),
+        pl.col("lon").alias("dest_lon"),
         pl.col("alt").cast(pl.Int32).alias("dest_alt"),
     )
     flight_date = pl.date(pl.col("year"), pl.col("month"), pl.col("day"))
@@ -120,9 +137,13 @@ def build_flight_features(
         .join(plane_facts.lazy(), on="tailnum", how="left", maintain_order="left")
         .join(dest_facts.lazy(), on="dest", how="left", maintain_order="left")
         .select(
-            pl.format("{}-{}{}-{}", flight_date, pl.col("carrier"), pl.col("flight"), pl.col("origin")).alias("flight_id"),
+            pl.format("{}-{}{}-{}", flight_date, pl.col("carrier"), pl.col("flight"), pl.col("origin")).alias(
+                "flight_id"
+            ),
             flight_date.alias("date"),
-            "carrier", "origin", "dest",
+            "carrier",
+            "origin",
+            "dest",
             pl.col("hour").cast(pl.Int32).alias("sched_dep_hour"),
             _minutes(pl.col("sched_dep_time")).cast(pl.Int32).alias("sched_dep_minute_of_day"),
             flight_date.dt.weekday().cast(pl.Int32).alias("day_of_week"),
@@ -131,8 +152,21 @@ def build_flight_features(
             ((_minutes(pl.col("sched_arr_time")) - _minutes(pl.col("sched_dep_time"))) % 1440)
             .cast(pl.Int32)
             .alias("sched_block_minutes"),
-            "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib",
-            "plane_age", "seats", "engines", "dest_lat", "dest_lon", "dest_alt",
+            "temp",
+            "dewp",
+            "humid",
+            "wind_dir",
+            "wind_speed",
+            "wind_gust",
+            "precip",
+            "pressure",
+            "visib",
+            "plane_age",
+            "seats",
+            "engines",
+            "dest_lat",
+            "dest_lon",
+            "dest_alt",
             "arr_delay",
             pl.col("dep_time").is_null().alias("cancelled"),
         )

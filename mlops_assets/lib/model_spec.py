@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import FEATURES, LABEL_COLUMNS, POST_DEPARTURE_COLUMNS
@@ -29,7 +37,10 @@ SPEC_FILE = "defs.yaml"
 
 Task = Literal["classification", "regression"]
 ESTIMATORS: dict[str, tuple[Task, str]] = {
-    "hist_gradient_boosting_classifier": ("classification", "sklearn.ensemble.HistGradientBoostingClassifier"),
+    "hist_gradient_boosting_classifier": (
+        "classification",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+    ),
     "logistic_regression": ("classification", "sklearn.linear_model.LogisticRegression"),
     "random_forest_classifier": ("classification", "sklearn.ensemble.RandomForestClassifier"),
     "hist_gradient_boosting_regressor": ("regression", "sklearn.ensemble.HistGradientBoostingRegressor"),
@@ -81,7 +92,9 @@ class TrainingSpec(_Strict):
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:
         if self.holdout_days >= self.window_days:
-            raise ValueError(f"holdout_days ({self.holdout_days}) must be less than window_days ({self.window_days})")
+            raise ValueError(
+                f"holdout_days ({self.holdout_days}) must be less than window_days ({self.window_days})"
+            )
         return self
 
 
@@ -139,7 +152,9 @@ class ModelSpec(_Strict):
     def _features(cls, value: list[str]) -> list[str]:
         leaking = [f for f in value if f in LABEL_COLUMNS or f in POST_DEPARTURE_COLUMNS]
         if leaking:
-            raise ValueError(f"{leaking} are known only after departure (target leakage); not allowed as features")
+            raise ValueError(
+                f"{leaking} are known only after departure (target leakage); not allowed as features"
+            )
         unknown = [f for f in value if f not in FEATURES]
         if unknown:
             raise ValueError(f"unknown feature(s) {unknown}; expected names from {sorted(FEATURES)}")
@@ -151,10 +166,14 @@ class ModelSpec(_Strict):
     def _consistent(self) -> ModelSpec:
         estimator_task = ESTIMATORS[self.estimator.type][0]
         if estimator_task != self.task:
-            raise ValueError(f"estimator.type {self.estimator.type!r} is a {estimator_task} estimator, task is {self.task}")
+            raise ValueError(
+                f"estimator.type {self.estimator.type!r} is a {estimator_task} estimator, task is {self.task}"
+            )
         if self.promotion.metric not in METRICS or METRICS[self.promotion.metric][0] != self.task:
             valid = sorted(m for m, (t, _) in METRICS.items() if t == self.task)
-            raise ValueError(f"promotion.metric {self.promotion.metric!r} is not a {self.task} metric; expected one of {valid}")
+            raise ValueError(
+                f"promotion.metric {self.promotion.metric!r} is not a {self.task} metric; expected one of {valid}"
+            )
         stray = [f for f in self.monitoring.drift_exempt if f not in self.features]
         if stray:
             raise ValueError(f"monitoring.drift_exempt lists {stray}, which are not features of this spec")
@@ -257,7 +276,9 @@ def load_spec(path: Path, validated: EstimatorValidationCache | None = None) -> 
     return spec
 
 
-def check_spec(spec: ModelSpec, path: Path, text: str, validated: EstimatorValidationCache | None = None) -> None:
+def check_spec(
+    spec: ModelSpec, path: Path, text: str, validated: EstimatorValidationCache | None = None
+) -> None:
     """What pydantic cannot judge: the folder names the model, and scikit-learn accepts the parameters."""
     if path.parent.name != spec.name:
         raise SpecError(
@@ -306,7 +327,9 @@ class EstimatorValidationCache:
     def _key(estimator: EstimatorSpec) -> str:
         from importlib.metadata import version
 
-        payload = json.dumps([estimator.type, estimator.params, version("scikit-learn")], sort_keys=True, default=str)
+        payload = json.dumps(
+            [estimator.type, estimator.params, version("scikit-learn")], sort_keys=True, default=str
+        )
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def holds(self, estimator: EstimatorSpec) -> bool:

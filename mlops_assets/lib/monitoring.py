@@ -18,8 +18,14 @@ from mlops_assets.lib.drift import DriftThresholds, ReferenceProfile, compare
 from mlops_assets.lib.model_spec import METRICS, ModelSpec
 
 REPORT_COLUMNS = {
-    "date": pl.Date(), "spec": pl.String(), "model_version": pl.Int64(), "metric": pl.String(),
-    "feature": pl.String(), "value": pl.Float64(), "threshold": pl.Float64(), "status": pl.String(),
+    "date": pl.Date(),
+    "spec": pl.String(),
+    "model_version": pl.Int64(),
+    "metric": pl.String(),
+    "feature": pl.String(),
+    "value": pl.Float64(),
+    "threshold": pl.Float64(),
+    "status": pl.String(),
 }
 OK, WARN, DRIFT, DECAY, PENDING, INFO = "ok", "warn", "drift", "decay", "pending", "info"
 SUMMARY_DAYS = 7
@@ -63,48 +69,105 @@ def daily_report(
     exempt = [*spec.monitoring.drift_exempt, profile.score_column]
     drift = compare(profile, scored.select(profile.features), thresholds_of(spec)).with_columns(
         # Exempt features and the score (prediction drift) are reported with their values, never alerting.
-        pl.when((pl.col("status") == DRIFT) & pl.col("feature").is_in(exempt)).then(pl.lit(INFO))
-        .otherwise(pl.col("status").fill_null(INFO)).alias("status")
+        pl.when((pl.col("status") == DRIFT) & pl.col("feature").is_in(exempt))
+        .then(pl.lit(INFO))
+        .otherwise(pl.col("status").fill_null(INFO))
+        .alias("status")
     )
     rows: list[dict] = [
-        {"metric": "row_count", "feature": None, "value": float(features.height),
-         "threshold": 0.5 * expected_rows, "status": WARN if features.height < 0.5 * expected_rows else OK},
-        {"metric": "rows_scored", "feature": None, "value": float(predictions.height),
-         "threshold": float(features.height), "status": OK if predictions.height == features.height else WARN},
+        {
+            "metric": "row_count",
+            "feature": None,
+            "value": float(features.height),
+            "threshold": 0.5 * expected_rows,
+            "status": WARN if features.height < 0.5 * expected_rows else OK,
+        },
+        {
+            "metric": "rows_scored",
+            "feature": None,
+            "value": float(predictions.height),
+            "threshold": float(features.height),
+            "status": OK if predictions.height == features.height else WARN,
+        },
     ]
     if latency is not None:
         rows += [
-            {"metric": "latency_ms_per_100_p50", "feature": None, "value": latency.p50_ms_per_100, "threshold": None, "status": INFO},
-            {"metric": "latency_ms_per_100_p95", "feature": None, "value": latency.p95_ms_per_100, "threshold": None, "status": INFO},
+            {
+                "metric": "latency_ms_per_100_p50",
+                "feature": None,
+                "value": latency.p50_ms_per_100,
+                "threshold": None,
+                "status": INFO,
+            },
+            {
+                "metric": "latency_ms_per_100_p95",
+                "feature": None,
+                "value": latency.p95_ms_per_100,
+                "threshold": None,
+                "status": INFO,
+            },
         ]
     task_metrics = [m for m, (task, _) in METRICS.items() if task == spec.task]
     if labels_arrived:
         labelled = training.labelled(spec, scored)
         values = training.evaluate(spec, labelled["score"].to_numpy(), labelled[training.TARGET].to_numpy())
-        rows.append({"metric": "labelled_rows", "feature": None, "value": float(labelled.height), "threshold": None, "status": INFO})
+        rows.append(
+            {
+                "metric": "labelled_rows",
+                "feature": None,
+                "value": float(labelled.height),
+                "threshold": None,
+                "status": INFO,
+            }
+        )
         for metric in task_metrics:
             value = values[metric]
             if metric == spec.promotion.metric:
                 limit = performance_threshold(spec, holdout_score)
                 worse = value < limit if spec.higher_is_better else value > limit
-                rows.append({"metric": metric, "feature": None, "value": value, "threshold": limit,
-                             "status": DECAY if worse else OK})
+                rows.append(
+                    {
+                        "metric": metric,
+                        "feature": None,
+                        "value": value,
+                        "threshold": limit,
+                        "status": DECAY if worse else OK,
+                    }
+                )
             else:
-                rows.append({"metric": metric, "feature": None, "value": value, "threshold": None, "status": INFO})
+                rows.append(
+                    {"metric": metric, "feature": None, "value": value, "threshold": None, "status": INFO}
+                )
     else:
-        rows += [{"metric": m, "feature": None, "value": None, "threshold": None, "status": PENDING} for m in task_metrics]
-    table = pl.concat([drift.select("metric", "feature", "value", "threshold", "status"),
-                       pl.DataFrame(rows, schema={k: REPORT_COLUMNS[k] for k in ("metric", "feature", "value", "threshold", "status")})])
+        rows += [
+            {"metric": m, "feature": None, "value": None, "threshold": None, "status": PENDING}
+            for m in task_metrics
+        ]
+    table = pl.concat(
+        [
+            drift.select("metric", "feature", "value", "threshold", "status"),
+            pl.DataFrame(
+                rows,
+                schema={k: REPORT_COLUMNS[k] for k in ("metric", "feature", "value", "threshold", "status")},
+            ),
+        ]
+    )
     return table.select(
-        pl.lit(day).alias("date"), pl.lit(spec.name).alias("spec"),
-        pl.lit(model_version, dtype=pl.Int64).alias("model_version"), pl.all(),
+        pl.lit(day).alias("date"),
+        pl.lit(spec.name).alias("spec"),
+        pl.lit(model_version, dtype=pl.Int64).alias("model_version"),
+        pl.all(),
     ).select([pl.col(c).cast(t) for c, t in REPORT_COLUMNS.items()])
 
 
 def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
     """Floats for Dagster metadata (plotted across partitions in the UI)."""
+
     def value(metric: str, feature: str | None = None) -> float | None:
-        rows = report.filter((pl.col("metric") == metric) & (pl.col("feature").is_null() if feature is None else pl.col("feature") == feature))
+        rows = report.filter(
+            (pl.col("metric") == metric)
+            & (pl.col("feature").is_null() if feature is None else pl.col("feature") == feature)
+        )
         return rows["value"][0] if rows.height and rows["value"][0] is not None else None
 
     psi = report.filter((pl.col("metric") == "psi") & (pl.col("feature") != "score"))["value"].drop_nulls()
@@ -131,18 +194,23 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
     recent = reports.filter(pl.col("date").is_in(days))
     drift_days = (
         recent.filter((pl.col("status") == DRIFT) & (pl.col("feature").is_not_null()))
-        .group_by("feature").agg(pl.col("date").n_unique().alias("days")).sort("feature")
+        .group_by("feature")
+        .agg(pl.col("date").n_unique().alias("days"))
+        .sort("feature")
     )
     needed = max(1, (len(days) + 1) // 2)
     drifting = drift_days.filter(pl.col("days") >= needed)["feature"].to_list()
     perf = recent.filter((pl.col("metric") == spec.promotion.metric) & pl.col("value").is_not_null())
     mean_score = float(perf["value"].mean()) if perf.height else None
     threshold = float(perf["threshold"][0]) if perf.height else None
-    decayed = mean_score is not None and (mean_score < threshold if spec.higher_is_better else mean_score > threshold)
+    decayed = mean_score is not None and (
+        mean_score < threshold if spec.higher_is_better else mean_score > threshold
+    )
     decay_reason = (
         f"mean daily {spec.promotion.metric} {mean_score:.4f} over {perf.height} labelled day(s) is past the limit "
         f"{threshold:.4f} (the model's holdout score, worse by at most {spec.monitoring.performance_drop})"
-        if decayed else ""
+        if decayed
+        else ""
     )
     # Drift names its cause (which inputs moved), so it leads when both hold; both mean "retrain".
     if drifting:
@@ -157,9 +225,14 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
         reason = f"no feature drifted on {needed}+ of the last {len(days)} day(s); performance within limits"
     return {
         "spec": spec.name,
-        "window_start": days[0], "window_end": days[-1], "days": len(days),
+        "window_start": days[0],
+        "window_end": days[-1],
+        "days": len(days),
         "model_version": int(recent["model_version"].max()),
-        "verdict": verdict, "reason": reason,
+        "verdict": verdict,
+        "reason": reason,
         "drifting_features": ",".join(drifting),
-        "mean_score": mean_score, "score_threshold": threshold, "labelled_days": perf.height,
+        "mean_score": mean_score,
+        "score_threshold": threshold,
+        "labelled_days": perf.height,
     }

@@ -9,7 +9,14 @@ import polars as pl
 
 from mlops_assets.lib.drift import ReferenceProfile
 
-_STATUS_COLOUR = {"ok": "#2e7d32", "warn": "#ef6c00", "drift": "#c62828", "decay": "#c62828", "pending": "#546e7a", "info": "#546e7a"}
+_STATUS_COLOUR = {
+    "ok": "#2e7d32",
+    "warn": "#ef6c00",
+    "drift": "#c62828",
+    "decay": "#c62828",
+    "pending": "#546e7a",
+    "info": "#546e7a",
+}
 
 
 def _bar_chart(title: str, labels: list[str], values: list[float], threshold: float | None) -> str:
@@ -17,7 +24,7 @@ def _bar_chart(title: str, labels: list[str], values: list[float], threshold: fl
     height = row * len(labels) + 40
     top = max([*values, threshold or 0, 1e-9])
     bars = []
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 30 + i * row
         w = (width - left - 60) * value / top
         colour = "#c62828" if threshold is not None and value > threshold else "#1565c0"
@@ -44,7 +51,9 @@ def _score_histogram(profile: ReferenceProfile, current_scores: np.ndarray) -> s
     edges = score.edges_array
     reference = score.proportions_array
     finite = current_scores[np.isfinite(current_scores)]
-    counts = np.bincount(np.searchsorted(edges[1:-1], finite, side="right"), minlength=len(reference))[: len(reference)]
+    counts = np.bincount(np.searchsorted(edges[1:-1], finite, side="right"), minlength=len(reference))[
+        : len(reference)
+    ]
     current = counts / max(len(finite), 1)
     width, height, left = 640, 200, 40
     n = len(reference)
@@ -55,24 +64,36 @@ def _score_histogram(profile: ReferenceProfile, current_scores: np.ndarray) -> s
         x = left + i * slot
         for offset, value, colour in ((0.1, reference[i], "#90a4ae"), (0.5, current[i], "#1565c0")):
             h = (height - 50) * value / top
-            parts.append(f'<rect x="{x + slot * offset:.1f}" y="{height - 20 - h:.1f}" width="{slot * 0.4:.1f}" height="{h:.1f}" fill="{colour}"/>')
+            parts.append(
+                f'<rect x="{x + slot * offset:.1f}" y="{height - 20 - h:.1f}" width="{slot * 0.4:.1f}" height="{h:.1f}" fill="{colour}"/>'
+            )
     return (
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
         'aria-label="score distribution"><text x="4" y="16" font-size="13" font-weight="bold">Score distribution '
-        'by reference decile bin (grey: training reference, blue: this day)</text>' + "".join(parts) + "</svg>"
+        "by reference decile bin (grey: training reference, blue: this day)</text>"
+        + "".join(parts)
+        + "</svg>"
     )
 
 
-def render_report(title: str, report: pl.DataFrame, profile: ReferenceProfile, current_scores: np.ndarray, verdict_line: str) -> str:
-    psi = report.filter((pl.col("metric") == "psi") & pl.col("value").is_not_null()).sort("value", descending=True)
-    ks = report.filter((pl.col("metric") == "ks_statistic") & pl.col("value").is_not_null()).sort("value", descending=True)
+def render_report(
+    title: str, report: pl.DataFrame, profile: ReferenceProfile, current_scores: np.ndarray, verdict_line: str
+) -> str:
+    psi = report.filter((pl.col("metric") == "psi") & pl.col("value").is_not_null()).sort(
+        "value", descending=True
+    )
+    ks = report.filter((pl.col("metric") == "ks_statistic") & pl.col("value").is_not_null()).sort(
+        "value", descending=True
+    )
     psi_threshold = psi["threshold"][0] if psi.height else None
     ks_threshold = ks["threshold"][0] if ks.height else None
     rows = "".join(
-        "<tr>" + "".join(
+        "<tr>"
+        + "".join(
             f"<td>{html.escape('' if v is None else (f'{v:.4f}' if isinstance(v, float) else str(v)))}</td>"
             for v in (r["metric"], r["feature"], r["value"], r["threshold"])
-        ) + f'<td style="color:{_STATUS_COLOUR.get(r["status"], "#000")}">{html.escape(r["status"])}</td></tr>'
+        )
+        + f'<td style="color:{_STATUS_COLOUR.get(r["status"], "#000")}">{html.escape(r["status"])}</td></tr>'
         for r in report.iter_rows(named=True)
     )
     return f"""<!doctype html>

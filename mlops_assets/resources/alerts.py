@@ -19,7 +19,10 @@ class AlertResource(dg.ConfigurableResource):
         if not self.webhook_url:
             return False
         request = urllib.request.Request(
-            self.webhook_url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+            self.webhook_url,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:

@@ -5,7 +5,6 @@ the asset's blocking contract check publishes it. Reading takes main (or a pinne
 commit), resolved once per load so every partition comes from the same commit.
 """
 
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +106,11 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         store = self.store.open()
         branch = wap_branch(context.run_id, asset_path)
         partitions = [p for p in outputs if p]
-        span = f"{partitions[0]}..{partitions[-1]}" if len(partitions) > 1 else (partitions[0] if partitions else "")
+        span = (
+            f"{partitions[0]}..{partitions[-1]}"
+            if len(partitions) > 1
+            else (partitions[0] if partitions else "")
+        )
         commit = stage(
             store,
             branch,
@@ -152,7 +155,9 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             if partition is None:
                 context.add_output_metadata({"content_hash": own["content_hash"]})
             else:
-                context.step_context.add_asset_metadata(own, asset_key=context.asset_key, partition_key=partition)
+                context.step_context.add_asset_metadata(
+                    own, asset_key=context.asset_key, partition_key=partition
+                )
         # The data version is what main holds: staging changes nothing there yet. The contract check
         # records each partition's new version once it has published (or kept main as it was), so
         # automation that follows data versions never starts work for a day that failed its audit.

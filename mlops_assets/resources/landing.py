@@ -1,6 +1,5 @@
 """The landing zone as a resource: assets read landed files only through it."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -19,6 +19,9 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str = Field(description="MLFLOW_TRACKING_URI")
     artifact_root: str = Field(default="", description="artifact directory for new experiments (local store)")
     experiment_prefix: str = "mlops_assets"
+    git_sha: str = Field(
+        default="", description="MLOPS_GIT_SHA: code version recorded on every model (else git)"
+    )
 
     def tracker(self) -> Tracker:
         return Tracker(
@@ -26,3 +29,10 @@ class MlflowResource(dg.ConfigurableResource):
             artifact_root=Path(self.artifact_root) if self.artifact_root else None,
             experiment_prefix=self.experiment_prefix,
         )
+
+    def code_version(self) -> str:
+        """The platform's git commit recorded with each trained version."""
+        from mlops_assets.lib.governance import git_sha
+        from mlops_assets.settings import project_root
+
+        return git_sha(project_root(), self.git_sha or None)

@@ -1,6 +1,5 @@
 """The versioned store as a Dagster resource (local or lakeFS, chosen by settings)."""
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -7,8 +7,6 @@ Postgres refuses to run as root: as root it runs as the `postgres` user.
 
 from __future__ import annotations
 
-from tests.processes import free_port
-
 import glob
 import os
 import secrets
@@ -23,6 +21,8 @@ from typing import BinaryIO
 
 import psycopg2
 import pytest
+
+from tests.processes import free_port
 
 ENSURE_PACKAGE = Path(__file__).resolve().parents[2] / "deploy" / "scripts" / "ensure_debian_package.sh"
 INITDB_GLOB = "/usr/lib/postgresql/*/bin/initdb"

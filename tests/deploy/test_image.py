@@ -12,11 +12,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from tests.processes import stop_group
 from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import ListRepositoriesResponse
 from dagster._serdes import deserialize_value
+
+from tests.processes import stop_group
 
 from .conftest import DEPLOY, REPO_ROOT
 from .dockerfile import build_context, parse_dockerfile

@@ -34,7 +34,13 @@ PUBLISHED = ("2013-03-01", "2013-03-14")
 BACKFILL_DAYS = ["2013-03-15", "2013-03-16", "2013-03-17"]
 RAW_DAILY = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
 LOCATION = "mlops_assets"
-SENSORS_TO_STOP = ("landing_zone", "automation_conditions", "feature_automation", "retrain_models", "serve_new_models")
+SENSORS_TO_STOP = (
+    "landing_zone",
+    "automation_conditions",
+    "feature_automation",
+    "retrain_models",
+    "serve_new_models",
+)
 SERVER_TIMEOUT = 120
 
 
@@ -71,7 +77,9 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"{process.args[0]} exited with {process.returncode}; log {log}:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"{process.args[0]} exited with {process.returncode}; log {log}:\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
                 if answer.status == 200:
@@ -85,7 +93,12 @@ def _start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     handle = log.open("wb")
     try:
         return subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     finally:
         handle.close()  # the child keeps its own descriptor
@@ -154,9 +167,17 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     try:
         with dg.DagsterInstance.get() as instance:
             defs = build_world(settings, instance, *PUBLISHED)
-            assert defs.resolve_job_def("train_models").execute_in_process(instance=instance, run_config=QUIET).success
+            assert (
+                defs.resolve_job_def("train_models")
+                .execute_in_process(instance=instance, run_config=QUIET)
+                .success
+            )
             # Landed, not materialized: what the backfill will publish.
-            land_days(settings.landing_dir, date.fromisoformat(BACKFILL_DAYS[0]), date.fromisoformat(BACKFILL_DAYS[-1]))
+            land_days(
+                settings.landing_dir,
+                date.fromisoformat(BACKFILL_DAYS[0]),
+                date.fromisoformat(BACKFILL_DAYS[-1]),
+            )
             bad_day = getattr(request.module, "BAD_LANDED_DAY", None)  # a test module may ask for one bad day
             if bad_day:
                 break_landed_flights(settings.landing_dir, bad_day)
@@ -167,15 +188,32 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             env = {**os.environ, "MLOPS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
             bin_dir = Path(sys.executable).parent
             webserver_log = root / "webserver.log"
-            processes.append(_start(
-                [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                env, webserver_log,
-            ))
+            processes.append(
+                _start(
+                    [
+                        str(bin_dir / "dagster-webserver"),
+                        "-w",
+                        "workspace.yaml",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                    ],
+                    env,
+                    webserver_log,
+                )
+            )
             _wait_http(f"{world.url}/server_info", processes[0], webserver_log, SERVER_TIMEOUT)
             world.stopped_sensors = _stop_sensors(world)
-            processes.append(_start([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, root / "daemon.log"))
-            print(f"[ui] webserver {world.url} and daemon up after {time.monotonic() - started:.1f} s; "
-                  f"sensors: {world.stopped_sensors}; logs in {root}")
+            processes.append(
+                _start(
+                    [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, root / "daemon.log"
+                )
+            )
+            print(
+                f"[ui] webserver {world.url} and daemon up after {time.monotonic() - started:.1f} s; "
+                f"sensors: {world.stopped_sensors}; logs in {root}"
+            )
             yield world
     finally:
         for process in reversed(processes):

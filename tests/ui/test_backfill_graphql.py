@@ -63,7 +63,9 @@ def wait_backfill(world: World, backfill_id: str, timeout: float = BACKFILL_TIME
             return backfill
         time.sleep(2)
     daemon_log = (world.logs / "daemon.log").read_text()[-3000:]
-    pytest.fail(f"backfill {backfill_id} still {backfill.get('status')} after {timeout} s; daemon log:\n{daemon_log}")
+    pytest.fail(
+        f"backfill {backfill_id} still {backfill.get('status')} after {timeout} s; daemon log:\n{daemon_log}"
+    )
 
 
 def backfill_runs(world: World, backfill_id: str) -> list[dg.DagsterRun]:
@@ -84,9 +86,13 @@ def check_results(world: World, run_id: str, check: str) -> dict[str, bool]:
 def test_backfill_over_three_landed_days_via_graphql(world: World):
     started = time.monotonic()
     for key in RAW_DAILY:
-        assert world.materialized_partitions(key, BACKFILL_DAYS) == [], "the backfill target is already published"
+        assert world.materialized_partitions(key, BACKFILL_DAYS) == [], (
+            "the backfill target is already published"
+        )
 
-    backfill_id = launch_backfill(world, RAW_DAILY, BACKFILL_DAYS[0], BACKFILL_DAYS[-1], "graphql 3-day backfill")
+    backfill_id = launch_backfill(
+        world, RAW_DAILY, BACKFILL_DAYS[0], BACKFILL_DAYS[-1], "graphql 3-day backfill"
+    )
     backfill = wait_backfill(world, backfill_id)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
 
@@ -104,8 +110,15 @@ def test_backfill_over_three_landed_days_via_graphql(world: World):
     outcome = check_results(world, run.run_id, "contract")
     assert outcome == {key.to_user_string(): True for key in RAW_DAILY}, outcome
     # Nothing else ran: the sensors were stopped before the daemon started.
-    others = [r for r in world.instance.get_runs() if r.tags.get("dagster/backfill") != backfill_id
-              and r.status != dg.DagsterRunStatus.SUCCESS or r.tags.get("mlops/trigger")]
+    others = [
+        r
+        for r in world.instance.get_runs()
+        if r.tags.get("dagster/backfill") != backfill_id
+        and r.status != dg.DagsterRunStatus.SUCCESS
+        or r.tags.get("mlops/trigger")
+    ]
     assert not others, [(r.run_id, r.tags.get("mlops/trigger"), r.status) for r in others]
-    print(f"\n[ui] GraphQL backfill {backfill_id}: {backfill['status']}, run {run.run_id}, "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"\n[ui] GraphQL backfill {backfill_id}: {backfill['status']}, run {run.run_id}, "
+        f"{time.monotonic() - started:.1f} s"
+    )

@@ -28,8 +28,14 @@ from .test_backfill_graphql import backfill_runs, check_results, wait_backfill
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 GROUPS = ["raw", "features", "models", "predictions", "monitoring", "dbt"]
 BAD_LANDED_DAY = "2013-03-16"  # read by the world fixture: this module's state has one bad day
@@ -44,7 +50,9 @@ def browser() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("playwright is not installed: `.venv/bin/pip install -e '.[dev]'` (never `playwright install`)")
+        pytest.fail(
+            "playwright is not installed: `.venv/bin/pip install -e '.[dev]'` (never `playwright install`)"
+        )
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -155,7 +163,9 @@ def test_backfill_of_both_raw_assets_by_clicks_publishes_the_good_days(world: Wo
     started = time.monotonic()
     flights, weather = RAW_DAILY
     for key in RAW_DAILY:
-        assert world.materialized_partitions(key, BACKFILL_DAYS) == [], "the backfill target is already published"
+        assert world.materialized_partitions(key, BACKFILL_DAYS) == [], (
+            "the backfill target is already published"
+        )
     backfill_id = launch_job_backfill_by_clicks(world, page, shots, "raw_daily")
     wait_backfill(world, backfill_id)
     runs = backfill_runs(world, backfill_id)

@@ -78,7 +78,11 @@ def _report(subject: str, rows: int, cases: pl.DataFrame) -> ContractReport:
         return ContractReport(subject=subject, rows=rows)
     columns = sorted(c for c in cases["column"].unique().to_list() if c is not None)
     return ContractReport(
-        subject=subject, rows=rows, failing_columns=columns, failure_count=cases.height, examples=cases.head(MAX_EXAMPLES)
+        subject=subject,
+        rows=rows,
+        failing_columns=columns,
+        failure_count=cases.height,
+        examples=cases.head(MAX_EXAMPLES),
     )
 
 
@@ -128,7 +132,10 @@ def check_partitions(
     for partitions in by_shape.values():
         frames = [tables[p] for p in partitions]
         stacked = pl.concat(
-            [f.with_columns(pl.lit(date.fromisoformat(p)).alias(PARTITION_COLUMN)) for p, f in zip(partitions, frames)]
+            [
+                f.with_columns(pl.lit(date.fromisoformat(p)).alias(PARTITION_COLUMN))
+                for p, f in zip(partitions, frames, strict=True)
+            ]
         )
         starts = np.cumsum([0, *[f.height for f in frames]])
         try:
@@ -138,11 +145,13 @@ def check_partitions(
             row = cases["index"]
             # Row failures belong to one partition; frame-level ones (a column's type, say) to every one.
             owner = pl.Series(np.searchsorted(starts, row.fill_null(-1).to_numpy(), side="right") - 1)
-            cases = cases.with_columns(owner.alias("__owner"), (row - pl.Series(starts[owner.clip(0).to_numpy()])).alias("index"))
+            cases = cases.with_columns(
+                owner.alias("__owner"), (row - pl.Series(starts[owner.clip(0).to_numpy()])).alias("index")
+            )
             for i, partition in enumerate(partitions):
                 own = cases.filter((pl.col("__owner") == i) | pl.col("index").is_null()).drop("__owner")
                 reports[partition] = _report(subject_of(partition), frames[i].height, own)
             continue
-        for partition, frame in zip(partitions, frames):
+        for partition, frame in zip(partitions, frames, strict=True):
             reports[partition] = ContractReport(subject=subject_of(partition), rows=frame.height)
     return reports

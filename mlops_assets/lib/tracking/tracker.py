@@ -73,7 +73,9 @@ class RegisteredModel:
 
 
 class Tracker:
-    def __init__(self, tracking_uri: str, artifact_root: Path | None = None, experiment_prefix: str = "mlops_assets"):
+    def __init__(
+        self, tracking_uri: str, artifact_root: Path | None = None, experiment_prefix: str = "mlops_assets"
+    ):
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         self.experiment_prefix = experiment_prefix
@@ -142,7 +144,8 @@ class Tracker:
             for file_name, text in artifacts.items():
                 mlflow.log_text(text, file_name)
             output_example = (
-                pipeline.predict_proba(input_example)[:, 1] if hasattr(pipeline, "predict_proba")
+                pipeline.predict_proba(input_example)[:, 1]
+                if hasattr(pipeline, "predict_proba")
                 else pipeline.predict(input_example)
             )
             info = mlflow.sklearn.log_model(
@@ -159,7 +162,9 @@ class Tracker:
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
         client.set_registered_model_alias(name, CHALLENGER, version)
-        return RegisteredModel(name=name, version=version, run_id=run.info.run_id, experiment_id=experiment_id)
+        return RegisteredModel(
+            name=name, version=version, run_id=run.info.run_id, experiment_id=experiment_id
+        )
 
     def version_with_alias(self, spec_name: str, alias: str):
         from mlflow.exceptions import MlflowException

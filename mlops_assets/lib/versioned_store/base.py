@@ -12,7 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from mlops_assets.errors import StoreError
 
@@ -44,7 +44,7 @@ class Branch:
     commit_id: str
 
 
-class ChangeType(str, Enum):
+class ChangeType(StrEnum):
     ADDED = "added"
     REMOVED = "removed"
     CHANGED = "changed"

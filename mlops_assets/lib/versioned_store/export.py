@@ -42,9 +42,13 @@ def sync_mirror(store: VersionedStore, directory: Path, ref: str = MAIN) -> Mirr
     commit_id = store.get_commit(ref).id
     manifest_path = directory / MANIFEST
     try:
-        previous: dict[str, str] = json.loads(manifest_path.read_text())["objects"] if manifest_path.exists() else {}
+        previous: dict[str, str] = (
+            json.loads(manifest_path.read_text())["objects"] if manifest_path.exists() else {}
+        )
     except (ValueError, KeyError) as exc:
-        raise StoreError(f"{manifest_path}: not a mirror manifest ({exc}); delete the directory to rebuild it") from None
+        raise StoreError(
+            f"{manifest_path}: not a mirror manifest ({exc}); delete the directory to rebuild it"
+        ) from None
     wanted = {info.path: info.checksum for info in store.list_objects(commit_id)}
     copied = 0
     for path, checksum in wanted.items():

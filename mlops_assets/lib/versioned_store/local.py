@@ -153,7 +153,9 @@ class LocalStore(VersionedStore):
         try:
             return self._blob_path(object_id).read_bytes()
         except FileNotFoundError as exc:
-            raise StoreError(f"object {object_id} is missing from {self._objects}: the store is damaged") from exc
+            raise StoreError(
+                f"object {object_id} is missing from {self._objects}: the store is damaged"
+            ) from exc
 
     def _tree(self, tree_id: str) -> dict[str, list]:
         return _load_tree(str(self._objects), tree_id)
@@ -206,7 +208,9 @@ class LocalStore(VersionedStore):
         entry = tree.get(leaf)
         return (entry[0], entry[1]) if entry else None
 
-    def _diff_trees(self, left_id: str, right_id: str, prefix: str = "") -> Iterator[tuple[str, Entry | None, Entry | None]]:
+    def _diff_trees(
+        self, left_id: str, right_id: str, prefix: str = ""
+    ) -> Iterator[tuple[str, Entry | None, Entry | None]]:
         """(path, left entry, right entry) for every differing path; skips equal subtrees."""
         if left_id == right_id:
             return
@@ -221,7 +225,11 @@ class LocalStore(VersionedStore):
                     l_entry[0] if l_entry else empty, r_entry[0] if r_entry else empty, prefix + name
                 )
             else:
-                yield prefix + name, (tuple(l_entry) if l_entry else None), (tuple(r_entry) if r_entry else None)
+                yield (
+                    prefix + name,
+                    (tuple(l_entry) if l_entry else None),
+                    (tuple(r_entry) if r_entry else None),
+                )
 
     # ---- refs ----------------------------------------------------------------------
     def _commit_row(self, con: sqlite3.Connection, commit_id: str) -> Commit:
@@ -278,7 +286,9 @@ class LocalStore(VersionedStore):
             "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?)",
             (commit_id, tree_id, json.dumps(parents), message, json.dumps(meta, sort_keys=True), created_at),
         )
-        return Commit(id=commit_id, message=message, metadata=meta, parents=tuple(parents), created_at=created_at)
+        return Commit(
+            id=commit_id, message=message, metadata=meta, parents=tuple(parents), created_at=created_at
+        )
 
     # ---- interface -----------------------------------------------------------------
     def ensure_repository(self) -> None:
@@ -396,7 +406,9 @@ class LocalStore(VersionedStore):
             head_tree = self._tree_of(con, head)
             tree_id = self._apply(head_tree, staged)
             if tree_id == head_tree:  # identical bytes rewritten, or a new path written then deleted
-                raise NothingToCommit(f"nothing to commit on branch {branch!r}: staged changes leave it unchanged")
+                raise NothingToCommit(
+                    f"nothing to commit on branch {branch!r}: staged changes leave it unchanged"
+                )
             new = self._new_commit(con, tree_id, [head], message, metadata)
             con.execute("UPDATE branches SET commit_id = ? WHERE name = ?", (new.id, branch))
             con.execute("DELETE FROM staging WHERE branch = ?", (branch,))
@@ -425,7 +437,14 @@ class LocalStore(VersionedStore):
             left_tree = self._tree_of(con, self._resolve(con, left_ref)[0])
             right_tree = self._tree_of(con, self._resolve(con, right_ref)[0])
         return [
-            Change(path=path, type=ChangeType.ADDED if old is None else ChangeType.REMOVED if new is None else ChangeType.CHANGED)
+            Change(
+                path=path,
+                type=ChangeType.ADDED
+                if old is None
+                else ChangeType.REMOVED
+                if new is None
+                else ChangeType.CHANGED,
+            )
             for path, old, new in self._diff_trees(left_tree, right_tree)
         ]
 
@@ -466,7 +485,9 @@ class LocalStore(VersionedStore):
             source, _ = self._resolve(con, source_ref)
             destination = self._branch_head(con, destination_branch)
             if destination is None:
-                raise RefNotFound(f"branch {destination_branch!r} not found in repository {self.repository!r}")
+                raise RefNotFound(
+                    f"branch {destination_branch!r} not found in repository {self.repository!r}"
+                )
             if self._staged(con, destination_branch):
                 raise StoreError(
                     f"cannot merge into {destination_branch!r}: it has uncommitted changes (commit or reset them first)"

@@ -72,7 +72,11 @@ def content_hash(objects: Mapping[str, bytes]) -> str:
 
 
 def stage(
-    store: VersionedStore, branch: str, objects: Mapping[str, bytes], message: str, metadata: Mapping[str, str]
+    store: VersionedStore,
+    branch: str,
+    objects: Mapping[str, bytes],
+    message: str,
+    metadata: Mapping[str, str],
 ) -> Commit | None:
     """Write ``objects`` on a fresh branch from main and commit them there (nothing reaches main).
 
@@ -165,7 +169,9 @@ class RemovedBranch:
     age_days: float
 
 
-def remove_stale_branches(store: VersionedStore, older_than_days: float, now: float | None = None) -> list[RemovedBranch]:
+def remove_stale_branches(
+    store: VersionedStore, older_than_days: float, now: float | None = None
+) -> list[RemovedBranch]:
     """Delete WAP branches whose head is older than the retention (they were never published)."""
     now = time.time() if now is None else now
     removed = []
@@ -177,5 +183,3 @@ def remove_stale_branches(store: VersionedStore, older_than_days: float, now: fl
             store.delete_branch(branch.name)
             removed.append(RemovedBranch(branch.name, age_days))
     return removed
-
-

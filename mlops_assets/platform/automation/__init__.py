@@ -16,7 +16,10 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
 
     return dg.Definitions(
         sensors=[
-            landing_sensor, build_retrain_sensor(specs), build_serving_sensor(specs), alert_on_run_failure,
+            landing_sensor,
+            build_retrain_sensor(specs),
+            build_serving_sensor(specs),
+            alert_on_run_failure,
             *automation_sensors(),
         ]
     )

@@ -33,14 +33,16 @@ def every_partition_eager(
     upstreams that may be missing (tomorrow's labels). A partition that was never computed and
     whose inputs did not change is not requested: backfills of history are deliberate.
     """
-    missing = AC.any_deps_missing() if ignore_missing is None else AC.any_deps_missing().ignore(ignore_missing)
+    missing = (
+        AC.any_deps_missing() if ignore_missing is None else AC.any_deps_missing().ignore(ignore_missing)
+    )
     # "Missing" is judged when the change happens: history that changed before a model existed is
     # not remembered and scored the moment the model appears (serve_new_models decides that).
     # No "upstream in progress" guard: a change is seen only once upstream's audit has published
     # it, and every node of the condition costs each tick, once per dependency.
-    return (
-        (deps_changed(ignore_updates_of) & ~missing).since_last_handled() & ~AC.in_progress()
-    ).with_label("eager over every partition, on changed data")
+    return ((deps_changed(ignore_updates_of) & ~missing).since_last_handled() & ~AC.in_progress()).with_label(
+        "eager over every partition, on changed data"
+    )
 
 
 def gated_by(gate: dg.AssetSelection) -> dg.AutomationCondition:
@@ -50,23 +52,25 @@ def gated_by(gate: dg.AssetSelection) -> dg.AutomationCondition:
     cost grow with specs times marts."""
     changed = AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).allow(gate)
     return (
-        (changed.with_label("a gate dependency's data changed") & ~AC.any_deps_missing().allow(gate)).since_last_handled()
+        (
+            changed.with_label("a gate dependency's data changed") & ~AC.any_deps_missing().allow(gate)
+        ).since_last_handled()
         & ~AC.in_progress()
     ).with_label("eager over every partition, on changed gate data")
 
 
 def retrain_on_code_change() -> dg.AutomationCondition:
     """A changed spec or training code (the asset's code_version) retrains once, never concurrently."""
-    return (
-        AC.code_version_changed().since_last_handled() & ~AC.missing() & ~AC.in_progress()
-    ).with_label("retrain on spec/code change")
+    return (AC.code_version_changed().since_last_handled() & ~AC.missing() & ~AC.in_progress()).with_label(
+        "retrain on spec/code change"
+    )
 
 
 def summary_follows_reports() -> dg.AutomationCondition:
     # Waits for its reports' runs: a range of reports publishes day after day in one check step.
-    return (
-        deps_changed().since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
-    ).with_label("recompute when a report changes on main")
+    return (deps_changed().since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label(
+        "recompute when a report changes on main"
+    )
 
 
 class DailyDepsPublished(dg.AutomationCondition):
@@ -95,7 +99,9 @@ class DailyDepsPublished(dg.AutomationCondition):
         for parent in context.asset_graph.get(context.key).parent_keys:
             if days and context.asset_graph.get(parent).partitions_def is not None:
                 # Partitions whose latest data version is not empty (since the very first event).
-                days &= set(storage.get_updated_data_version_partitions(parent, sorted(days), since_storage_id=-1))
+                days &= set(
+                    storage.get_updated_data_version_partitions(parent, sorted(days), since_storage_id=-1)
+                )
         true_subset = context.asset_graph_view.get_subset_from_partition_keys(
             context.key, context.partitions_def, days
         )

@@ -3,13 +3,13 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from mlops_assets.platform.features import FEATURES_KEY
-from mlops_assets.platform.monitoring import summary_key
 from mlops_assets.errors import ObjectNotFound
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.training import TrainingError, select_window
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import published_partitions, read_table, table_path
+from mlops_assets.platform.features import FEATURES_KEY
+from mlops_assets.platform.monitoring import summary_key
 
 HANDLED_MEMORY = 50
 
@@ -25,12 +25,16 @@ class RetrainDecision:
 
 def _row(store: VersionedStore, path_parts: list[str]) -> dict | None:
     try:
-        return read_table(store, MAIN, table_path(path_parts, None)).row(-1, named=True)  # tables append: the newest row is last
+        return read_table(store, MAIN, table_path(path_parts, None)).row(
+            -1, named=True
+        )  # tables append: the newest row is last
     except ObjectNotFound:
         return None
 
 
-def decide_retraining(spec: ModelSpec, store: VersionedStore, state: dict, *, in_progress: bool) -> RetrainDecision:
+def decide_retraining(
+    spec: ModelSpec, store: VersionedStore, state: dict, *, in_progress: bool
+) -> RetrainDecision:
     """Whether ``models/<spec>`` should retrain now, why, and the sensor state to keep."""
     if in_progress:
         return RetrainDecision(None, why_not="a run of it is in progress", state=state)

@@ -8,12 +8,17 @@ from datetime import timedelta
 
 import dagster as dg
 
-DAILY_DATA = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=2), warn_window=timedelta(days=1, hours=6))
+DAILY_DATA = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(days=2), warn_window=timedelta(days=1, hours=6)
+)
 DIMENSIONS = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=35), warn_window=timedelta(days=31))
-SUMMARY = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=2), warn_window=timedelta(days=1, hours=6))
+SUMMARY = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(days=2), warn_window=timedelta(days=1, hours=6)
+)
 
 
 def model_freshness(max_model_age_days: int) -> dg.FreshnessPolicy:
     return dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(days=max_model_age_days), warn_window=timedelta(days=max(1, max_model_age_days - 1))
+        fail_window=timedelta(days=max_model_age_days),
+        warn_window=timedelta(days=max(1, max_model_age_days - 1)),
     )

@@ -6,24 +6,28 @@ evidence for training), so the UI says why each automatic run happened.
 
 import json
 import os
+
 import dagster as dg
 
-from mlops_assets.platform.automation.decisions import RetrainDecision, decide_retraining
-from mlops_assets.platform.data.assets import DIMENSION_KEYS, RAW_DAILY_JOB, RAW_DIMENSIONS_JOB
-from mlops_assets.platform.jobs import RAW_DAILY_KEYS
-from mlops_assets.platform.features import FEATURES_KEY
-from mlops_assets.platform.inference import predictions_key
-from mlops_assets.platform.models.assets import SERVES_FROM, model_key
-from mlops_assets.platform.run_resources import run_tags
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.tables import DIMENSION_TABLES
 from mlops_assets.lib.versioned_store import MAIN
 from mlops_assets.lib.versioned_store.wap import published_partitions
+from mlops_assets.platform.automation.decisions import RetrainDecision, decide_retraining
+from mlops_assets.platform.data.assets import DIMENSION_KEYS, RAW_DAILY_JOB, RAW_DIMENSIONS_JOB
+from mlops_assets.platform.features import FEATURES_KEY
+from mlops_assets.platform.inference import predictions_key
+from mlops_assets.platform.jobs import RAW_DAILY_KEYS
+from mlops_assets.platform.models.assets import SERVES_FROM, model_key
+from mlops_assets.platform.run_resources import run_tags
 from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
 from mlops_assets.resources.alerts import AlertResource
 
 IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
 ]
 
 
@@ -76,12 +80,14 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneReso
             continue  # two files for one day: the run would refuse it; wait for upstream to fix it
         if not is_new(day, delivery, RAW_DAILY_KEYS, day):
             continue
-        requests.append(dg.RunRequest(
-            run_key=f"landed-{day}-{delivery}",
-            job_name=RAW_DAILY_JOB.name,
-            partition_key=day,
-            tags={"mlops/trigger": "landing_sensor", "mlops/landed_day": day, **run_tags("default")},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"landed-{day}-{delivery}",
+                job_name=RAW_DAILY_JOB.name,
+                partition_key=day,
+                tags={"mlops/trigger": "landing_sensor", "mlops/landed_day": day, **run_tags("default")},
+            )
+        )
     try:
         dimension_files = [landed_file(directory, t.name, None) for t in DIMENSION_TABLES]
     except LandingError:
@@ -89,10 +95,17 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneReso
     if dimension_files:
         delivery = max(_mtime(p) for p in dimension_files)
         if is_new("dimensions", delivery, DIMENSION_KEYS, None):
-            requests.append(dg.RunRequest(
-                run_key=f"dimensions-{delivery}", job_name=RAW_DIMENSIONS_JOB.name,
-                tags={"mlops/trigger": "landing_sensor", "mlops/landed": "dimensions", **run_tags("default")},
-            ))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"dimensions-{delivery}",
+                    job_name=RAW_DIMENSIONS_JOB.name,
+                    tags={
+                        "mlops/trigger": "landing_sensor",
+                        "mlops/landed": "dimensions",
+                        **run_tags("default"),
+                    },
+                )
+            )
     if not requests:
         return dg.SensorResult(skip_reason="no newly landed file", cursor=json.dumps(seen, sort_keys=True))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
@@ -128,24 +141,24 @@ def build_retrain_sensor(specs: list[ModelSpec]) -> dg.SensorDefinition:
             if decision.reason is None:
                 skipped.append(f"{spec.name}: {decision.why_not}")
                 continue
-            requests.append(dg.RunRequest(
-                run_key=f"retrain-{spec.name}-{decision.evidence_key}",
-                asset_selection=[model_key(spec)],
-                tags={
-                    "mlops/trigger": "retrain_sensor",
-                    "mlops/retrain_reason": decision.reason,
-                    "mlops/retrain_evidence": decision.evidence[:250],
-                    "mlops/spec": spec.name,
-                    **run_tags("training"),
-                },
-            ))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"retrain-{spec.name}-{decision.evidence_key}",
+                    asset_selection=[model_key(spec)],
+                    tags={
+                        "mlops/trigger": "retrain_sensor",
+                        "mlops/retrain_reason": decision.reason,
+                        "mlops/retrain_evidence": decision.evidence[:250],
+                        "mlops/spec": spec.name,
+                        **run_tags("training"),
+                    },
+                )
+            )
         if not requests:
             return dg.SensorResult(skip_reason="; ".join(skipped), cursor=json.dumps(state, sort_keys=True))
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))
 
     return retrain_sensor
-
-
 
 
 def _contiguous(days: list[str]) -> list[tuple[str, str]]:
@@ -179,7 +192,9 @@ def build_serving_sensor(specs: list[ModelSpec]) -> dg.SensorDefinition:
         versioned = None
         requests, waiting = [], []
         for spec in specs:
-            record = next(iter(context.instance.fetch_materializations(model_key(spec), limit=1).records), None)
+            record = next(
+                iter(context.instance.fetch_materializations(model_key(spec), limit=1).records), None
+            )
             if record is None or handled.get(spec.name) == record.storage_id:
                 continue
             run = context.instance.get_run_by_id(record.run_id)
@@ -193,19 +208,25 @@ def build_serving_sensor(specs: list[ModelSpec]) -> dg.SensorDefinition:
             versioned = versioned or store.open()
             scored = set(published_partitions(versioned, MAIN, predictions_key(spec).path))
             first = "" if spec.serving.score_training_window else serves_from.value
-            todo = [d for d in published_partitions(versioned, MAIN, FEATURES_KEY.path) if d >= first and d not in scored]
+            todo = [
+                d
+                for d in published_partitions(versioned, MAIN, FEATURES_KEY.path)
+                if d >= first and d not in scored
+            ]
             for start, end in _contiguous(todo):
-                requests.append(dg.RunRequest(
-                    run_key=f"serve-{spec.name}-{record.storage_id}-{start}",
-                    asset_selection=[predictions_key(spec)],
-                    tags={
-                        "mlops/trigger": "serve_new_models",
-                        "mlops/spec": spec.name,
-                        "dagster/asset_partition_range_start": start,
-                        "dagster/asset_partition_range_end": end,
-                        **run_tags("scoring"),
-                    },
-                ))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"serve-{spec.name}-{record.storage_id}-{start}",
+                        asset_selection=[predictions_key(spec)],
+                        tags={
+                            "mlops/trigger": "serve_new_models",
+                            "mlops/spec": spec.name,
+                            "dagster/asset_partition_range_start": start,
+                            "dagster/asset_partition_range_end": end,
+                            **run_tags("scoring"),
+                        },
+                    )
+                )
         cursor = json.dumps(handled, sort_keys=True)
         if not requests:
             reason = f"waiting for the promotion of {waiting}" if waiting else "no new model version to serve"
@@ -223,14 +244,16 @@ def build_serving_sensor(specs: list[ModelSpec]) -> dg.SensorDefinition:
 )
 def alert_on_run_failure(context: dg.RunFailureSensorContext, alerts: AlertResource):
     run = context.dagster_run
-    alerts.send({
-        "event": "run_failure",
-        "run_id": run.run_id,
-        "job": run.job_name,
-        "trigger": run.tags.get("mlops/trigger", "manual"),
-        "retrain_reason": run.tags.get("mlops/retrain_reason"),
-        "message": (context.failure_event.message or "")[:1000],
-    })
+    alerts.send(
+        {
+            "event": "run_failure",
+            "run_id": run.run_id,
+            "job": run.job_name,
+            "trigger": run.tags.get("mlops/trigger", "manual"),
+            "retrain_reason": run.tags.get("mlops/retrain_reason"),
+            "message": (context.failure_event.message or "")[:1000],
+        }
+    )
 
 
 def automation_sensors() -> list[dg.AutomationConditionSensorDefinition]:

@@ -4,16 +4,15 @@ Each asset reads its landed file(s) strictly (``lib.landing``), stages them in t
 versioned store (the IO manager), and its blocking contract check publishes them.
 """
 
-
 from typing import Any
 
 import dagster as dg
 
+from mlops_assets.errors import LandingError
+from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, SourceTable
 from mlops_assets.platform.automation.freshness import DAILY_DATA, DIMENSIONS
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.partitions import DAILY, OWNERS
-from mlops_assets.errors import LandingError
-from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, SourceTable
 from mlops_assets.resources import LandingZoneResource
 from mlops_assets.resources.io_manager import Withheld
 
@@ -59,7 +58,10 @@ def _landed_asset(table: SourceTable) -> dg.AssetsDefinition:
                 continue
             for warning in landed.warnings:
                 context.log.warning(warning)
-            metadata = {"landed_file": dg.MetadataValue.path(str(landed.path)), "warnings": len(landed.warnings)}
+            metadata = {
+                "landed_file": dg.MetadataValue.path(str(landed.path)),
+                "warnings": len(landed.warnings),
+            }
             if partition:
                 context.add_asset_metadata(metadata, partition_key=partition)
             else:

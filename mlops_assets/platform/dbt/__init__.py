@@ -14,13 +14,19 @@ from datetime import timedelta
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
+from mlops_assets.errors import SettingsError
+from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_with_mirror
 from mlops_assets.platform.automation.conditions import gated_by
 from mlops_assets.platform.automation.freshness import DAILY_DATA
 from mlops_assets.platform.partitions import DAILY
-from mlops_assets.errors import SettingsError
-from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_with_mirror
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.settings import Settings
 
@@ -56,7 +62,9 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
             return [key]
         return [dg.AssetKey([part.replace(PER_MODEL, model) for part in key.path]) for model in self._models]
 
-    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         if unique_id.startswith("source."):
             return spec
@@ -82,7 +90,9 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return None if self._is_source(dbt_resource_props) else OWNERS
 
-    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
         if self._is_source(dbt_resource_props):
             return None
         # A day's marts follow its monitoring reports (the last step of the day's chain): a new model
@@ -121,7 +131,9 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,
     )
-    def dbt_analytics(context: dg.AssetExecutionContext, dbt: DbtCliResource, store: VersionedStoreResource) -> Iterator[Any]:
+    def dbt_analytics(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, store: VersionedStoreResource
+    ) -> Iterator[Any]:
         mirrored = warehouse_with_mirror(store.open(), settings.dbt_warehouse_path, settings.published_dir)
         with mirrored as (mirror, waited_s):
             if waited_s > 1:
@@ -138,13 +150,19 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
             )
             provenance = {"source_commit": mirror.commit_id, "partition_window": window}
             for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
-                yield event.with_metadata({**event.metadata, **provenance}) if isinstance(event, dg.Output) else event
+                yield (
+                    event.with_metadata({**event.metadata, **provenance})
+                    if isinstance(event, dg.Output)
+                    else event
+                )
 
     return dg.Definitions(
         assets=[dbt_analytics],
         resources={
             "dbt": DbtCliResource(
-                project_dir=project, target="prod" if settings.env == "prod" else "local", dbt_executable=dbt_executable()
+                project_dir=project,
+                target="prod" if settings.env == "prod" else "local",
+                dbt_executable=dbt_executable(),
             )
         },
     )

@@ -1,16 +1,10 @@
 """Feature tables: ``features/flight_features`` (daily)."""
 
-import dagster as dg
-import polars as pl
 from typing import Any
 
-from mlops_assets.platform.automation.conditions import DailyDepsPublished, every_partition_eager
-from mlops_assets.platform.automation.freshness import DAILY_DATA
-from mlops_assets.platform.contract_checks import publishing_contract_check
-from mlops_assets.platform.data.assets import DIMENSION_KEYS
-from mlops_assets.platform.partitions import DAILY, OWNERS
-from mlops_assets.lib.tables import FLIGHTS, WEATHER
-from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
+import dagster as dg
+import polars as pl
+
 from mlops_assets.lib.features import (
     COLUMN_SOURCES,
     COLUMNS,
@@ -20,6 +14,13 @@ from mlops_assets.lib.features import (
     features_contract,
     row_day,
 )
+from mlops_assets.lib.tables import FLIGHTS, WEATHER
+from mlops_assets.platform.automation.conditions import DailyDepsPublished, every_partition_eager
+from mlops_assets.platform.automation.freshness import DAILY_DATA
+from mlops_assets.platform.contract_checks import publishing_contract_check
+from mlops_assets.platform.data.assets import DIMENSION_KEYS
+from mlops_assets.platform.partitions import DAILY, OWNERS
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
 
 FEATURES_KEY = dg.AssetKey(["features", "flight_features"])
 FEATURES_CODE_VERSION = "1"
@@ -33,12 +34,17 @@ def _column_schema() -> dg.TableSchema:
         "arr_delay": "LABEL: arrival delay in minutes (null for cancelled/diverted); never a feature",
         "cancelled": "LABEL: no departure time recorded; never a feature",
     }
-    return dg.TableSchema(columns=[dg.TableColumn(n, str(t), description=describe[n]) for n, t in COLUMNS.items()])
+    return dg.TableSchema(
+        columns=[dg.TableColumn(n, str(t), description=describe[n]) for n, t in COLUMNS.items()]
+    )
 
 
 COLUMN_LINEAGE = dg.TableColumnLineage(
     deps_by_column={
-        column: [dg.TableColumnDep(asset_key=dg.AssetKey(["raw", table]), column_name=name) for table, name in sources]
+        column: [
+            dg.TableColumnDep(asset_key=dg.AssetKey(["raw", table]), column_name=name)
+            for table, name in sources
+        ]
         for column, sources in COLUMN_SOURCES.items()
     }
 )
@@ -63,7 +69,8 @@ COLUMN_LINEAGE = dg.TableColumnLineage(
     # change is a deliberate backfill (job daily_assets over the range), not an automatic storm.
     # A day whose raw data failed its contract is not built until a good delivery is published.
     automation_condition=(
-        every_partition_eager(ignore_updates_of=dg.AssetSelection.assets(*DIMENSION_KEYS)) & DailyDepsPublished()
+        every_partition_eager(ignore_updates_of=dg.AssetSelection.assets(*DIMENSION_KEYS))
+        & DailyDepsPublished()
     ),
     freshness_policy=DAILY_DATA,
     description=(
@@ -75,7 +82,11 @@ COLUMN_LINEAGE = dg.TableColumnLineage(
     metadata={"dagster/column_schema": _column_schema(), "dagster/column_lineage": COLUMN_LINEAGE},
 )
 def flight_features(
-    context: dg.AssetExecutionContext, flights: Any, weather: Any, planes: pl.DataFrame, airports: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    flights: Any,
+    weather: Any,
+    planes: pl.DataFrame,
+    airports: pl.DataFrame,
 ) -> Any:
     days = context.partition_keys
     ready = [d for d in days if d in flights and d in weather]
@@ -90,7 +101,11 @@ def flight_features(
     tables: dict[str, Any] = {}
     for day in days:
         if day not in ready:
-            missing = [name for name, table in (("raw/flights", flights), ("raw/weather", weather)) if day not in table]
+            missing = [
+                name
+                for name, table in (("raw/flights", flights), ("raw/weather", weather))
+                if day not in table
+            ]
             tables[day] = withhold(days, f"{' and '.join(missing)} partition {day} is not published on main")
             continue
         tables[day] = by_day.get(day, built.clear())

@@ -6,6 +6,11 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from mlops_assets.errors import MlopsError
+from mlops_assets.lib.features import row_day
+from mlops_assets.lib.model_spec import ModelSpec
+from mlops_assets.lib.scoring import score_range
+from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.platform.automation.conditions import every_partition_eager
 from mlops_assets.platform.automation.freshness import DAILY_DATA
 from mlops_assets.platform.contract_checks import publishing_contract_check
@@ -13,12 +18,7 @@ from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.models.assets import model_key
 from mlops_assets.platform.partitions import DAILY
 from mlops_assets.platform.run_resources import op_tags
-from mlops_assets.errors import MlopsError
-from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.features import row_day
-from mlops_assets.lib.scoring import score_range
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
-from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.resources.mlflow import MlflowResource
 
 PREDICTIONS_CODE_VERSION = "1"
@@ -37,7 +37,13 @@ def predictions_contract(spec: ModelSpec):
             {
                 "flight_id": pa.Column(pl.String(), unique=True),
                 "date": pa.Column(pl.Date()),
-                "score": pa.Column(pl.Float64(), [*score_checks, pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()), name="finite")]),
+                "score": pa.Column(
+                    pl.Float64(),
+                    [
+                        *score_checks,
+                        pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()), name="finite"),
+                    ],
+                ),
                 "prediction": pa.Column(pl.Float64()),
                 "model_name": pa.Column(pl.String(), pa.Check.equal_to(spec.name)),
                 "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
@@ -66,7 +72,9 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         # model was trained on are not scored as new traffic unless the spec asks for it.
         # The days after its training window that exist when a model first appears are requested
         # by the serve_new_models sensor.
-        automation_condition=every_partition_eager(ignore_updates_of=dg.AssetSelection.assets(model_key(spec))),
+        automation_condition=every_partition_eager(
+            ignore_updates_of=dg.AssetSelection.assets(model_key(spec))
+        ),
         freshness_policy=DAILY_DATA,
         description=(
             f"Daily {'probability of ' + spec.target if spec.task == 'classification' else 'predicted ' + spec.target} "
@@ -74,15 +82,27 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             "when the run starts (resolved once per run and recorded on every row). Metadata: latency per 100 "
             "records (p50/p95) and volume (rows scored = model calls)."
         ),
-        metadata={"dagster/column_schema": dg.TableSchema(columns=[
-            dg.TableColumn("flight_id", "String", description="stable flight key (features/flight_features)"),
-            dg.TableColumn("date", "Date", description="flight date (the partition)"),
-            dg.TableColumn("score", "Float64", description="probability (classification) or predicted value"),
-            dg.TableColumn("prediction", "Float64", description="class at threshold 0.5, or the predicted value"),
-            dg.TableColumn("model_name", "String", description="registered model"),
-            dg.TableColumn("model_version", "Int64", description="registered version that scored the row"),
-            dg.TableColumn("scored_at", "Float64", description="unix time of scoring"),
-        ])},
+        metadata={
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(
+                        "flight_id", "String", description="stable flight key (features/flight_features)"
+                    ),
+                    dg.TableColumn("date", "Date", description="flight date (the partition)"),
+                    dg.TableColumn(
+                        "score", "Float64", description="probability (classification) or predicted value"
+                    ),
+                    dg.TableColumn(
+                        "prediction", "Float64", description="class at threshold 0.5, or the predicted value"
+                    ),
+                    dg.TableColumn("model_name", "String", description="registered model"),
+                    dg.TableColumn(
+                        "model_version", "Int64", description="registered version that scored the row"
+                    ),
+                    dg.TableColumn("scored_at", "Float64", description="unix time of scoring"),
+                ]
+            )
+        },
     )
     def _predictions(context: dg.AssetExecutionContext, features: Any, mlflow: MlflowResource) -> Any:
         tracker = mlflow.tracker()
@@ -100,7 +120,10 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         tables: dict[str, Any] = {}
         for day in context.partition_keys:
             if day not in scored:
-                tables[day] = withhold(context.partition_keys, f"features/flight_features partition {day} is not published on main")
+                tables[day] = withhold(
+                    context.partition_keys,
+                    f"features/flight_features partition {day} is not published on main",
+                )
                 continue
             tables[day] = scored[day].table
             context.add_asset_metadata(
@@ -113,7 +136,9 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 },
                 partition_key=day,
             )
-        context.log.info(f"scored {sum(s.table.height for s in scored.values())} rows with {spec.name} v{version}")
+        context.log.info(
+            f"scored {sum(s.table.height for s in scored.values())} rows with {spec.name} v{version}"
+        )
         return tables
 
     return _predictions
@@ -122,5 +147,7 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
 def build_defs(spec: ModelSpec) -> dg.Definitions:
     return dg.Definitions(
         assets=[_predictions_asset(spec)],
-        asset_checks=[publishing_contract_check(predictions_key(spec), predictions_contract(spec), row_day=row_day)],
+        asset_checks=[
+            publishing_contract_check(predictions_key(spec), predictions_contract(spec), row_day=row_day)
+        ],
     )

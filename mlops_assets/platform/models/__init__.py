@@ -9,7 +9,6 @@ from mlops_assets.platform import inference, monitoring
 from mlops_assets.platform.models import assets
 from mlops_assets.platform.models.assets import model_key
 from mlops_assets.platform.run_resources import run_tags
-from mlops_assets.settings import Settings
 
 
 def retrain_now_job(spec: ModelSpec):
@@ -24,12 +23,12 @@ def retrain_now_job(spec: ModelSpec):
     )
 
 
-def build_model_defs(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Definitions:
+def build_model_defs(spec: ModelSpec, spec_path: Path) -> dg.Definitions:
     """``models/<name>`` (contract + promotion), ``predictions/<name>``, ``monitoring/<name>/daily_report``
     and ``summary`` (each with its contract), and the launchpad job ``retrain_<name>_now``."""
     return dg.Definitions.merge(
-        assets.build_defs(spec, spec_path, settings),
+        assets.build_defs(spec, spec_path),
         inference.build_defs(spec),
-        monitoring.build_defs(spec, settings),
+        monitoring.build_defs(spec),
         dg.Definitions(jobs=[retrain_now_job(spec)]),
     )

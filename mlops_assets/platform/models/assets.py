@@ -16,22 +16,21 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from mlops_assets.errors import ObjectNotFound
+from mlops_assets.lib import training
+from mlops_assets.lib.governance import lock_digest
+from mlops_assets.lib.lifecycle import REF_COLUMNS, decide_promotion, train_and_register, with_history
+from mlops_assets.lib.model_spec import ModelSpec
+from mlops_assets.lib.versioned_store import MAIN, VersionedStore
+from mlops_assets.lib.versioned_store.wap import published_partitions, read_table, table_path
 from mlops_assets.platform.automation.conditions import retrain_on_code_change
 from mlops_assets.platform.automation.freshness import model_freshness
 from mlops_assets.platform.contract_checks import contract_description, contract_result
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.run_resources import op_tags
-from mlops_assets.errors import ObjectNotFound
-from mlops_assets.lib import training
-from mlops_assets.lib.governance import git_sha, lock_digest
-from mlops_assets.lib.lifecycle import REF_COLUMNS, decide_promotion, train_and_register, with_history
-from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.versioned_store import MAIN, VersionedStore
-from mlops_assets.lib.versioned_store.wap import published_partitions, read_table, table_path
 from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
 from mlops_assets.resources.io_manager import read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
-from mlops_assets.settings import Settings, project_root
 
 SERVES_FROM = "serves_from"
 # The model asset carries its whole spec: cross-model pieces find the models in the definitions.
@@ -57,7 +56,9 @@ def _ref_contract():
             "training_commit": pa.Column(pl.String(), pa.Check.str_length(min_value=6)),
             "train_rows": pa.Column(pl.Int64(), pa.Check.gt(0)),
             "holdout_rows": pa.Column(pl.Int64(), pa.Check.gt(0)),
-            "holdout_score": pa.Column(pl.Float64(), pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()), name="finite")),
+            "holdout_score": pa.Column(
+                pl.Float64(), pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()), name="finite")
+            ),
             "task": pa.Column(pl.String(), pa.Check.isin(["classification", "regression"])),
         },
         strict=True,
@@ -73,7 +74,7 @@ def _published_versions(store: VersionedStore, key: dg.AssetKey) -> pl.DataFrame
         return pl.DataFrame(schema=REF_COLUMNS)
 
 
-def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.AssetsDefinition:
+def _model_asset(spec: ModelSpec, spec_path: Path) -> dg.AssetsDefinition:
     key = model_key(spec)
 
     @dg.asset(
@@ -103,7 +104,9 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
         tags={"mlops/kind": "training"},
         op_tags=op_tags("training"),
     )
-    def _model(context: dg.AssetExecutionContext, store: VersionedStoreResource, mlflow: MlflowResource) -> pl.DataFrame:
+    def _model(
+        context: dg.AssetExecutionContext, store: VersionedStoreResource, mlflow: MlflowResource
+    ) -> pl.DataFrame:
         versioned = store.open()
         commit = versioned.get_commit(MAIN).id  # pinned: every partition of the window from this commit
         window = training.select_window(spec, published_partitions(versioned, commit, FEATURES_KEY.path))
@@ -111,11 +114,18 @@ def _model_asset(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Ass
         described = versioned.describe()
         tracker = mlflow.tracker()
         trained = train_and_register(
-            spec, spec_path.read_text(), window, load_window(versioned, spec, commit, window.days), commit, tracker,
+            spec,
+            spec_path.read_text(),
+            window,
+            load_window(versioned, spec, commit, window.days),
+            commit,
+            tracker,
             provenance={
                 "spec_file": spec_path.parent.name + "/" + spec_path.name,
-                "git_sha": git_sha(project_root(), settings.git_sha),
-                "training_data_store": json.dumps({"backend": described.backend, "repository": described.repository}),
+                "git_sha": mlflow.code_version(),
+                "training_data_store": json.dumps(
+                    {"backend": described.backend, "repository": described.repository}
+                ),
                 "dagster_run_id": context.run.run_id,
                 "dependencies_lock_sha256": lock_sha,
                 "requirements_lock": lock,
@@ -158,7 +168,9 @@ def _model_checks(spec: ModelSpec) -> dg.AssetChecksDefinition:
         specs=[
             dg.AssetCheckSpec("contract", asset=key, blocking=True, description=contract_description(key)),
             dg.AssetCheckSpec(
-                "promotion", asset=key, blocking=True,
+                "promotion",
+                asset=key,
+                blocking=True,
                 description=(
                     f"Champion/challenger gate, after the contract passed: the new version becomes 'champion' only "
                     f"if its holdout {spec.promotion.metric} ({direction} is better) is within "
@@ -179,12 +191,18 @@ def _model_checks(spec: ModelSpec) -> dg.AssetChecksDefinition:
         yield contract
         if not audit.passed:
             yield dg.AssetCheckResult(
-                check_name="promotion", passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"decision": "not judged: the model reference failed its contract; champion unchanged"},
+                check_name="promotion",
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "decision": "not judged: the model reference failed its contract; champion unchanged"
+                },
             )
             return
         versioned = store.open()
-        reference = read_table(versioned, MAIN, table_path(key.path, None)).sort("model_version").row(-1, named=True)
+        reference = (
+            read_table(versioned, MAIN, table_path(key.path, None)).sort("model_version").row(-1, named=True)
+        )
         promotion = decide_promotion(
             spec, mlflow.tracker(), reference, lambda commit, days: load_window(versioned, spec, commit, days)
         )
@@ -196,7 +214,9 @@ def _model_checks(spec: ModelSpec) -> dg.AssetChecksDefinition:
             "decision": promotion.decision,
         }
         if promotion.champion_version is not None:
-            metadata.update(champion_version=promotion.champion_version, champion_score=promotion.champion_score)
+            metadata.update(
+                champion_version=promotion.champion_version, champion_score=promotion.champion_score
+            )
         if not promotion.promoted:
             context.log.warning(
                 f"{key.to_user_string()}: challenger v{promotion.challenger_version} {spec.promotion.metric}="
@@ -204,12 +224,14 @@ def _model_checks(spec: ModelSpec) -> dg.AssetChecksDefinition:
                 f"{promotion.champion_score:.4f}: {promotion.decision}"
             )
         yield dg.AssetCheckResult(
-            check_name="promotion", passed=promotion.promoted, metadata=metadata,
+            check_name="promotion",
+            passed=promotion.promoted,
+            metadata=metadata,
             severity=dg.AssetCheckSeverity.WARN if not promotion.promoted else dg.AssetCheckSeverity.ERROR,
         )
 
     return _checks
 
 
-def build_defs(spec: ModelSpec, spec_path: Path, settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=[_model_asset(spec, spec_path, settings)], asset_checks=[_model_checks(spec)])
+def build_defs(spec: ModelSpec, spec_path: Path) -> dg.Definitions:
+    return dg.Definitions(assets=[_model_asset(spec, spec_path)], asset_checks=[_model_checks(spec)])

@@ -1,37 +1,44 @@
 """Monitoring: ``monitoring/<spec>/daily_report`` (daily) and ``monitoring/<spec>/summary``."""
 
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
+from mlops_assets.errors import MlopsError
+from mlops_assets.lib.drift import ReferenceProfile
+from mlops_assets.lib.features import row_day
+from mlops_assets.lib.model_spec import ModelSpec
+from mlops_assets.lib.monitoring import Latency, daily_report, headline, summarize
+from mlops_assets.lib.report_html import render_report
+from mlops_assets.lib.versioned_store import MAIN
+from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.platform.automation.conditions import every_partition_eager, summary_follows_reports
 from mlops_assets.platform.automation.freshness import DAILY_DATA, SUMMARY
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.inference import predictions_key
 from mlops_assets.platform.partitions import DAILY
-from mlops_assets.errors import MlopsError
-from mlops_assets.lib.drift import ReferenceProfile
-from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.monitoring import Latency, daily_report, headline, summarize
-from mlops_assets.lib.report_html import render_report
-from mlops_assets.lib.versioned_store import MAIN
-from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.resources import VersionedStoreResource
-from mlops_assets.lib.features import row_day
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, read_partitions, withhold
 from mlops_assets.resources.mlflow import MlflowResource
-from mlops_assets.settings import Settings
+from mlops_assets.resources.reports import ReportsResource
 
 MONITORING_CODE_VERSION = "1"
 STATUSES = ["ok", "warn", "drift", "decay", "pending", "info"]
 SUMMARY_COLUMNS = {
-    "spec": pl.String(), "window_start": pl.Date(), "window_end": pl.Date(), "days": pl.Int64(),
-    "model_version": pl.Int64(), "verdict": pl.String(), "reason": pl.String(), "drifting_features": pl.String(),
-    "mean_score": pl.Float64(), "score_threshold": pl.Float64(), "labelled_days": pl.Int64(),
+    "spec": pl.String(),
+    "window_start": pl.Date(),
+    "window_end": pl.Date(),
+    "days": pl.Int64(),
+    "model_version": pl.Int64(),
+    "verdict": pl.String(),
+    "reason": pl.String(),
+    "drifting_features": pl.String(),
+    "mean_score": pl.Float64(),
+    "score_threshold": pl.Float64(),
+    "labelled_days": pl.Int64(),
 }
 
 
@@ -69,8 +76,13 @@ def _summary_contract():
     import pandera.polars as pa
 
     return pa.DataFrameSchema(
-        {**{c: pa.Column(t, nullable=c in ("mean_score", "score_threshold")) for c, t in SUMMARY_COLUMNS.items()},
-         "verdict": pa.Column(pl.String(), pa.Check.isin(["ok", "drift", "decay"]))},
+        {
+            **{
+                c: pa.Column(t, nullable=c in ("mean_score", "score_threshold"))
+                for c, t in SUMMARY_COLUMNS.items()
+            },
+            "verdict": pa.Column(pl.String(), pa.Check.isin(["ok", "drift", "decay"])),
+        },
         strict=True,
         name="monitoring summary",
     )
@@ -79,7 +91,8 @@ def _summary_contract():
 def _latencies(context: dg.AssetExecutionContext, spec: ModelSpec, days: list[str]) -> dict[str, Latency]:
     """Latency of the prediction run that produced each day (its materialization metadata), in one query."""
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=predictions_key(spec), asset_partitions=days), limit=4 * len(days) + 10
+        dg.AssetRecordsFilter(asset_key=predictions_key(spec), asset_partitions=days),
+        limit=4 * len(days) + 10,
     ).records
     found: dict[str, Latency] = {}
     for record in records:  # newest first: the first record of a day is its latest
@@ -91,7 +104,7 @@ def _latencies(context: dg.AssetExecutionContext, spec: ModelSpec, days: list[st
     return found
 
 
-def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefinition:
+def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=report_key(spec),
         ins={
@@ -100,7 +113,9 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
             # on it, so it is recomputed when the labels land; until then it may be missing.
             "features": dg.AssetIn(
                 FEATURES_KEY,
-                partition_mapping=dg.TimeWindowPartitionMapping(start_offset=0, end_offset=spec.training.label_delay_days),
+                partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=0, end_offset=spec.training.label_delay_days
+                ),
                 metadata={ALLOW_MISSING_PARTITIONS: True},
             ),
         },
@@ -120,7 +135,13 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
             "plus a self-contained HTML report linked in the metadata."
         ),
     )
-    def _report(context: dg.AssetExecutionContext, predictions: Any, features: Any, mlflow: MlflowResource) -> Any:
+    def _report(
+        context: dg.AssetExecutionContext,
+        predictions: Any,
+        features: Any,
+        mlflow: MlflowResource,
+        reports: ReportsResource,
+    ) -> Any:
         tracker = mlflow.tracker()
         profiles: dict[int, tuple[ReferenceProfile, dict[str, str]]] = {}
         latencies = _latencies(context, spec, list(context.partition_keys))
@@ -129,7 +150,8 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
             if day not in predictions or day not in features:
                 unpublished = predictions_key(spec) if day not in predictions else FEATURES_KEY
                 tables[day] = withhold(
-                    context.partition_keys, f"{unpublished.to_user_string()} partition {day} is not published on main"
+                    context.partition_keys,
+                    f"{unpublished.to_user_string()} partition {day} is not published on main",
                 )
                 continue
             day_predictions = predictions[day]
@@ -141,7 +163,11 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
             label_day = (date.fromisoformat(day) + timedelta(days=spec.training.label_delay_days)).isoformat()
             labels_arrived = label_day in features
             report = daily_report(
-                spec, date.fromisoformat(day), features[day], day_predictions, profile,
+                spec,
+                date.fromisoformat(day),
+                features[day],
+                day_predictions,
+                profile,
                 labels_arrived=labels_arrived,
                 holdout_score=float(tags["mlops.holdout_score"]),
                 expected_rows=int(tags["mlops.train_rows"]) / max(int(tags.get("mlops.train_days", "1")), 1),
@@ -149,16 +175,24 @@ def _daily_report_asset(spec: ModelSpec, reports_dir: Path) -> dg.AssetsDefiniti
             )
             tables[day] = report
             figures = headline(report, spec)
-            html_path = reports_dir / spec.name / f"{day}.html"
-            html_path.parent.mkdir(parents=True, exist_ok=True)
+            html_path = reports.path(spec.name, day)
             verdict = "labels pending" if not labels_arrived else "labels arrived"
-            html_path.write_text(render_report(
-                f"{spec.name} monitoring report {day} (model v{version})", report, profile,
-                day_predictions["score"].to_numpy(), f"{verdict}; {figures.get('drifting_features', 0):.0f} drifting feature(s)",
-            ))
+            html_path.write_text(
+                render_report(
+                    f"{spec.name} monitoring report {day} (model v{version})",
+                    report,
+                    profile,
+                    day_predictions["score"].to_numpy(),
+                    f"{verdict}; {figures.get('drifting_features', 0):.0f} drifting feature(s)",
+                )
+            )
             context.add_asset_metadata(
-                {**figures, "labels": "arrived" if labels_arrived else "pending", "model_version": version,
-                 "html_report": dg.MetadataValue.path(str(html_path))},
+                {
+                    **figures,
+                    "labels": "arrived" if labels_arrived else "pending",
+                    "model_version": version,
+                    "html_report": dg.MetadataValue.path(str(html_path)),
+                },
                 partition_key=day,
             )
         return tables
@@ -190,20 +224,23 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         recent = days[-7:]
         _, reports = read_partitions(versioned, list(report_key(spec).path), list(recent))
         summary = summarize(spec, pl.concat(list(reports.values())))
-        context.add_output_metadata({
-            "verdict": summary["verdict"], "reason": summary["reason"],
-            "drifting_features": summary["drifting_features"] or "none",
-            "window": f"{summary['window_start']}..{summary['window_end']}",
-            **({"mean_score": summary["mean_score"]} if summary["mean_score"] is not None else {}),
-        })
+        context.add_output_metadata(
+            {
+                "verdict": summary["verdict"],
+                "reason": summary["reason"],
+                "drifting_features": summary["drifting_features"] or "none",
+                "window": f"{summary['window_start']}..{summary['window_end']}",
+                **({"mean_score": summary["mean_score"]} if summary["mean_score"] is not None else {}),
+            }
+        )
         return pl.DataFrame([summary], schema=SUMMARY_COLUMNS)
 
     return _summary
 
 
-def build_defs(spec: ModelSpec, settings: Settings) -> dg.Definitions:
+def build_defs(spec: ModelSpec) -> dg.Definitions:
     return dg.Definitions(
-        assets=[_daily_report_asset(spec, settings.home / "reports"), _summary_asset(spec)],
+        assets=[_daily_report_asset(spec), _summary_asset(spec)],
         asset_checks=[
             publishing_contract_check(report_key(spec), _report_contract(spec), row_day=row_day),
             publishing_contract_check(summary_key(spec), _summary_contract),
