@@ -1,0 +1,159 @@
+"""Adding a model is one folder: scaffold it with dg in a copy of the project and it reaches the marts.
+
+A copy of the project (the package, dbt_project and pyproject.toml) gets a third model from
+``dg scaffold defs mlops_assets.ModelComponent models/very_late`` and nothing else. A separate
+process imports the copy (PYTHONPATH) and, on a fresh MLOPS_HOME, lands two weeks, publishes
+raw data and features, trains the new model, scores and monitors two days, and runs dbt for
+them. The marts then hold the new model's rows, and no file of the copy changed but the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+
+NEW = "very_late"
+COPIED = ["pyproject.toml", "README.md", "mlops_assets", "dbt_project"]
+SKIPPED = shutil.ignore_patterns("__pycache__", "logs", "*.egg-info", ".user.yml")
+
+DRIVER = """
+import json
+from datetime import date
+
+import dagster as dg
+
+from mlops_assets.definitions import defs
+from mlops_assets.lib.landing import land_days
+from mlops_assets.settings import current_settings
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+RANGE = lambda first, last: {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+key = lambda text: dg.AssetKey(text.split("/"))
+settings = current_settings()
+land_days(settings.landing_dir, date(2013, 4, 1), date(2013, 4, 14))
+with dg.instance_for_test() as instance:
+    def run(job, keys=None, **tags):
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, asset_selection=[key(k) for k in keys] if keys else None,
+            tags=tags or None, run_config=QUIET, raise_on_error=False,
+        )
+        failed = [e.message for e in result.all_events if e.is_step_failure]
+        assert result.success, (job, keys, failed)
+        return result
+
+    run("raw_dimensions")
+    run("daily_assets", ["raw/flights", "raw/weather", "features/flight_features"], **RANGE("2013-04-01", "2013-04-14"))
+    trained = run("retrain_very_late_now")
+    promotion = next(e for e in trained.get_asset_check_evaluations() if e.check_name == "promotion")
+    run("daily_assets", ["predictions/very_late", "monitoring/very_late/daily_report"], **RANGE("2013-04-13", "2013-04-14"))
+    run("dbt_marts", **RANGE("2013-04-13", "2013-04-14"))
+    keys = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
+    print(json.dumps({"keys": keys, "promotion": promotion.metadata["decision"].value}))
+"""
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file of the copy that a person edits, by content hash (not caches, state or dbt output)."""
+    hashes = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not {"__pycache__", "target", "logs", ".mlops"} & set(relative.parts):
+            hashes[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+@pytest.mark.slow
+def test_a_scaffolded_model_reaches_the_marts_with_no_other_file_touched(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in COPIED:
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=SKIPPED)
+        else:
+            shutil.copy2(source, project / name)
+    before = _tree(project)
+    venv = Path(sys.executable).parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(project),  # the copy's mlops_assets, not the installed checkout's
+        "VIRTUAL_ENV": str(venv),
+        "MLOPS_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "home" / "dagster"),
+    }
+    env.pop("MLOPS_MODELS_DIR", None)
+    scaffold = subprocess.run(
+        [str(venv / "bin" / "dg"), "scaffold", "defs", "mlops_assets.ModelComponent", f"models/{NEW}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert scaffold.returncode == 0, scaffold.stdout + scaffold.stderr
+    spec_file = project / "mlops_assets" / "defs" / "models" / NEW / "defs.yaml"
+    component = yaml.safe_load(spec_file.read_text())
+    assert component["type"] == "mlops_assets.ModelComponent" and component["attributes"]["name"] == NEW
+
+    checked = subprocess.run(
+        [str(venv / "bin" / "dg"), "check", "defs"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    driven = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", DRIVER],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert driven.returncode == 0, driven.stderr[-6000:]
+    report = json.loads(driven.stdout.strip().splitlines()[-1])
+    for asset in (
+        f"models/{NEW}",
+        f"predictions/{NEW}",
+        f"monitoring/{NEW}/daily_report",
+        f"monitoring/{NEW}/summary",
+    ):
+        assert asset in report["keys"], asset
+    assert report["promotion"] == "promoted: v1 is the first champion"
+
+    warehouse = tmp_path / "home" / "dbt" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        scored = con.execute(
+            f"select sum(n_predictions), count(distinct date) from marts.fct_predictions_vs_actuals where spec = '{NEW}'"
+        ).fetchone()
+        performance = con.execute(
+            f"select date, n_predictions, n_labelled from marts.fct_model_daily_performance where spec = '{NEW}' "
+            "order by date"
+        ).fetchall()
+        task = con.execute(
+            f"select distinct task, target from marts.dim_model_versions where spec = '{NEW}'"
+        ).fetchall()
+    assert scored[0] > 1000 and scored[1] == 2, scored
+    assert [str(row[0]) for row in performance] == ["2013-04-13", "2013-04-14"]
+    assert all(row[2] > 0 for row in performance), "the actual outcome (arr_delay >= 30) reached the mart"
+    assert task == [("classification", "arr_delay >= 30")]
+
+    after = _tree(project)
+    added = sorted(set(after) - set(before))
+    changed = sorted(p for p in before if after.get(p) != before[p])
+    assert added == [f"mlops_assets/defs/models/{NEW}/defs.yaml"], added
+    assert changed == [], changed
