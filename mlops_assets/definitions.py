@@ -14,6 +14,8 @@ from mlops_assets.components import load_models_folder, models_in
 from mlops_assets.instance import estimator_cache_dir
 from mlops_assets.lib.model_spec import EstimatorValidationCache, SpecError
 from mlops_assets.platform import automation, data, dbt, features, jobs, monitoring, resources
+from mlops_assets.platform.automation.freshness import DAILY_DATA
+from mlops_assets.platform.partitions import DAILY
 from mlops_assets.settings import Settings, current_settings, project_root
 
 # How Dagster names a field of a component file that failed validation.
@@ -72,17 +74,19 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         automation.build_defs(specs),
         resources.build_defs(settings),
     )
-    return _with_code_references(merged)
+    return _with_platform_policy(merged)
 
 
-def _with_code_references(defs: dg.Definitions) -> dg.Definitions:
-    """Every asset links to the file and line that computes it (the UI's code references).
+def _with_platform_policy(defs: dg.Definitions) -> dg.Definitions:
+    """What every asset gets, applied once here rather than in each decorator: daily assets are
+    overdue like any daily data when their day is not rebuilt (``DAILY_DATA`` freshness), and
+    every asset links to the file and line that computes it (the UI's code references).
 
     Dagster's ``with_source_code_references`` reads each function's source to find its line
     (about 3 ms an asset, 1 s for 100 models); the compiled function already knows it.
     """
     return dg.Definitions(
-        assets=[_linked(a) for a in defs.assets or []],
+        assets=[_with_policy(a) for a in defs.assets or []],
         asset_checks=defs.asset_checks,
         jobs=defs.jobs,
         sensors=defs.sensors,
@@ -95,11 +99,9 @@ def _with_code_references(defs: dg.Definitions) -> dg.Definitions:
     )
 
 
-def _linked(assets_def):
-    if not isinstance(assets_def, dg.AssetsDefinition) or all(
-        "dagster/code_references" in assets_def.metadata_by_key.get(k, {}) for k in assets_def.keys
-    ):
-        return assets_def  # dbt models already link their SQL file
+def _with_policy(assets_def):
+    if not isinstance(assets_def, dg.AssetsDefinition):
+        return assets_def
     code = assets_def.op.compute_fn.decorated_fn.__code__
     with warnings.catch_warnings():  # code references are a beta API: say so once here, not per asset
         warnings.simplefilter("ignore", dg.BetaWarning)
@@ -108,9 +110,14 @@ def _linked(assets_def):
                 dg.LocalFileCodeReference(file_path=code.co_filename, line_number=code.co_firstlineno)
             ]
         )
-    return assets_def.map_asset_specs(
-        lambda spec: spec.replace_attributes(metadata={**spec.metadata, "dagster/code_references": reference})
-    )
+
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        metadata = {"dagster/code_references": reference, **spec.metadata}  # dbt models link their SQL
+        if spec.partitions_def == DAILY and spec.freshness_policy is None:
+            return spec.replace_attributes(metadata=metadata, freshness_policy=DAILY_DATA)
+        return spec.replace_attributes(metadata=metadata)
+
+    return assets_def.map_asset_specs(apply)
 
 
 defs = build_definitions()

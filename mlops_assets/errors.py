@@ -25,10 +25,6 @@ class LandingError(MlopsError):
         super().__init__(message)
 
 
-class ContractError(MlopsError):
-    """Data broke its Pandera contract."""
-
-
 class StoreError(MlopsError):
     """Base for versioned-store failures."""
 

@@ -14,9 +14,11 @@ from sklearn.metrics import roc_auc_score
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.lib.landing import land_days
+from mlops_assets.lib.model_spec import load_spec
+from mlops_assets.lib.monitoring import summarize
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
-from mlops_assets.settings import load_settings
+from mlops_assets.settings import MODELS_DIR, load_settings
 from tests.conftest import DATA_KEYS, QUIET, RANGE_END, RANGE_START, build_world, failure_text, materialize
 
 WEEK = [f"2013-03-{d}" for d in range(22, 29)]
@@ -241,3 +243,50 @@ def test_missing_reference_profile_is_a_clear_error(worlds, tmp_path):
             moved.rename(moved.with_suffix(".json"))
     assert not result.success
     assert "no reference profile (monitoring/reference_profile.json)" in failure_text(result)
+
+
+def _report_rows(day: str, version: int, auc: float | None, drifting: bool) -> list[dict]:
+    """One day's long report rows: the promotion metric (threshold 0.70) and one feature's PSI."""
+    return [
+        {
+            "date": date.fromisoformat(day),
+            "spec": "late_arrival",
+            "model_version": version,
+            "metric": "roc_auc",
+            "feature": None,
+            "value": auc,
+            "threshold": 0.70 if version == 2 else 0.60,
+            "status": "pending" if auc is None else "ok",
+        },
+        {
+            "date": date.fromisoformat(day),
+            "spec": "late_arrival",
+            "model_version": version,
+            "metric": "psi",
+            "feature": "distance",
+            "value": 0.5 if drifting else 0.01,
+            "threshold": 0.2,
+            "status": "drift" if drifting else "ok",
+        },
+    ]
+
+
+def test_summary_judges_the_serving_version_and_says_when_it_changed():
+    """v1 drifted and decayed on its days; v2 took over inside the window and is fine: the summary
+    judges v2 alone (its own threshold), and says which version served which days."""
+    spec = load_spec(MODELS_DIR / "late_arrival")
+    rows = []
+    for n in range(15, 19):  # v1: drifting, its ROC AUC under any threshold
+        rows += _report_rows(f"2013-01-{n}", 1, 0.50, drifting=True)
+    for n in range(19, 22):  # v2: healthy; the last day's labels are pending
+        rows += _report_rows(f"2013-01-{n}", 2, 0.75 if n < 21 else None, drifting=False)
+    summary = summarize(spec, pl.DataFrame(rows))
+    assert summary["model_version"] == 2
+    assert summary["verdict"] == "ok", summary["reason"]
+    assert (summary["window_start"], summary["days"]) == (date(2013, 1, 19), 3)
+    assert summary["score_threshold"] == 0.70 and summary["labelled_days"] == 2
+    assert summary["versions_in_window"] == "v1 2013-01-15..2013-01-18, v2 2013-01-19..2013-01-21"
+    assert "the serving version changed inside the window" in summary["reason"]
+
+    one_version = summarize(spec, pl.DataFrame([r for r in rows if r["model_version"] == 1]))
+    assert one_version["verdict"] == "drift" and "changed" not in one_version["reason"]

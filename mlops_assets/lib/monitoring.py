@@ -183,15 +183,39 @@ def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
     return {k: float(v) for k, v in out.items() if v is not None}
 
 
-def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
-    """One verdict over the most recent ``SUMMARY_DAYS`` reports: drift > decay > ok.
+def _version_runs(by_day: pl.DataFrame) -> str:
+    """Which version served which days, e.g. ``v1 2013-01-15..2013-01-17, v2 2013-01-18..2013-01-21``."""
+    runs: list[list] = []
+    for day, version in by_day.iter_rows():
+        if runs and runs[-1][0] == version:
+            runs[-1][2] = day
+        else:
+            runs.append([version, day, day])
+    return ", ".join(f"v{v} {first}..{last}" for v, first, last in runs)
 
-    A feature counts as drifting when it drifted on at least half of those days (one odd day,
-    a holiday say, is not a reason to retrain); decay is the mean daily score of the promotion
-    metric, over the days whose labels have arrived, past the spec's allowed drop.
+
+def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
+    """One verdict on the version that serves now, over its days among the most recent
+    ``SUMMARY_DAYS`` reports: drift > decay > ok.
+
+    The serving version is the one that scored the latest day; days scored by an earlier version
+    inside the window are not judged (their drift and performance belong to that version), and
+    the summary says when the version changed. A feature counts as drifting when it drifted on at
+    least half of the judged days (one odd day, a holiday say, is not a reason to retrain); decay
+    is the mean daily score of the promotion metric, over the judged days whose labels have
+    arrived, past the serving version's allowed drop.
     """
-    days = sorted(reports["date"].unique().to_list())[-SUMMARY_DAYS:]
-    recent = reports.filter(pl.col("date").is_in(days))
+    window = sorted(reports["date"].unique().to_list())[-SUMMARY_DAYS:]
+    by_day = (
+        reports.filter(pl.col("date").is_in(window))
+        .group_by("date")
+        .agg(pl.col("model_version").max())
+        .sort("date")
+    )
+    serving = int(by_day["model_version"][-1])
+    days = by_day.filter(pl.col("model_version") == serving)["date"].to_list()
+    recent = reports.filter(pl.col("date").is_in(days) & (pl.col("model_version") == serving))
+    versions = _version_runs(by_day)
     drift_days = (
         recent.filter((pl.col("status") == DRIFT) & (pl.col("feature").is_not_null()))
         .group_by("feature")
@@ -208,31 +232,35 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
     )
     decay_reason = (
         f"mean daily {spec.promotion.metric} {mean_score:.4f} over {perf.height} labelled day(s) is past the limit "
-        f"{threshold:.4f} (the model's holdout score, worse by at most {spec.monitoring.performance_drop})"
+        f"{threshold:.4f} (v{serving}'s holdout score, worse by at most {spec.monitoring.performance_drop})"
         if decayed
         else ""
     )
+    judged = f"v{serving}'s last {len(days)} day(s)"
     # Drift names its cause (which inputs moved), so it leads when both hold; both mean "retrain".
     if drifting:
         verdict = DRIFT
-        reason = f"feature(s) {drifting} drifted on at least {needed} of the last {len(days)} day(s)"
+        reason = f"feature(s) {drifting} drifted on at least {needed} of {judged}"
         reason += f"; also {decay_reason}" if decayed else ""
     elif decayed:
         verdict = DECAY
         reason = decay_reason
     else:
         verdict = OK
-        reason = f"no feature drifted on {needed}+ of the last {len(days)} day(s); performance within limits"
+        reason = f"no feature drifted on {needed}+ of {judged}; performance within limits"
+    if by_day["model_version"].n_unique() > 1:
+        reason += f"; the serving version changed inside the window ({versions}): earlier days are not judged"
     return {
         "spec": spec.name,
         "window_start": days[0],
         "window_end": days[-1],
         "days": len(days),
-        "model_version": int(recent["model_version"].max()),
+        "model_version": serving,
         "verdict": verdict,
         "reason": reason,
         "drifting_features": ",".join(drifting),
         "mean_score": mean_score,
         "score_threshold": threshold,
         "labelled_days": perf.height,
+        "versions_in_window": versions,
     }

@@ -77,7 +77,7 @@ def _score_histogram(profile: ReferenceProfile, current_scores: np.ndarray) -> s
 
 
 def render_report(
-    title: str, report: pl.DataFrame, profile: ReferenceProfile, current_scores: np.ndarray, verdict_line: str
+    title: str, report: pl.DataFrame, profile: ReferenceProfile, current_scores: np.ndarray, headline: str
 ) -> str:
     psi = report.filter((pl.col("metric") == "psi") & pl.col("value").is_not_null()).sort(
         "value", descending=True
@@ -100,7 +100,7 @@ def render_report(
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ddd;padding:3px 8px;font-size:12px}}th{{background:#f5f5f5}}</style></head>
-<body><h1>{html.escape(title)}</h1><p class="verdict">{html.escape(verdict_line)}</p>
+<body><h1>{html.escape(title)}</h1><p class="headline">{html.escape(headline)}</p>
 {_bar_chart("Population stability index (PSI) per feature", psi["feature"].to_list(), psi["value"].to_list(), psi_threshold)}
 {_bar_chart("Kolmogorov-Smirnov statistic per numeric feature", ks["feature"].to_list(), ks["value"].to_list(), ks_threshold)}
 {_score_histogram(profile, current_scores)}

@@ -194,9 +194,6 @@ class LocalStore(VersionedStore):
             else:
                 yield prefix + name, (object_id, size)
 
-    def _flat(self, tree_id: str) -> dict[str, Entry]:
-        return dict(self._walk(tree_id))
-
     def _lookup(self, tree_id: str, path: str) -> Entry | None:
         *dirs, leaf = path.split("/")
         tree = self._tree(tree_id)

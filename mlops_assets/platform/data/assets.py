@@ -10,9 +10,9 @@ import dagster as dg
 
 from mlops_assets.errors import LandingError
 from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, SourceTable
-from mlops_assets.platform.automation.freshness import DAILY_DATA, DIMENSIONS
+from mlops_assets.platform.automation.freshness import DIMENSIONS
 from mlops_assets.platform.contract_checks import publishing_contract_check
-from mlops_assets.platform.partitions import DAILY, OWNERS
+from mlops_assets.platform.partitions import DAILY_ASSET, OWNERS
 from mlops_assets.resources import LandingZoneResource
 from mlops_assets.resources.io_manager import Withheld
 
@@ -32,14 +32,13 @@ def _landed_asset(table: SourceTable) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        partitions_def=DAILY if table.daily else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if table.daily else None,
+        **(DAILY_ASSET if table.daily else {}),
         group_name="raw",
         owners=OWNERS,
         kinds={"polars", "parquet", "pandera"},
         code_version=RAW_CODE_VERSION,
         # Raw days are requested by the landing sensor, one run per landed day.
-        freshness_policy=DAILY_DATA if table.daily else DIMENSIONS,
+        freshness_policy=None if table.daily else DIMENSIONS,
         description=table.description,
         metadata={"dagster/column_schema": _column_schema(table), "landing_table": table.name},
     )

@@ -25,8 +25,7 @@ from dagster_dbt import (
 from mlops_assets.errors import SettingsError
 from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_with_mirror
 from mlops_assets.platform.automation.conditions import gated_by
-from mlops_assets.platform.automation.freshness import DAILY_DATA
-from mlops_assets.platform.partitions import DAILY
+from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.settings import Settings
 
@@ -70,10 +69,7 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
             return spec
         deps = [dg.AssetDep(key) for dep in spec.deps for key in self._per_model(dep.asset_key)]
         present = {dep.asset_key for dep in deps}
-        # Marts are daily data: overdue like our other daily assets when their day is not rebuilt.
-        return spec.replace_attributes(
-            deps=[*deps, *[key for key in self._gate if key not in present]], freshness_policy=DAILY_DATA
-        )
+        return spec.replace_attributes(deps=[*deps, *[key for key in self._gate if key not in present]])
 
     def _is_source(self, props: Mapping[str, Any]) -> bool:
         return props["resource_type"] == "source"
@@ -127,8 +123,7 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
         project=project,
         name="dbt_analytics",
         dagster_dbt_translator=PlatformDbtTranslator(models, gate),
-        partitions_def=DAILY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        **DAILY_ASSET,
         pool=POOL,
     )
     def dbt_analytics(

@@ -16,10 +16,9 @@ from mlops_assets.lib.features import (
 )
 from mlops_assets.lib.tables import FLIGHTS, WEATHER
 from mlops_assets.platform.automation.conditions import DailyDepsPublished, every_partition_eager
-from mlops_assets.platform.automation.freshness import DAILY_DATA
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.data.assets import DIMENSION_KEYS
-from mlops_assets.platform.partitions import DAILY, OWNERS
+from mlops_assets.platform.partitions import DAILY_ASSET, OWNERS
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
 
 FEATURES_KEY = dg.AssetKey(["features", "flight_features"])
@@ -59,8 +58,7 @@ COLUMN_LINEAGE = dg.TableColumnLineage(
         "planes": dg.AssetIn(["raw", "planes"]),
         "airports": dg.AssetIn(["raw", "airports"]),
     },
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    **DAILY_ASSET,
     group_name="features",
     owners=OWNERS,
     kinds={"polars", "parquet", "pandera"},
@@ -72,7 +70,6 @@ COLUMN_LINEAGE = dg.TableColumnLineage(
         every_partition_eager(ignore_updates_of=dg.AssetSelection.assets(*DIMENSION_KEYS))
         & DailyDepsPublished()
     ),
-    freshness_policy=DAILY_DATA,
     description=(
         "One row per scheduled flight with what is known before departure: schedule, route, aircraft "
         "(raw/planes), destination (raw/airports) and origin weather at the scheduled hour (raw/weather, "

@@ -12,11 +12,10 @@ from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.scoring import score_range
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.platform.automation.conditions import every_partition_eager
-from mlops_assets.platform.automation.freshness import DAILY_DATA
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.models.assets import model_key
-from mlops_assets.platform.partitions import DAILY
+from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.platform.run_resources import op_tags
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
 from mlops_assets.resources.mlflow import MlflowResource
@@ -61,8 +60,7 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         key=predictions_key(spec),
         ins={"features": dg.AssetIn(FEATURES_KEY, metadata={ALLOW_MISSING_PARTITIONS: True})},
         deps=[model_key(spec)],
-        partitions_def=DAILY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        **DAILY_ASSET,
         group_name="predictions",
         owners=spec.owners,
         kinds={"scikit-learn", "mlflow", "parquet"},
@@ -75,7 +73,6 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         automation_condition=every_partition_eager(
             ignore_updates_of=dg.AssetSelection.assets(model_key(spec))
         ),
-        freshness_policy=DAILY_DATA,
         description=(
             f"Daily {'probability of ' + spec.target if spec.task == 'classification' else 'predicted ' + spec.target} "
             f"for every scheduled flight, scored by the version of '{spec.name}' that holds the 'champion' alias "

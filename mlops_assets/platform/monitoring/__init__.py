@@ -15,11 +15,11 @@ from mlops_assets.lib.report_html import render_report
 from mlops_assets.lib.versioned_store import MAIN
 from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.platform.automation.conditions import every_partition_eager, summary_follows_reports
-from mlops_assets.platform.automation.freshness import DAILY_DATA, SUMMARY
+from mlops_assets.platform.automation.freshness import SUMMARY
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.inference import predictions_key
-from mlops_assets.platform.partitions import DAILY
+from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, read_partitions, withhold
 from mlops_assets.resources.mlflow import MlflowResource
@@ -39,6 +39,7 @@ SUMMARY_COLUMNS = {
     "mean_score": pl.Float64(),
     "score_threshold": pl.Float64(),
     "labelled_days": pl.Int64(),
+    "versions_in_window": pl.String(),
 }
 
 
@@ -119,14 +120,12 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 metadata={ALLOW_MISSING_PARTITIONS: True},
             ),
         },
-        partitions_def=DAILY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        **DAILY_ASSET,
         group_name="monitoring",
         owners=spec.owners,
         kinds={"polars", "parquet", "html"},
         code_version=MONITORING_CODE_VERSION,
         automation_condition=every_partition_eager(ignore_missing=dg.AssetSelection.assets(FEATURES_KEY)),
-        freshness_policy=DAILY_DATA,
         description=(
             f"Daily monitoring of '{spec.name}' against the reference profile saved with the scoring model version: "
             "data quality (missing, out-of-range, row count), feature and prediction drift (PSI, KS, chi-square), "
@@ -176,14 +175,14 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             tables[day] = report
             figures = headline(report, spec)
             html_path = reports.path(spec.name, day)
-            verdict = "labels pending" if not labels_arrived else "labels arrived"
+            label_state = "labels pending" if not labels_arrived else "labels arrived"
             html_path.write_text(
                 render_report(
                     f"{spec.name} monitoring report {day} (model v{version})",
                     report,
                     profile,
                     day_predictions["score"].to_numpy(),
-                    f"{verdict}; {figures.get('drifting_features', 0):.0f} drifting feature(s)",
+                    f"{label_state}; {figures.get('drifting_features', 0):.0f} drifting feature(s)",
                 )
             )
             context.add_asset_metadata(
@@ -230,6 +229,8 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 "reason": summary["reason"],
                 "drifting_features": summary["drifting_features"] or "none",
                 "window": f"{summary['window_start']}..{summary['window_end']}",
+                "model_version": summary["model_version"],
+                "versions_in_window": summary["versions_in_window"],
                 **({"mean_score": summary["mean_score"]} if summary["mean_score"] is not None else {}),
             }
         )
