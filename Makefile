@@ -41,9 +41,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .
 
+# The Dagster UI and the MLflow UI beside it, over the same stores (127.0.0.1).
 dev: $(STAMP)
-	$(BIN)/python -m mlops_assets prepare-instance
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${DAGSTER_PORT:-3000}
+	$(BIN)/python -m mlops_assets dev --port $${DAGSTER_PORT:-3000} --mlflow-port $${MLFLOW_PORT:-5000}
 
 clean:
 	rm -rf $(MLOPS_HOME)

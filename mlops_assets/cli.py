@@ -32,6 +32,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.start, args.end)
 
 
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from mlops_assets.dev import serve
+    from mlops_assets.settings import current_settings
+
+    return serve(current_settings(), args.port, args.mlflow_port)
+
+
 def _cmd_prepare_instance(_: argparse.Namespace) -> int:
     from mlops_assets.instance import prepare_instance
     from mlops_assets.settings import current_settings
@@ -118,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", type=_day, default=date(2013, 1, 1))
     demo.add_argument("--end", type=_day, default=date(2013, 1, 28))
     demo.set_defaults(func=_cmd_demo)
+    dev = sub.add_parser(
+        "dev", help="serve the Dagster UI (dagster dev) and the MLflow UI beside it, on 127.0.0.1"
+    )
+    dev.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    dev.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
+    dev.set_defaults(func=_cmd_dev)
     prepare = sub.add_parser("prepare-instance", help="create the embedded DAGSTER_HOME")
     prepare.set_defaults(func=_cmd_prepare_instance)
     gc = sub.add_parser("gc-branches", help="remove unpublished WAP branches older than the retention")

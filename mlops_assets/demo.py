@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
 import warnings
@@ -82,13 +84,19 @@ def run_demo(start: date, end: date) -> int:
     ]
     for number, (job_name, selection, tags, text) in enumerate(runs, start=2):
         _step(number, total, f"materializing {text}")
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance,
-            asset_selection=selection,
-            tags={**tags, "mlops/trigger": "demo"},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            raise_on_error=False,
-        )
+        # The tools' own output (dbt's log, which dagster-dbt writes to stdout; MLflow's "Successfully
+        # registered model" on stderr) is in the run's logs; here it is shown only on failure.
+        tool_output = io.StringIO()
+        with contextlib.redirect_stdout(tool_output), contextlib.redirect_stderr(tool_output):
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance,
+                asset_selection=selection,
+                tags={**tags, "mlops/trigger": "demo"},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                raise_on_error=False,
+            )
+        if not result.success:
+            print(tool_output.getvalue()[-4000:], end="")
         # The step's materializations (a check's publication repeats them, marked "published").
         staged_mats = [
             e.event_specific_data.materialization
@@ -109,7 +117,7 @@ def run_demo(start: date, end: date) -> int:
                 f"      dbt models built: {len(built)}, {days} partition(s) each, in {settings.dbt_warehouse_path}"
             )
         for mat in staged_mats:
-            if "model_version" in mat.metadata:
+            if mat.asset_key.path[0] == "models":
                 scores = ", ".join(
                     f"{k.removeprefix('holdout_')}={v.value:.3f}"
                     for k, v in sorted(mat.metadata.items())
@@ -177,7 +185,10 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     print(f"  MLflow          : {settings.mlflow_tracking_uri}")
     print(f"  dbt warehouse   : {settings.dbt_warehouse_path} (marts.*; see README, For analysts)")
     print(f"  took {seconds:.1f} s")
-    print("\nOpen the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, runs, checks, metadata).")
+    print(
+        "\nOpen the UIs: `make dev`, then http://127.0.0.1:3000 (Dagster: asset graph, runs, checks, metadata)"
+        " and http://127.0.0.1:5000 (MLflow: runs, registered versions, champion/challenger aliases)."
+    )
 
 
 def _rows_of(store, path: str) -> int:

@@ -55,6 +55,7 @@ class Settings(BaseModel):
     branch_retention_days: float
     executor: Literal["in_process", "multiprocess", "k8s"]
     mlflow_tracking_uri: str
+    mlflow_ui_url: str | None  # where people open MLflow (links on model materializations)
     mlflow_artifact_dir: Path
     models_dir: Path | None  # None: the models of the defs folder (defs/models/<name>/defs.yaml)
     git_sha: str | None
@@ -85,6 +86,10 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_EXECUTOR": (
         "multiprocess",
         "run executor: `in_process`, `multiprocess` or `k8s` (k8s_job_executor)",
+    ),
+    "MLOPS_MLFLOW_UI_URL": (
+        "the tracking URI if it is http(s); `make dev` sets it to the MLflow UI it serves",
+        "MLflow UI base URL that model materializations link to (run, registered version)",
     ),
     "MLFLOW_TRACKING_URI": (
         "sqlite:///$MLOPS_HOME/mlflow/mlflow.db",
@@ -196,6 +201,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             branch_retention_days=retention,
             executor=executor,
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            mlflow_ui_url=(get("MLOPS_MLFLOW_UI_URL") or "").rstrip("/") or None,
             mlflow_artifact_dir=home / "mlflow" / "artifacts",
             models_dir=Path(get("MLOPS_MODELS_DIR")).expanduser().resolve()
             if get("MLOPS_MODELS_DIR")

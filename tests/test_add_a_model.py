@@ -73,8 +73,8 @@ def _tree(root: Path) -> dict[str, str]:
     return hashes
 
 
-@pytest.mark.slow
-def test_a_scaffolded_model_reaches_the_marts_with_no_other_file_touched(tmp_path):
+def _copy_project(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A copy of the project, the venv's root, and an environment whose mlops_assets is the copy's."""
     project = tmp_path / "project"
     project.mkdir()
     for name in COPIED:
@@ -83,7 +83,6 @@ def test_a_scaffolded_model_reaches_the_marts_with_no_other_file_touched(tmp_pat
             shutil.copytree(source, project / name, ignore=SKIPPED)
         else:
             shutil.copy2(source, project / name)
-    before = _tree(project)
     venv = Path(sys.executable).parent.parent
     env = {
         **os.environ,
@@ -93,6 +92,52 @@ def test_a_scaffolded_model_reaches_the_marts_with_no_other_file_touched(tmp_pat
         "DAGSTER_HOME": str(tmp_path / "home" / "dagster"),
     }
     env.pop("MLOPS_MODELS_DIR", None)
+    return project, venv, env
+
+
+def test_a_bad_model_folder_names_file_line_and_field_in_dg_and_on_load(tmp_path):
+    project, venv, env = _copy_project(tmp_path)
+    shipped = yaml.safe_load((project / "mlops_assets/defs/models/late_arrival/defs.yaml").read_text())
+    shipped["attributes"].update(name="bad_one", features="carrier")  # a string where a list belongs
+    shipped["attributes"]["training"]["window_days"] = "sixty"
+    bad = project / "mlops_assets/defs/models/bad_one/defs.yaml"
+    bad.parent.mkdir()
+    bad.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    lines = bad.read_text().splitlines()
+    features_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("features:"))
+    window_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("window_days:"))
+
+    dg = str(venv / "bin" / "dg")
+    checked = subprocess.run(
+        [dg, "check", "yaml", str(bad.parent)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = checked.stdout + checked.stderr
+    assert checked.returncode != 0, out
+    assert (
+        f"{bad}:{features_line}" in out and "attributes.features 'carrier' is not of type 'array'" in out
+    ), out
+    assert f"{bad}:{window_line}" in out and "attributes.training.window_days 'sixty'" in out, out
+
+    for command in (
+        [sys.executable, "-W", "ignore", "-c", "import mlops_assets.definitions"],
+        [dg, "check", "defs"],
+    ):
+        loaded = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+        out = loaded.stdout + loaded.stderr
+        assert loaded.returncode != 0, out
+        assert f"{bad}, line {features_line}: field 'features'" in out, out[-3000:]
+        assert f"{bad}, line {window_line}: field 'training.window_days'" in out, out[-3000:]
+
+
+@pytest.mark.slow
+def test_a_scaffolded_model_reaches_the_marts_with_no_other_file_touched(tmp_path):
+    project, venv, env = _copy_project(tmp_path)
+    before = _tree(project)
     scaffold = subprocess.run(
         [str(venv / "bin" / "dg"), "scaffold", "defs", "mlops_assets.ModelComponent", f"models/{NEW}"],
         cwd=project,

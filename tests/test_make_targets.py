@@ -30,6 +30,9 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     out = done.stdout
     assert "[1/7] landing 2013-01-01..2013-01-28" in out
     assert "Summary" in out and "make dev" in out
+    # Only what a person reads: no dbt log, no MLflow chatter, no beta warnings.
+    for noise in ("Running with dbt=", "Successfully registered model", "BetaWarning", "Downloading artifacts"):
+        assert noise not in done.stdout + done.stderr, noise
     flights_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(1, 29))
     scored_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(22, 29))
     assert f"{'raw/flights':<38} {28:>10} {flights_rows:>12,}" in out
@@ -85,8 +88,13 @@ def _graphql(port: int, query: str) -> dict:
 
 
 def test_make_dev_serves_the_asset_graph(tmp_path):
-    port = free_port()
-    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "DAGSTER_PORT": str(port)}
+    port, mlflow_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MLOPS_HOME": str(tmp_path / "mlops"),
+        "DAGSTER_PORT": str(port),
+        "MLFLOW_PORT": str(mlflow_port),
+    }
     env.pop("DAGSTER_HOME", None)
     server = subprocess.Popen(
         ["make", "dev"],
@@ -107,5 +115,34 @@ def test_make_dev_serves_the_asset_graph(tmp_path):
                 time.sleep(1)
         assert {"raw/flights", "raw/weather", "raw/airports", "raw/planes", "raw/airlines"} <= set(keys)
         assert (tmp_path / "mlops" / "dagster" / "dagster.yaml").exists()
+        # The MLflow UI beside it, over the embedded store, and the code location links to it.
+        with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=10) as response:
+            assert response.read().strip() == b"OK"
+        answer = _graphql(
+            port,
+            '{ assetNodes(assetKeys: [{path: ["models", "late_arrival"]}]) { requiredResources { resourceKey } } }',
+        )
+        assert "mlflow" in {r["resourceKey"] for r in answer["data"]["assetNodes"][0]["requiredResources"]}
+        configured = _graphql(
+            port,
+            "{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError { ... on RepositoryLocation "
+            "{ repositories { allTopLevelResourceDetails { name configuredValues { key value } } } } } } } } }",
+        )
+        resources = configured["data"]["workspaceOrError"]["locationEntries"][0]["locationOrLoadError"]
+        mlflow = next(
+            r for r in resources["repositories"][0]["allTopLevelResourceDetails"] if r["name"] == "mlflow"
+        )
+        values = {v["key"]: v["value"] for v in mlflow["configuredValues"]}
+        assert values["ui_url"].strip('"') == f"http://127.0.0.1:{mlflow_port}"
     finally:
         stop_group(server, grace_seconds=30)
+    # Stopping `make dev` stops the MLflow UI it started (its own process group).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=2).close()
+            time.sleep(0.5)
+        except OSError:
+            break
+    else:
+        raise AssertionError("the MLflow UI outlived make dev")

@@ -60,6 +60,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 if settings.mlflow_tracking_uri.startswith("http")
                 else str(settings.mlflow_artifact_dir),
                 git_sha=settings.git_sha or "",
+                ui_url=settings.mlflow_ui_url or "",
             ),
         },
     )

@@ -19,6 +19,7 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str = Field(description="MLFLOW_TRACKING_URI")
     artifact_root: str = Field(default="", description="artifact directory for new experiments (local store)")
     experiment_prefix: str = "mlops_assets"
+    ui_url: str = Field(default="", description="MLOPS_MLFLOW_UI_URL: the MLflow UI links point to")
     git_sha: str = Field(
         default="", description="MLOPS_GIT_SHA: code version recorded on every model (else git)"
     )
@@ -28,6 +29,7 @@ class MlflowResource(dg.ConfigurableResource):
             tracking_uri=self.tracking_uri,
             artifact_root=Path(self.artifact_root) if self.artifact_root else None,
             experiment_prefix=self.experiment_prefix,
+            ui_url=self.ui_url or None,
         )
 
     def code_version(self) -> str:

@@ -42,6 +42,15 @@ def dependency_lock() -> str:
 _READY_SQLITE_STORES: set[str] = set()
 
 
+def _quiet_mlflow() -> None:
+    """MLflow's INFO lines (database migrations, "Successfully registered model") and download
+    progress bars say nothing a person acts on; its warnings and errors still show."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def _create_sqlite_store_once(uri: str) -> None:
     """MLflow creates a sqlite store by migrations on first use; two processes migrating at once fail
     ("duplicate column name"). The first use takes an exclusive lock beside the database file."""
@@ -74,11 +83,19 @@ class RegisteredModel:
 
 class Tracker:
     def __init__(
-        self, tracking_uri: str, artifact_root: Path | None = None, experiment_prefix: str = "mlops_assets"
+        self,
+        tracking_uri: str,
+        artifact_root: Path | None = None,
+        experiment_prefix: str = "mlops_assets",
+        ui_url: str | None = None,
     ):
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         self.experiment_prefix = experiment_prefix
+        # Where a person opens MLflow: a UI served over a local store, or the tracking server itself.
+        self.ui_url = ui_url or (
+            self._display_uri() if tracking_uri.startswith(("http://", "https://")) else None
+        )
 
     def __repr__(self) -> str:
         return f"Tracker(tracking_uri={self._display_uri()!r})"
@@ -94,6 +111,7 @@ class Tracker:
         import mlflow
         from mlflow import MlflowClient
 
+        _quiet_mlflow()
         if self.tracking_uri.startswith("sqlite:///"):
             _create_sqlite_store_once(self.tracking_uri)
 
@@ -228,14 +246,14 @@ class Tracker:
         }
 
     def run_url(self, experiment_id: str, run_id: str) -> str | None:
-        if not self.tracking_uri.startswith(("http://", "https://")):
+        if not self.ui_url:
             return None
-        return f"{self._display_uri().rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
     def model_version_url(self, spec_name: str, version: str) -> str | None:
-        if not self.tracking_uri.startswith(("http://", "https://")):
+        if not self.ui_url:
             return None
-        return f"{self._display_uri().rstrip('/')}/#/models/{spec_name}/versions/{version}"
+        return f"{self.ui_url.rstrip('/')}/#/models/{spec_name}/versions/{version}"
 
 
 def _own_types(pipeline: Any) -> list[str]:
