@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_SPECS = ROOT / "mlops_assets" / "model_specs"
+SHIPPED_SPECS = ROOT / "mlops_assets" / "defs" / "models"
 PYTHON = sys.executable
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 FIRST_DAY, LAST_DAY = "2013-01-01", "2013-12-31"
@@ -69,15 +69,18 @@ def python(code: str, env: dict[str, str]) -> Measured:
 
 
 def make_specs(directory: Path, count: int) -> list[str]:
-    """``count`` specs: the shipped ones, then copies of them under new names."""
+    """A folder of ``count`` model folders (MLOPS_MODELS_DIR): the shipped ones, then copies of them
+    under new names."""
     directory.mkdir(parents=True, exist_ok=True)
-    shipped = sorted(SHIPPED_SPECS.glob("*.yaml"))
+    shipped = sorted(SHIPPED_SPECS.glob("*/defs.yaml"))
     names = []
     for i in range(count):
-        raw = yaml.safe_load(shipped[i % len(shipped)].read_text())
+        component = yaml.safe_load(shipped[i % len(shipped)].read_text())
+        raw = component["attributes"]
         if i >= len(shipped):
             raw["name"] = f"{raw['name']}_{i:03d}"
-        (directory / f"{raw['name']}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        (directory / raw["name"]).mkdir(exist_ok=True)
+        (directory / raw["name"] / "defs.yaml").write_text(yaml.safe_dump(component, sort_keys=False))
         names.append(raw["name"])
     return names
 
@@ -86,7 +89,7 @@ def environment(home: Path, specs: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_", "DAGSTER_"))}
     env.update(
         MLOPS_HOME=str(home),
-        MLOPS_MODEL_SPECS_DIR=str(specs),
+        MLOPS_MODELS_DIR=str(specs),
         DAGSTER_HOME=str(home / "dagster"),
         PYTHONWARNINGS="ignore",
     )

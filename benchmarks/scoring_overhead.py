@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    spec = load_spec(PACKAGE_DIR / "model_specs" / "late_arrival.yaml")
+    spec = load_spec(PACKAGE_DIR / "defs" / "models" / "late_arrival")
     with tempfile.TemporaryDirectory() as tmp:
         train = training.labelled(spec, features_for(Path(tmp) / "train", date(2013, 6, 1), 14))
         day_frames = [features_for(Path(tmp) / "score", date(2013, 7, 1), args.days)]

@@ -31,7 +31,12 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     assert "[1/7] landing 2013-01-01..2013-01-28" in out
     assert "Summary" in out and "make dev" in out
     # Only what a person reads: no dbt log, no MLflow chatter, no beta warnings.
-    for noise in ("Running with dbt=", "Successfully registered model", "BetaWarning", "Downloading artifacts"):
+    for noise in (
+        "Running with dbt=",
+        "Successfully registered model",
+        "BetaWarning",
+        "Downloading artifacts",
+    ):
         assert noise not in done.stdout + done.stderr, noise
     flights_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(1, 29))
     scored_rows = sum(expected_rows("flights", f"2013-01-{d:02d}") for d in range(22, 29))
