@@ -300,7 +300,7 @@ for spec, _ in load_specs(__import__("pathlib").Path(specs_dir)).values():
     profile = ReferenceProfile.from_dict(tracker.load_reference_profile(spec.name, version))
     tags = tracker.lineage(spec.name, version)["tags"]
     began = time.perf_counter()
-    scored = score_range(spec, model, features, version, time.time())
+    scored = score_range(spec, model, features, version)
     for day, result in scored.items():
         label_day = (date.fromisoformat(day) + timedelta(days=spec.training.label_delay_days)).isoformat()
         report = daily_report(spec, date.fromisoformat(day), features[day], result.table, profile,

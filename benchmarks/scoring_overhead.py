@@ -2,7 +2,7 @@
 
 The scoring path (``lib.scoring.score_day``) selects the model's inputs, scores in chunks of up
 to 1,000 rows (each timed, for latency per 100 records), and builds the prediction table (flight
-key, score, prediction, model name and version, scored_at). The peer is one
+key, score, prediction, model name and version). The peer is one
 ``pipeline.predict_proba`` call per day on ready-made inputs: the same rows, at the same
 granularity as the asset (one partition = one day).
 Goal: at least 80% of raw throughput.
@@ -70,7 +70,7 @@ def main() -> None:
         raw_runs.append(time.perf_counter() - began)
         began = time.perf_counter()
         for day in days:
-            score_day(spec, pipeline, day, "1", time.time())
+            score_day(spec, pipeline, day, "1")
         asset_runs.append(time.perf_counter() - began)
     raw_s, asset_s = statistics.median(raw_runs), statistics.median(asset_runs)
     rows = scoring.height

@@ -47,6 +47,8 @@ class Settings(BaseModel):
     env: Literal["local", "prod"]
     home: Path
     landing_dir: Path
+    min_volume_share: float  # a landed day with fewer flights than this share of the days before warns
+    max_cancelled_share: float  # a landed day with a larger share of cancelled flights warns
     store_backend: Literal["local", "lakefs"]
     local_store_dir: Path
     lakefs: LakeFSSettings | None
@@ -69,6 +71,14 @@ class Settings(BaseModel):
 DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_ENV": ("local", "`local` (embedded defaults) or `prod` (servers required, see deploy/)"),
     "MLOPS_HOME": ("<project>/.mlops", "state directory: landing zone, local store, Dagster instance"),
+    "MLOPS_MIN_VOLUME_SHARE": (
+        "0.5",
+        "a landed day with fewer flights than this share of the median of the 7 days before warns (check `volume`)",
+    ),
+    "MLOPS_MAX_CANCELLED_SHARE": (
+        "0.5",
+        "a landed day with a larger share of cancelled flights warns (check `volume`)",
+    ),
     "MLOPS_LANDING_DIR": ("$MLOPS_HOME/landing", "where upstream delivers one file per table and day"),
     "MLOPS_STORE": (
         "local (lakefs if LAKEFS_ENDPOINT is set)",
@@ -186,6 +196,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
         retention = 7.0
 
+    def share(name: str, default: str) -> float:
+        raw = get(name, default)
+        try:
+            value = float(raw)
+            if not 0 <= value <= 1:
+                raise ValueError
+            return value
+        except ValueError:
+            problems.append(f"{name}={raw!r}: expected a share between 0 and 1, e.g. 0.5")
+            return float(default)
+
+    min_volume_share = share("MLOPS_MIN_VOLUME_SHARE", "0.5")
+    max_cancelled_share = share("MLOPS_MAX_CANCELLED_SHARE", "0.5")
+
     if problems:
         raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
     try:
@@ -193,6 +217,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env=mode,
             home=home,
             landing_dir=Path(get("MLOPS_LANDING_DIR") or home / "landing").expanduser().resolve(),
+            min_volume_share=min_volume_share,
+            max_cancelled_share=max_cancelled_share,
             store_backend=backend,
             local_store_dir=Path(get("MLOPS_STORE_DIR") or home / "store").expanduser().resolve(),
             lakefs=lakefs,

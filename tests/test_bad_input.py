@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from mlops_assets.definitions import build_definitions
@@ -45,6 +46,42 @@ CASES = {
     "unknown_airport.parquet": ("contract", "origin"),
     "unknown_carrier.parquet": ("contract", "carrier"),
     "duplicate_key.parquet": ("contract", "year,month,day,carrier,flight,origin"),
+    "fractional_integer.csv": ("asset", "flight"),
+    "fractional_integer.parquet": ("asset", "flight"),
+    "labels_gone.parquet": ("contract", "arr_delay"),
+    "time_hour_other_day.parquet": ("contract", "time_hour"),
+}
+# The same guarantee for weather and every dimension table: (table, file) -> (stage, column).
+OTHER_TABLES = {
+    ("weather", "missing_column.parquet"): ("asset", "humid"),
+    ("weather", "wrong_type.csv"): ("asset", "temp"),
+    ("weather", "fractional_hour.parquet"): ("asset", "hour"),
+    ("weather", "empty.csv"): ("asset", None),
+    ("weather", "truncated.parquet"): ("asset", None),
+    ("weather", "humidity_over_100.parquet"): ("contract", "humid"),
+    ("weather", "unknown_airport.parquet"): ("contract", "origin"),
+    ("weather", "row_outside_partition.parquet"): ("contract", "day"),
+    ("weather", "time_hour_other_day.parquet"): ("contract", "time_hour"),
+    ("weather", "duplicate_key.parquet"): ("contract", "origin,time_hour"),
+    ("airports", "missing_column.parquet"): ("asset", "lat"),
+    ("airports", "wrong_type.csv"): ("asset", "alt"),
+    ("airports", "fractional_alt.parquet"): ("asset", "alt"),
+    ("airports", "empty.csv"): ("asset", None),
+    ("airports", "truncated.parquet"): ("asset", None),
+    ("airports", "header_only.csv"): ("asset", None),
+    ("airports", "latitude_over_90.parquet"): ("contract", "lat"),
+    ("airports", "duplicate_key.parquet"): ("contract", "faa"),
+    ("planes", "missing_column.parquet"): ("asset", "seats"),
+    ("planes", "wrong_type.csv"): ("asset", "seats"),
+    ("planes", "empty.csv"): ("asset", None),
+    ("planes", "truncated.parquet"): ("asset", None),
+    ("planes", "nine_engines.parquet"): ("contract", "engines"),
+    ("planes", "duplicate_key.parquet"): ("contract", "tailnum"),
+    ("airlines", "missing_column.parquet"): ("asset", "name"),
+    ("airlines", "empty.csv"): ("asset", None),
+    ("airlines", "truncated.parquet"): ("asset", None),
+    ("airlines", "bad_carrier_code.parquet"): ("contract", "carrier"),
+    ("airlines", "duplicate_key.parquet"): ("contract", "carrier"),
 }
 
 
@@ -55,12 +92,14 @@ def published_base(tmp_path_factory) -> Path:
     settings = load_settings({"MLOPS_HOME": str(home)})
     land(settings, DAY, DAY)
     with dg.instance_for_test() as instance:
-        result = (
-            build_definitions(settings)
-            .resolve_job_def("raw_daily")
-            .execute_in_process(instance=instance, tags={RANGE_START: DAY, RANGE_END: DAY}, run_config=QUIET)
+        defs = build_definitions(settings)
+        result = defs.resolve_job_def("raw_daily").execute_in_process(
+            instance=instance, tags={RANGE_START: DAY, RANGE_END: DAY}, run_config=QUIET
         )
-    assert result.success
+        dimensions = defs.resolve_job_def("raw_dimensions").execute_in_process(
+            instance=instance, run_config=QUIET
+        )
+    assert result.success and dimensions.success
     return home
 
 
@@ -231,3 +270,105 @@ def test_a_day_without_weather_upstream_is_a_gap_not_a_failure(settings, defs, i
     assert (
         day_before["temp"].null_count() < day_before.height / 2
     )  # upstream's observations stop early that evening
+
+
+def _deliver_table(settings, table: str, corpus_file: str) -> tuple[Path, str]:
+    """Replace the landed file of ``table`` (DAY's weather, or a dimension) with a corpus file."""
+    daily = table == "weather"
+    folder = settings.landing_dir / (table if daily else "dimensions")
+    stem = DAY if daily else table
+    for old in folder.glob(f"{stem}.*"):
+        old.unlink()
+    target = folder / f"{stem}{Path(corpus_file).suffix}"
+    shutil.copyfile(CORPUS / table / corpus_file, target)
+    return target, table_path(["raw", table], DAY if daily else None)
+
+
+@pytest.mark.parametrize(("table", "corpus_file"), sorted(OTHER_TABLES))
+def test_bad_weather_or_dimension_file_gives_one_clear_error_and_publishes_nothing(world, table, corpus_file):
+    settings, defs, store = world
+    stage, column = OTHER_TABLES[(table, corpus_file)]
+    landed, path = _deliver_table(settings, table, corpus_file)
+    main_before = store.get_branch("main").commit_id
+    good_bytes = store.read_object("main", path)
+    with dg.instance_for_test() as instance:
+        job = "raw_daily" if table == "weather" else "raw_dimensions"
+        tags = {RANGE_START: DAY, RANGE_END: DAY} if table == "weather" else None
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, tags=tags, run_config=QUIET, raise_on_error=False
+        )
+    assert not result.success
+    key = dg.AssetKey(["raw", table])
+    if stage == "asset":
+        message = failure_text(result)
+    else:
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        assert [e.asset_key for e in failed] == [key], [e.asset_key for e in failed]
+        message = failed[0].description
+        assert failed[0].metadata["published"].value is False
+        assert column in failed[0].metadata["failing_columns"].value
+    assert str(landed) in message, message
+    if table == "weather":
+        assert DAY in message
+    if column:
+        assert f"'{column}'" in message or column in message, message
+    assert not [c.path for c in store.diff(main_before, "main") if c.path.startswith(f"raw/{table}/")]
+    assert store.read_object("main", path) == good_bytes
+
+
+@pytest.mark.parametrize("corpus_file", ["integral_floats.csv", "integral_floats.parquet"])
+def test_integral_floats_in_an_integer_column_read_the_same_from_csv_and_parquet(world, corpus_file):
+    """One rule for both formats: 1545.0 in `flight` is flight 1545 (fractional_integer.* fail, above)."""
+    settings, defs, store = world
+    _deliver(settings, corpus_file)
+    result = _materialize(defs)
+    assert result.success, failure_text(result)
+    published = read_table(store, "main", FLIGHTS_PATH)
+    assert published.height == 40 and published["flight"].dtype == pl.Int32
+    expected = pl.read_parquet(CORPUS / "integral_floats.parquet")["flight"].cast(pl.Int32)
+    assert published["flight"].to_list() == expected.to_list()
+
+
+def test_a_partial_or_cancelled_day_warns_at_landing_and_is_still_published(settings, defs, instance, store):
+    """Half the usual flights (a partial file) and a day where every flight is cancelled pass their
+    contract (every row is valid) but the `volume` check warns, naming the day, and the run succeeds."""
+    land(settings, "2013-06-03", "2013-06-12")
+    tags = {RANGE_START: "2013-06-03", RANGE_END: "2013-06-10"}
+    history = defs.resolve_job_def("raw_daily").execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET
+    )
+    volume = next(e for e in history.get_asset_check_evaluations() if e.check_name == "volume")
+    assert volume.passed, volume.description  # real June days: nothing to say
+    partial = settings.landing_dir / "flights" / "2013-06-11.parquet"
+    pl.read_parquet(partial).head(300).write_parquet(partial)
+    cancelled = settings.landing_dir / "flights" / "2013-06-12.parquet"
+    pl.read_parquet(cancelled).with_columns(
+        *[pl.lit(None, dtype=pl.Int64).alias(c) for c in ("dep_time", "arr_time")],
+        *[pl.lit(None, dtype=pl.Float64).alias(c) for c in ("dep_delay", "arr_delay", "air_time")],
+    ).write_parquet(cancelled)
+
+    result = defs.resolve_job_def("raw_daily").execute_in_process(
+        instance=instance, tags={RANGE_START: "2013-06-11", RANGE_END: "2013-06-12"}, run_config=QUIET
+    )
+    assert result.success, "a warning does not block"
+    volume = next(e for e in result.get_asset_check_evaluations() if e.check_name == "volume")
+    assert not volume.passed and volume.severity == dg.AssetCheckSeverity.WARN
+    assert volume.metadata["low_volume_days"].value == ["2013-06-11"]
+    assert volume.metadata["mostly_cancelled_days"].value == ["2013-06-12"]
+    assert (
+        "2013-06-11: 300 flights" in volume.description and "MLOPS_MIN_VOLUME_SHARE=50%" in volume.description
+    )
+    assert "2013-06-12: 100% of" in volume.description
+    published = {o.path for o in store.list_objects("main", "raw/flights/")}
+    assert {table_path(["raw", "flights"], d) for d in ("2013-06-11", "2013-06-12")} <= published
+
+
+def test_volume_thresholds_are_settings(tmp_path):
+    from mlops_assets.errors import SettingsError
+
+    strict = load_settings({"MLOPS_HOME": str(tmp_path), "MLOPS_MIN_VOLUME_SHARE": "0.9"})
+    assert strict.min_volume_share == 0.9 and strict.max_cancelled_share == 0.5
+    with pytest.raises(
+        SettingsError, match="MLOPS_MAX_CANCELLED_SHARE='lots': expected a share between 0 and 1"
+    ):
+        load_settings({"MLOPS_HOME": str(tmp_path), "MLOPS_MAX_CANCELLED_SHARE": "lots"})

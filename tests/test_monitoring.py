@@ -19,7 +19,16 @@ from mlops_assets.lib.monitoring import summarize
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
 from mlops_assets.settings import MODELS_DIR, load_settings
-from tests.conftest import DATA_KEYS, QUIET, RANGE_END, RANGE_START, build_world, failure_text, materialize
+from tests.conftest import (
+    DATA_KEYS,
+    QUIET,
+    RANGE_END,
+    RANGE_START,
+    build_world,
+    data_version,
+    failure_text,
+    materialize,
+)
 
 WEEK = [f"2013-03-{d}" for d in range(22, 29)]
 REPORT = ["monitoring", "late_arrival", "daily_report"]
@@ -135,7 +144,7 @@ def test_shifted_features_are_flagged_exactly_and_the_summary_says_drift(worlds)
     summary = _summary(worlds["b"])
     assert summary["verdict"] == "drift"
     assert summary["drifting_features"] == "carrier,distance"
-    assert "drifted on at least 4 of the last 7 day(s)" in summary["reason"]
+    assert "drifted on at least 4 of v1's last 7 day(s)" in summary["reason"]
 
 
 def test_performance_is_pending_until_labels_land_then_filled(worlds):
@@ -290,3 +299,34 @@ def test_summary_judges_the_serving_version_and_says_when_it_changed():
 
     one_version = summarize(spec, pl.DataFrame([r for r in rows if r["model_version"] == 1]))
     assert one_version["verdict"] == "drift" and "changed" not in one_version["reason"]
+
+
+def test_rescoring_identical_inputs_keeps_the_data_version(worlds):
+    """Scores carry no scoring time (that is metadata), so the same features and model give the same
+    table: a re-scored day changes nothing on main and nothing in Dagster's data version, and a
+    report recomputed from it neither. (Last in this file: it adds materializations to world A.)"""
+    settings, instance = worlds["a"], worlds["instance"]
+    store = LocalStore(settings.local_store_dir)
+    defs = build_definitions(settings)
+    day = WEEK[2]
+    for key in (dg.AssetKey(["predictions", "late_arrival"]), dg.AssetKey(REPORT)):
+        before = data_version(instance, key, day)
+        main_before = store.get_branch("main").commit_id
+        result = defs.resolve_job_def("daily_assets").execute_in_process(
+            instance=instance,
+            asset_selection=[key],
+            partition_key=day,
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        assert result.success, failure_text(result)
+        contract = next(e for e in result.get_asset_check_evaluations() if e.check_name == "contract")
+        assert contract.metadata.get("unchanged_from_main") is not None, (key, contract.metadata)
+        assert contract.metadata["unchanged_from_main"].value is True, key
+        assert before and data_version(instance, key, day) == before, key
+        assert store.get_branch("main").commit_id == main_before, key
+    scored = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["predictions", "late_arrival"]), asset_partitions=[day]),
+        limit=1,
+    ).records[0]
+    assert "scored_at" in scored.asset_materialization.metadata  # when it was scored: metadata, not data

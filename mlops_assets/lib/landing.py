@@ -142,6 +142,12 @@ def _read_raw(path: Path, partition: str | None) -> pl.DataFrame:
 
 
 def _cast_column(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
+    """The column in its canonical type; a value that cannot be read becomes null (and is reported).
+
+    One rule for integer columns in CSV and Parquet alike: an integral number written as a float
+    (``3.0``) is read as that integer; a fractional one (``3.5``) cannot be read (a Parquet float
+    column is not truncated, a CSV text is not rejected for its ``.0``).
+    """
     column = frame[name]
     if dtype == UTC_DATETIME and column.dtype == pl.String:
         return column.str.to_datetime(_TIME_HOUR_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit(
@@ -149,6 +155,12 @@ def _cast_column(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Serie
         )
     if column.dtype == pl.String and dtype.is_numeric():
         column = column.str.strip_chars()
+    if dtype.is_integer() and (column.dtype == pl.String or column.dtype.is_float()):
+        number = column.cast(pl.Float64, strict=False)
+        integral = number.is_finite() & (number == number.floor())
+        return number.zip_with(integral.fill_null(False), pl.Series([None], dtype=pl.Float64)).cast(
+            dtype, strict=False
+        )
     return column.cast(dtype, strict=False)
 
 
@@ -182,7 +194,13 @@ def read_landed(landing_dir: Path, table_name: str, partition: str | None) -> La
         bad = raw[name].is_not_null() & cast.is_null()
         if bad.any():
             examples = raw[name].filter(bad).head(3).to_list()
-            expected = "ISO timestamp like 2013-01-01T05:00:00Z" if dtype == UTC_DATETIME else str(dtype)
+            expected = (
+                "ISO timestamp like 2013-01-01T05:00:00Z"
+                if dtype == UTC_DATETIME
+                else f"{dtype} (an integer; 3.0 is read as 3, 3.5 is not)"
+                if dtype.is_integer()
+                else str(dtype)
+            )
             raise _fail(
                 f"{int(bad.sum())} value(s) cannot be read as {expected}, e.g. {examples}",
                 path,

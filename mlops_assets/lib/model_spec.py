@@ -108,6 +108,10 @@ class MonitoringSpec(_Strict):
     ks_threshold: float = Field(default=0.1, gt=0, le=1)
     max_missing_share: float = Field(default=0.2, ge=0, le=1)
     performance_drop: float = Field(default=0.05, ge=0)
+    # A day's row count under this share of the training days' average, or a cancelled share over
+    # this ceiling, is a warning in the day's report (the landing warns too: check raw/flights:volume).
+    min_volume_share: float = Field(default=0.5, gt=0, le=1)
+    max_cancelled_share: float = Field(default=0.5, gt=0, le=1)
     # Features whose distribution moves day to day by nature (weather, calendar): reported, never alerting.
     drift_exempt: list[str] = Field(default_factory=list)
 

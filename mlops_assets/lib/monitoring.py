@@ -79,8 +79,17 @@ def daily_report(
             "metric": "row_count",
             "feature": None,
             "value": float(features.height),
-            "threshold": 0.5 * expected_rows,
-            "status": WARN if features.height < 0.5 * expected_rows else OK,
+            "threshold": spec.monitoring.min_volume_share * expected_rows,
+            "status": WARN if features.height < spec.monitoring.min_volume_share * expected_rows else OK,
+        },
+        {
+            "metric": "cancelled_share",
+            "feature": None,
+            "value": float(features["cancelled"].mean() or 0.0),
+            "threshold": spec.monitoring.max_cancelled_share,
+            "status": WARN
+            if (features["cancelled"].mean() or 0.0) > spec.monitoring.max_cancelled_share
+            else OK,
         },
         {
             "metric": "rows_scored",
@@ -174,6 +183,7 @@ def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
     out = {
         "rows": value("row_count"),
         "rows_scored": value("rows_scored"),
+        "cancelled_share": value("cancelled_share"),
         "max_feature_psi": float(psi.max()) if psi.len() else None,
         "drifting_features": float(report.filter(pl.col("status") == DRIFT)["feature"].n_unique()),
         "score_psi": value("psi", "score"),

@@ -34,16 +34,15 @@ class ScoredDay:
         return float(np.percentile(self.latency_ms_per_100, 95)) if self.latency_ms_per_100.size else 0.0
 
 
-def _scored_table(
-    spec: ModelSpec, features: pl.DataFrame, score: np.ndarray, model_version: str, scored_at: float
-):
+def _scored_table(spec: ModelSpec, features: pl.DataFrame, score: np.ndarray, model_version: str):
+    """The scores and who made them; nothing about when (the same inputs give the same table, so a
+    re-scored day keeps its data version; the time is metadata of the run)."""
     prediction = (score >= 0.5).astype(float) if spec.task == "classification" else score
     return features.select("flight_id", "date").with_columns(
         pl.Series("score", score, dtype=pl.Float64),
         pl.Series("prediction", prediction, dtype=pl.Float64),
         pl.lit(spec.name).alias("model_name"),
         pl.lit(int(model_version), dtype=pl.Int64).alias("model_version"),
-        pl.lit(scored_at).cast(pl.Float64).alias("scored_at"),
     )
 
 
@@ -52,7 +51,6 @@ def score_range(
     model,
     features_by_day: dict[str, pl.DataFrame],
     model_version: str,
-    scored_at: float,
     chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, ScoredDay]:
     """Score many days in one pass of fixed-size chunks; each day keeps its own rows and latencies.
@@ -74,7 +72,7 @@ def score_range(
         chunk_start.append(start)
     score = np.concatenate(scores) if scores else np.array([], dtype=float)
     latency, starts = np.array(chunk_latency), np.array(chunk_start, dtype=int)
-    table = _scored_table(spec, stacked, score, model_version, scored_at)
+    table = _scored_table(spec, stacked, score, model_version)
     scored = {}
     for i, day in enumerate(days):
         first, end = int(bounds[i]), int(bounds[i + 1])
@@ -92,8 +90,7 @@ def score_day(
     model,
     features: pl.DataFrame,
     model_version: str,
-    scored_at: float,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ScoredDay:
     """One day's scores (a range of one)."""
-    return score_range(spec, model, {"day": features}, model_version, scored_at, chunk_rows)["day"]
+    return score_range(spec, model, {"day": features}, model_version, chunk_rows)["day"]

@@ -50,7 +50,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
         resources={
             "store": store,
             "io_manager": VersionedParquetIOManager(store=store),
-            "landing": LandingZoneResource(directory=str(settings.landing_dir)),
+            "landing": LandingZoneResource(
+                directory=str(settings.landing_dir),
+                min_volume_share=settings.min_volume_share,
+                max_cancelled_share=settings.max_cancelled_share,
+            ),
             "alerts": AlertResource(webhook_url=settings.alert_webhook_url or ""),
             "reports": ReportsResource(directory=str(settings.home / "reports")),
             "mlflow": MlflowResource(

@@ -11,6 +11,9 @@ class LandingZoneResource(dg.ConfigurableResource):
     """Directory where upstream delivers one file per table and day."""
 
     directory: str
+    # Landing anomalies that warn (the `volume` check of raw/flights), from settings.
+    min_volume_share: float = 0.5
+    max_cancelled_share: float = 0.5
 
     def read(self, table: str, partition: str | None) -> LandedTable:
         return read_landed(Path(self.directory), table, partition)

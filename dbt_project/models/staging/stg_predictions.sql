@@ -12,7 +12,6 @@ select
     p.model_name || ':v' || cast(p.model_version as varchar) as version_key,
     p.score,
     p.prediction,
-    to_timestamp(p.scored_at) as scored_at,
     {{ model_actual('v.target', 'f') }} as actual
 from {{ source('platform', 'predictions') }} as p
 left join versions as v on v.spec = p.model_name and v.model_version = p.model_version

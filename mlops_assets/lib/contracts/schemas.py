@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from mlops_assets.lib.contracts.bridge import PARTITION_COLUMN
 from mlops_assets.lib.tables import AIRLINES, AIRPORTS, FLIGHTS, PLANES, WEATHER, SourceTable
 
 NYC_AIRPORTS = ["EWR", "JFK", "LGA"]
@@ -27,6 +28,33 @@ def row_day(table: SourceTable) -> tuple[str, pl.Expr]:
     return "day", pl.date(pl.col("year"), pl.col("month"), pl.col("day"))
 
 
+def _per_day(expr: pl.Expr, names: list[str]) -> pl.Expr:
+    """``expr`` (an aggregate) over each partition of stacked days, or over the whole frame."""
+    return expr.over(PARTITION_COLUMN) if PARTITION_COLUMN in names else expr
+
+
+def _labels_present() -> pa.Check:
+    """A day whose flights arrived (``arr_time``) but where no flight has an ``arr_delay`` lost its
+    labels upstream: published, it would train and judge models on nothing. Fails the arrived rows."""
+
+    def check(data) -> pl.LazyFrame:
+        names = data.lazyframe.collect_schema().names()
+        labels_gone = _per_day(pl.col("arr_delay").is_null().all(), names)
+        return data.lazyframe.select(~(labels_gone & pl.col("arr_time").is_not_null()))
+
+    return pa.Check(check, name="not_null_on_every_row_of_a_day_whose_flights_arrived")
+
+
+def _time_hour_matches_local_hour() -> pa.Check:
+    """``time_hour`` is the scheduled hour in UTC: in New York time it must be the row's
+    year/month/day and hour (the weather join matches on it; a wrong one joins the wrong hour)."""
+    local = pl.col("time_hour").dt.convert_time_zone("America/New_York")
+    matches = (local.dt.date() == pl.date("year", "month", "day")) & (local.dt.hour() == pl.col("hour"))
+    return pa.Check(
+        lambda data: data.lazyframe.select(matches), name="same_day_and_hour_as_year_month_day_hour"
+    )
+
+
 def contract_for(table: SourceTable) -> pa.DataFrameSchema:
     """The contract of ``table``; the check pins each row of a daily table to its partition (``row_day``)."""
     day_checks = [pa.Check.in_range(1, 31)]
@@ -41,7 +69,7 @@ def contract_for(table: SourceTable) -> pa.DataFrameSchema:
             "dep_delay": _col(pl.Float64(), pa.Check.in_range(-120, 1800), nullable=True),
             "arr_time": _col(pl.Int32(), pa.Check.in_range(1, 2400), nullable=True),
             "sched_arr_time": _col(pl.Int32(), pa.Check.in_range(0, 2359)),
-            "arr_delay": _col(pl.Float64(), pa.Check.in_range(-180, 1800), nullable=True),
+            "arr_delay": _col(pl.Float64(), pa.Check.in_range(-180, 1800), _labels_present(), nullable=True),
             "carrier": _col(pl.String(), pa.Check.isin(CARRIERS)),
             "flight": _col(pl.Int32(), pa.Check.in_range(1, 9999)),
             "tailnum": _col(pl.String(), pa.Check.str_matches(r"^[A-Z0-9]{2,7}$"), nullable=True),
@@ -51,7 +79,7 @@ def contract_for(table: SourceTable) -> pa.DataFrameSchema:
             "distance": _col(pl.Float64(), pa.Check.gt(0), pa.Check.le(6000)),
             "hour": _col(pl.Int32(), pa.Check.in_range(0, 23)),
             "minute": _col(pl.Int32(), pa.Check.in_range(0, 59)),
-            "time_hour": _col(pl.Datetime("us", "UTC")),
+            "time_hour": _col(pl.Datetime("us", "UTC"), _time_hour_matches_local_hour()),
         }
     elif table is WEATHER:
         columns = {
@@ -69,7 +97,7 @@ def contract_for(table: SourceTable) -> pa.DataFrameSchema:
             "precip": _col(pl.Float64(), pa.Check.in_range(0, 20)),
             "pressure": _col(pl.Float64(), pa.Check.in_range(900, 1100), nullable=True),
             "visib": _col(pl.Float64(), pa.Check.in_range(0, 100)),
-            "time_hour": _col(pl.Datetime("us", "UTC")),
+            "time_hour": _col(pl.Datetime("us", "UTC"), _time_hour_matches_local_hour()),
         }
     elif table is AIRPORTS:
         columns = {

@@ -46,7 +46,6 @@ def predictions_contract(spec: ModelSpec):
                 "prediction": pa.Column(pl.Float64()),
                 "model_name": pa.Column(pl.String(), pa.Check.equal_to(spec.name)),
                 "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
-                "scored_at": pa.Column(pl.Float64()),
             },
             strict=True,
             name=f"predictions/{spec.name}",
@@ -96,7 +95,6 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                     dg.TableColumn(
                         "model_version", "Int64", description="registered version that scored the row"
                     ),
-                    dg.TableColumn("scored_at", "Float64", description="unix time of scoring"),
                 ]
             )
         },
@@ -113,7 +111,7 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         model = tracker.load_model(spec.name, version)
         scored_at = time.time()
         ready = {day: features[day] for day in context.partition_keys if day in features}
-        scored = score_range(spec, model, ready, version, scored_at)
+        scored = score_range(spec, model, ready, version)
         tables: dict[str, Any] = {}
         for day in context.partition_keys:
             if day not in scored:
@@ -130,6 +128,8 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                     "latency_ms_per_100_p50": scored[day].p50_ms,
                     "latency_ms_per_100_p95": scored[day].p95_ms,
                     "mean_score": float(scored[day].table["score"].mean() or 0.0),
+                    # When, as metadata: the table holds only what the inputs determine.
+                    "scored_at": dg.MetadataValue.timestamp(scored_at),
                 },
                 partition_key=day,
             )
