@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
@@ -43,6 +45,12 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     )
 
 
+def _secret(variable: str, value: str) -> str | dg.EnvVar:
+    """A setting that may hold a secret (a token in a URL) is read from the environment when the run
+    starts, so Dagster never stores its value in the job's resource configuration."""
+    return dg.EnvVar(variable) if value and os.environ.get(variable) == value else value
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     store = store_resource(settings)
     return dg.Definitions(
@@ -55,10 +63,12 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 min_volume_share=settings.min_volume_share,
                 max_cancelled_share=settings.max_cancelled_share,
             ),
-            "alerts": AlertResource(webhook_url=settings.alert_webhook_url or ""),
+            "alerts": AlertResource(
+                webhook_url=_secret("MLOPS_ALERT_WEBHOOK_URL", settings.alert_webhook_url or "")
+            ),
             "reports": ReportsResource(directory=str(settings.home / "reports")),
             "mlflow": MlflowResource(
-                tracking_uri=settings.mlflow_tracking_uri,
+                tracking_uri=_secret("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),
                 # A local tracking store keeps artifacts under MLOPS_HOME; a server decides its own.
                 artifact_root=""
                 if settings.mlflow_tracking_uri.startswith("http")

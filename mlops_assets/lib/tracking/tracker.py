@@ -42,6 +42,18 @@ def dependency_lock() -> str:
 _READY_SQLITE_STORES: set[str] = set()
 
 
+def _without_credentials(uri: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:token@host/path`` -> (``http://host/path``, (user, token))."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
 def _quiet_mlflow() -> None:
     """MLflow's INFO lines (database migrations, "Successfully registered model") and download
     progress bars say nothing a person acts on; its warnings and errors still show."""
@@ -89,29 +101,29 @@ class Tracker:
         experiment_prefix: str = "mlops_assets",
         ui_url: str | None = None,
     ):
-        self.tracking_uri = tracking_uri
+        # Credentials in the URI (http://user:token@host) go to MLflow through its own variables,
+        # never inside the URI: MLflow prints and records the URI ("View run at ...").
+        self.tracking_uri, self._credentials = _without_credentials(tracking_uri)
         self.artifact_root = artifact_root
         self.experiment_prefix = experiment_prefix
         # Where a person opens MLflow: a UI served over a local store, or the tracking server itself.
         self.ui_url = ui_url or (
-            self._display_uri() if tracking_uri.startswith(("http://", "https://")) else None
+            self.tracking_uri if self.tracking_uri.startswith(("http://", "https://")) else None
         )
 
     def __repr__(self) -> str:
         return f"Tracker(tracking_uri={self._display_uri()!r})"
 
     def _display_uri(self) -> str:
-        # Credentials in a URI (user:token@host) must never be shown.
-        if "@" in self.tracking_uri and "://" in self.tracking_uri:
-            scheme, rest = self.tracking_uri.split("://", 1)
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return self.tracking_uri
+        return self.tracking_uri  # credentials were taken out on construction
 
     def client(self):
         import mlflow
         from mlflow import MlflowClient
 
         _quiet_mlflow()
+        if self._credentials:
+            os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = self._credentials
         if self.tracking_uri.startswith("sqlite:///"):
             _create_sqlite_store_once(self.tracking_uri)
 
