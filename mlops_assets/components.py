@@ -19,16 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from mlops_assets.lib.model_spec import (
     SPEC_FILE,
     EstimatorValidationCache,
     ModelSpec,
     SpecError,
-    check_spec,
-    read_spec_file,
-    spec_error,
+    load_spec,
 )
 from mlops_assets.platform.models.assets import SPEC_METADATA
 
@@ -76,13 +74,7 @@ class ModelComponent(dg.Component, dg.Resolvable):
     @classmethod
     def from_file(cls, spec_file: Path, validated=None) -> ModelComponent:
         """Read and judge the spec ourselves: one error naming file, line and field, whatever loads it."""
-        attributes, text = read_spec_file(spec_file)
-        try:
-            spec = ModelSpec.model_validate(attributes)
-        except ValidationError as exc:
-            raise spec_error(spec_file, text, exc) from None
-        check_spec(spec, spec_file, text, validated)
-        return cls(spec=spec, spec_file=spec_file)
+        return cls(spec=load_spec(spec_file, validated), spec_file=spec_file)
 
     def build_defs(self, context: dg.ComponentLoadContext | None = None) -> dg.Definitions:
         from mlops_assets.platform.models import build_model_defs

@@ -6,6 +6,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -27,3 +33,48 @@ def stop_group(process: subprocess.Popen, grace_seconds: float = 30) -> bool:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=grace_seconds)
         return False
+
+
+@contextmanager
+def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
+    """A real ``mlflow server`` on a free 127.0.0.1 port (sqlite and artifacts under ``root``); its URL.
+
+    Waits for /health within ``start_seconds``; stops the server's whole process group after."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "server-artifacts"),
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # uvicorn workers are children: stop the whole group
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_seconds
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, "mlflow server exited during start-up"
+            assert time.monotonic() < deadline, (
+                f"mlflow server did not answer /health within {start_seconds} s"
+            )
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop_group(server, grace_seconds=20)

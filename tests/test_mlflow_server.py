@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import dagster as dg
@@ -16,7 +14,7 @@ from mlflow import MlflowClient
 from mlops_assets.definitions import build_definitions
 from mlops_assets.settings import load_settings
 from tests.conftest import PROJECT_ROOT, build_world
-from tests.processes import free_port, stop_group
+from tests.processes import mlflow_server as start_mlflow_server
 
 pytestmark = pytest.mark.slow
 LATE = dg.AssetKey(["models", "late_arrival"])
@@ -24,43 +22,8 @@ LATE = dg.AssetKey(["models", "late_arrival"])
 
 @pytest.fixture
 def mlflow_server(tmp_path) -> Iterator[str]:
-    port = free_port()
-    mlflow_cli = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    server = subprocess.Popen(
-        [
-            mlflow_cli,
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "server-artifacts"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # uvicorn workers are children: stop the whole group
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, "mlflow server exited during start-up"
-            assert time.monotonic() < deadline, "mlflow server did not answer /health within 120 s"
-            time.sleep(0.5)
+    with start_mlflow_server(tmp_path) as url:
         yield url
-    finally:
-        stop_group(server, grace_seconds=20)
 
 
 def test_training_registers_on_a_real_mlflow_server(mlflow_server, tmp_path):

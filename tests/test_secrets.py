@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -32,7 +28,7 @@ from mlops_assets.resources.alerts import AlertResource
 from mlops_assets.settings import load_settings
 from tests.conftest import DATA_KEYS, QUIET, RANGE_END, RANGE_START, failure_text, land
 from tests.lakefs_fake import FakeLakeFS
-from tests.processes import free_port, stop_group
+from tests.processes import mlflow_server
 
 pytestmark = pytest.mark.slow
 
@@ -71,39 +67,9 @@ def _found_in_text(surface: str, text: str) -> list[str]:
 
 @pytest.fixture
 def mlflow_with_password(tmp_path):
-    port = free_port()
     root = tmp_path / "mlflow-server"
-    server = subprocess.Popen(
-        [
-            os.path.join(os.path.dirname(sys.executable), "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(0.5)
-        yield f"http://mlops:{TRACKING_PASSWORD}@127.0.0.1:{port}", root
-    finally:
-        stop_group(server, grace_seconds=20)
+    with mlflow_server(root) as url:
+        yield url.replace("http://", f"http://mlops:{TRACKING_PASSWORD}@"), root
 
 
 def test_planted_secrets_appear_on_no_surface(tmp_path, monkeypatch, mlflow_with_password):

@@ -185,5 +185,6 @@ def test_materialization_is_recorded_in_postgres(tmp_path, postgres, pg_env):
     )
     # Two assets, two days: each staged by its step, then published by its check (the version main holds).
     assert counts[dg.DagsterEventType.ASSET_MATERIALIZATION.value] == 8
-    assert counts[dg.DagsterEventType.ASSET_CHECK_EVALUATION.value] == 2
+    # Two contract checks, and the volume check of raw/flights.
+    assert counts[dg.DagsterEventType.ASSET_CHECK_EVALUATION.value] == 3
     assert counts[dg.DagsterEventType.RUN_SUCCESS.value] == 1
