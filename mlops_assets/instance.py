@@ -19,6 +19,19 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 2
+# The daemon fails a run that never starts or outlives max_runtime_seconds (the local launcher
+# cannot see a run worker die; this is how such a run stops holding its slot), and retries once a
+# run that failed for a reason other than its own steps (a crashed or killed worker). A run whose
+# data failed a step or check is not retried: it would fail again the same way.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  max_runtime_seconds: 21600
+  poll_interval_seconds: 30
+run_retries:
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
 """
 
 

@@ -101,3 +101,19 @@ def test_readme_documents_every_setting():
     readme = (PROJECT_ROOT / "README.md").read_text()
     for variable in DOCUMENTED_VARIABLES:
         assert f"| `{variable}` |" in readme, f"README settings table lacks {variable}"
+
+
+def test_the_embedded_instance_monitors_and_retries_crashed_runs(tmp_path, monkeypatch):
+    """The dagster.yaml `make dev` uses: run monitoring on (a stuck run is failed), one retry of a
+    run whose worker crashed, none of a run that failed on its data."""
+    import dagster as dg
+
+    from mlops_assets.instance import prepare_instance
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
+    home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_runtime_seconds == 21600
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+        assert instance.get_settings("run_retries")["retry_on_asset_or_op_failure"] is False

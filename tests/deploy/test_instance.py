@@ -133,6 +133,10 @@ def test_production_instance_builds_on_postgres_with_its_k8s_run_launcher(tmp_pa
         assert queue.max_concurrent_runs == 8
         assert {"key": "mlops/kind", "value": "training", "limit": 1} in queue.tag_concurrency_limits
         assert instance.get_settings("freshness") == {"enabled": True}
+        # A run whose pod dies is failed by run monitoring and retried once; data failures are not.
+        assert instance.run_monitoring_enabled and instance.run_retries_enabled
+        assert instance.run_retries_max_retries == 1
+        assert instance.get_settings("run_retries")["retry_on_asset_or_op_failure"] is False
         assert not instance.telemetry_enabled
 
 
