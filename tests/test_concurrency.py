@@ -1,0 +1,109 @@
+"""Real Dagster runs at once, in separate processes, on one instance and one versioned store.
+
+Four runs of different days of the same assets all publish; two runs of the same day with
+different deliveries both publish, main holds one of them whole (never a mix of the two), the
+history keeps both commits, and the data version Dagster recorded last is what main holds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from mlops_assets.lib.landing import land_days
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.settings import load_settings
+from tests.conftest import data_version
+
+DRIVER = """
+import sys
+
+import dagster as dg
+
+from mlops_assets.definitions import defs
+
+day = sys.argv[1]
+with dg.DagsterInstance.get() as instance:
+    result = defs.resolve_job_def("raw_daily").execute_in_process(
+        instance=instance, partition_key=day, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+print(result.run_id)
+sys.exit(0 if result.success else 1)
+"""
+FLIGHTS = dg.AssetKey(["raw", "flights"])
+
+
+def _start(day: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-c", DRIVER, day],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(processes: list[subprocess.Popen]) -> list[str]:
+    run_ids = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+        run_ids.append(out.strip().splitlines()[-1])
+    return run_ids
+
+
+def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path):
+    home = tmp_path / "mlops"
+    settings = load_settings({"MLOPS_HOME": str(home)})
+    env = {
+        **os.environ,
+        "MLOPS_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "MLOPS_EXECUTOR": "in_process",
+    }
+    # The instance exists before runs do (`make dev` creates it): its sqlite databases are created
+    # by migrations, which processes must not race on.
+    (home / "dagster").mkdir(parents=True)
+    dg.DagsterInstance.from_config(str(home / "dagster")).dispose()
+    days = ["2013-05-06", "2013-05-07", "2013-05-08", "2013-05-09"]
+    land_days(settings.landing_dir, date(2013, 5, 6), date(2013, 5, 9))
+
+    # Four days at once.
+    _finish([_start(day, env) for day in days])
+    store = LocalStore(settings.local_store_dir)
+    assert {o.path for o in store.list_objects("main", "raw/flights/")} == {
+        table_path(FLIGHTS.path, day) for day in days
+    }
+
+    # The same day at once, from two new deliveries that differ from main and from each other
+    # (every flight of the day to ORD in one, to BOS in a second landing zone): each run reads its own.
+    other = tmp_path / "landing-b"
+    land_days(other, date(2013, 5, 9), date(2013, 5, 9))
+    for landing, dest in ((settings.landing_dir, "ORD"), (other, "BOS")):
+        changed = landing / "flights" / "2013-05-09.parquet"
+        pl.read_parquet(changed).with_columns(pl.lit(dest).alias("dest")).write_parquet(changed)
+    before = store.get_branch("main").commit_id
+    run_ids = _finish(
+        [_start("2013-05-09", env), _start("2013-05-09", {**env, "MLOPS_LANDING_DIR": str(other)})]
+    )
+
+    held = read_table(store, "main", table_path(FLIGHTS.path, "2013-05-09"))
+    destinations = set(held["dest"].unique().to_list())
+    assert destinations in ({"BOS"}, {"ORD"}), f"main holds one delivery whole, never a mix: {destinations}"
+    new_commits = []
+    for commit in store.log("main", limit=50):
+        if commit.id == before:
+            break
+        new_commits.append(commit)
+    publishers = {c.metadata.get("dagster_run_id") for c in new_commits}
+    assert set(run_ids) <= publishers, "the history keeps both runs' commits"
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        checksum = store.stat_object("main", table_path(FLIGHTS.path, "2013-05-09")).checksum
+        assert data_version(instance, FLIGHTS, "2013-05-09") == checksum
