@@ -50,4 +50,9 @@ def prepare_instance(settings: Settings) -> Path:
         config.write_text(EMBEDDED_DAGSTER_YAML)
     # Dagster itself reads DAGSTER_HOME; we only hand it the value settings decided.
     os.environ["DAGSTER_HOME"] = str(home)
+    # Create the sqlite databases now, once: processes that first open a new instance at the same
+    # time (concurrent runs) would race on its migrations.
+    import dagster as dg
+
+    dg.DagsterInstance.from_config(str(home)).dispose()
     return home

@@ -15,6 +15,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.landing import land_days
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
@@ -59,7 +60,7 @@ def _finish(processes: list[subprocess.Popen]) -> list[str]:
     return run_ids
 
 
-def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path):
+def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path, monkeypatch):
     home = tmp_path / "mlops"
     settings = load_settings({"MLOPS_HOME": str(home)})
     env = {
@@ -68,10 +69,10 @@ def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path):
         "DAGSTER_HOME": str(home / "dagster"),
         "MLOPS_EXECUTOR": "in_process",
     }
-    # The instance exists before runs do (`make dev` creates it): its sqlite databases are created
-    # by migrations, which processes must not race on.
-    (home / "dagster").mkdir(parents=True)
-    dg.DagsterInstance.from_config(str(home / "dagster")).dispose()
+    # The instance exists before runs do (`prepare-instance`, which `make dev` runs, creates its
+    # databases: processes must not race on their migrations).
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
+    prepare_instance(settings)
     days = ["2013-05-06", "2013-05-07", "2013-05-08", "2013-05-09"]
     land_days(settings.landing_dir, date(2013, 5, 6), date(2013, 5, 9))
 
