@@ -89,7 +89,10 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "LAKEFS_ACCESS_KEY_ID": ("unset", "lakeFS access key id (required with lakefs)"),
     "LAKEFS_SECRET_ACCESS_KEY": ("unset", "lakeFS secret key (required with lakefs; never logged)"),
     "LAKEFS_REPOSITORY": ("mlops", "lakeFS repository name"),
-    "LAKEFS_STORAGE_NAMESPACE": ("local://mlops", "storage namespace used if the repository must be created"),
+    "LAKEFS_STORAGE_NAMESPACE": (
+        "local://mlops",
+        "storage namespace used if the repository must be created (required in prod, e.g. s3://BUCKET/mlops)",
+    ),
     "MLOPS_UI_URL": ("http://127.0.0.1:3000", "Dagster UI base URL, linked from commit metadata"),
     "MLOPS_BRANCH_RETENTION_DAYS": ("7", "age after which `gc-branches` removes unpublished WAP branches"),
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
@@ -181,6 +184,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"MLOPS_ALERT_WEBHOOK_URL={webhook!r}: expected an http:// or https:// URL")
     if mode == "prod":
         problems.extend(f"{n}: required when MLOPS_ENV=prod" for n in PROD_REQUIRED if not get(n))
+        if backend == "lakefs" and not get("LAKEFS_STORAGE_NAMESPACE"):
+            # The default, local://, is refused by a lakeFS whose blockstore is S3, GCS or Azure.
+            problems.append(
+                "LAKEFS_STORAGE_NAMESPACE: required when MLOPS_ENV=prod (where the repository's objects live, "
+                "on the lakeFS server's blockstore, e.g. s3://BUCKET/mlops; the default local:// is only for "
+                "a lakeFS with a local blockstore)"
+            )
     executor = get("MLOPS_EXECUTOR", "k8s" if mode == "prod" else "multiprocess")
     if executor not in ("in_process", "multiprocess", "k8s"):
         problems.append(f"MLOPS_EXECUTOR={executor!r}: expected 'in_process', 'multiprocess' or 'k8s'")

@@ -60,6 +60,15 @@ def test_lakefs_endpoint_selects_lakefs_and_keeps_the_secret_out_of_repr():
             {"MLOPS_ENV": "prod"},
             ["LAKEFS_ENDPOINT", "DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD", "MLFLOW_TRACKING_URI"],
         ),
+        (
+            {
+                "MLOPS_ENV": "prod",
+                "LAKEFS_ENDPOINT": "http://lakefs:8000",
+                "LAKEFS_ACCESS_KEY_ID": "a",
+                "LAKEFS_SECRET_ACCESS_KEY": SECRET,
+            },
+            ["LAKEFS_STORAGE_NAMESPACE"],
+        ),
         ({"MLOPS_EXECUTOR": "celery"}, ["MLOPS_EXECUTOR"]),
         ({"MLOPS_BRANCH_RETENTION_DAYS": "-1"}, ["MLOPS_BRANCH_RETENTION_DAYS"]),
     ],

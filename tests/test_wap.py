@@ -99,3 +99,13 @@ def test_retention_removes_only_old_unpublished_wap_branches(local):
     removed = remove_stale_branches(local, older_than_days=retention_days, now=now)
     assert [r.name for r in removed] == [old]
     assert {b.name for b in local.list_branches()} == {"main", recent, "experiment"}
+
+
+def test_wap_branch_names_are_ascii_as_lakefs_requires():
+    """lakeFS's branch names are ASCII word characters and dashes; Python's \\w would let Unicode through."""
+    from mlops_assets.lib.versioned_store.base import BRANCH_NAME
+    from mlops_assets.lib.versioned_store.wap import wap_branch
+
+    branch = wap_branch("3f2a-run", ["monitoring", "café_model", "daily_report"])
+    assert BRANCH_NAME.match(branch) and branch.isascii()
+    assert not BRANCH_NAME.match("café")

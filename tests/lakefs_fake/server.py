@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 API_PREFIX = "/api/v1"
 REPOSITORY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
-BRANCH_NAME = re.compile(r"^\w[-\w]*$")
+BRANCH_NAME = re.compile(r"^\w[-\w]*$", re.ASCII)  # lakeFS (Go) \w is ASCII; Python's is Unicode
 STORAGE_NAMESPACE = re.compile(r"^(s3|gs|https?|mem|local|transient)://.*$")
 DEFAULT_PAGE_SIZE = 100  # lakeFS's default `amount`
 MAX_PAGE_SIZE = 1000  # lakeFS's maximum `amount`

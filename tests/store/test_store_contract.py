@@ -94,7 +94,7 @@ def test_creating_a_branch_from_a_missing_ref_raises_ref_not_found(store: Versio
 
 
 @pytest.mark.parametrize(
-    "name", ["-starts-with-dash", "has space", "a/b", "", "dots.not.allowed", "ünïcode!"]
+    "name", ["-starts-with-dash", "has space", "a/b", "", "dots.not.allowed", "ünïcode!", "café", "ünïcode"]
 )
 def test_invalid_branch_names_are_rejected(store: VersionedStore, name: str) -> None:
     with pytest.raises(StoreError, match="invalid branch name"):

@@ -18,7 +18,7 @@ from mlops_assets.errors import StoreError
 
 MAIN = "main"
 # lakeFS's own rule for branch ids; the local backend enforces the same so both behave alike.
-BRANCH_NAME = re.compile(r"^\w[-\w]*$")
+BRANCH_NAME = re.compile(r"^\w[-\w]*$", re.ASCII)  # lakeFS (Go) \w is ASCII; Python's is Unicode
 
 
 def validate_branch_name(name: str) -> str:

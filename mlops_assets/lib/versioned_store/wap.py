@@ -28,7 +28,7 @@ PUBLISH_ATTEMPTS = 5
 
 def wap_branch(run_id: str, asset_path: Sequence[str]) -> str:
     """The branch of one materialization: named after the run and the asset, for inspection."""
-    return re.sub(r"[^\w-]", "_", f"{WAP_PREFIX}{run_id}-{'-'.join(asset_path)}")
+    return re.sub(r"[^\w-]", "_", f"{WAP_PREFIX}{run_id}-{'-'.join(asset_path)}", flags=re.ASCII)
 
 
 def table_path(asset_path: Sequence[str], partition: str | None) -> str:
