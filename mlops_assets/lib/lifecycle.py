@@ -22,6 +22,7 @@ import polars as pl
 from mlops_assets.lib import training
 from mlops_assets.lib.drift import ReferenceProfile, build_profile
 from mlops_assets.lib.features import FEATURES
+from mlops_assets.lib.landing import days_between
 from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
 from mlops_assets.lib.tracking import CHAMPION, PROFILE_ARTIFACT
 from mlops_assets.lib.tracking.tracker import RegisteredModel, Tracker, environment_tags
@@ -80,12 +81,14 @@ def train_and_register(
     commit: str,
     tracker: Tracker,
     provenance: dict[str, str],
+    requirements_lock: str,
     log: Callable[[str], None] = lambda message: None,
 ) -> TrainedVersion:
     """Fit on the window's training days, evaluate on its holdout days, register as challenger.
 
     ``frame``: the window's labelled features read at ``commit``. ``provenance``: governance tags
-    the caller knows (git sha, dependency lock digest, run id, store), recorded with the version.
+    the caller knows (git sha, dependency lock digest, run id, store), recorded with the version;
+    ``requirements_lock``: the full dependency lock, logged as an artifact.
     """
     holdout_dates = [date.fromisoformat(d) for d in window.holdout_days]
     train = frame.filter(~pl.col("date").is_in(holdout_dates))
@@ -113,7 +116,7 @@ def train_and_register(
         "mlops.train_days": str(len(window.train_days)),
         "mlops.holdout_score": repr(float(metrics[spec.promotion.metric])),
         "mlops.holdout_rows": str(holdout.height),
-        **{f"mlops.{k}": v for k, v in provenance.items() if k != "requirements_lock"},
+        **{f"mlops.{k}": v for k, v in provenance.items()},
         **{f"mlops.{k}": v for k, v in environment_tags().items()},
     }
     registered = tracker.log_trained_model(
@@ -125,7 +128,7 @@ def train_and_register(
         metrics={f"holdout_{k}": v for k, v in metrics.items()},
         tags=tags,
         artifacts={
-            "environment/requirements.lock.txt": provenance.get("requirements_lock", ""),
+            "environment/requirements.lock.txt": requirements_lock,
             "spec.yaml": spec_text,
             PROFILE_ARTIFACT: json.dumps(profile.to_dict()),
         },
@@ -203,7 +206,13 @@ def decide_promotion(
         # The gate ran again for the version that already serves (a re-executed check).
         return Promotion(True, f"unchanged: v{challenger} is already champion", int(challenger), score)
     frame = holdout(
-        reference["training_commit"], _days_between(reference["holdout_start"], reference["holdout_end"])
+        reference["training_commit"],
+        [
+            d.isoformat()
+            for d in days_between(
+                date.fromisoformat(reference["holdout_start"]), date.fromisoformat(reference["holdout_end"])
+            )
+        ],
     )
     champion_scores = training.predict_scores(spec, tracker.load_model(spec.name, champion_version), frame)
     champion_score = training.evaluate(spec, champion_scores, frame[training.TARGET].to_numpy())[
@@ -219,8 +228,3 @@ def decide_promotion(
         tracker.promote(spec.name, challenger)
     tracker.tag_version(spec.name, challenger, {"mlops.promotion": decision})
     return Promotion(promoted, decision, int(challenger), score, int(champion_version), float(champion_score))
-
-
-def _days_between(first: str, last: str) -> list[str]:
-    start, end = date.fromisoformat(first), date.fromisoformat(last)
-    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]

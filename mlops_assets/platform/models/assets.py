@@ -128,8 +128,8 @@ def _model_asset(spec: ModelSpec, spec_path: Path) -> dg.AssetsDefinition:
                 ),
                 "dagster_run_id": context.run.run_id,
                 "dependencies_lock_sha256": lock_sha,
-                "requirements_lock": lock,
             },
+            requirements_lock=lock,
             log=context.log.info,
         )
         row = trained.row
