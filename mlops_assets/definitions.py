@@ -15,6 +15,7 @@ from mlops_assets.instance import estimator_cache_dir
 from mlops_assets.lib.model_spec import EstimatorValidationCache, SpecError
 from mlops_assets.platform import automation, data, dbt, features, jobs, monitoring, resources
 from mlops_assets.platform.automation.freshness import DAILY_DATA
+from mlops_assets.platform.monitoring import overview
 from mlops_assets.platform.partitions import DAILY
 from mlops_assets.settings import Settings, current_settings, project_root
 
@@ -70,6 +71,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         dbt.build_defs(
             settings, [spec.name for spec in specs], gate=[monitoring.report_key(spec) for spec in specs]
         ),
+        overview.build_defs(specs),
         jobs.build_defs(specs),
         automation.build_defs(specs),
         resources.build_defs(settings),

@@ -153,6 +153,8 @@ def run_demo(start: date, end: date) -> int:
                 print(
                     f"      {mat.asset_key.to_user_string()}: {mat.metadata['verdict'].value} ({mat.metadata['reason'].value})"
                 )
+            if "html_overview" in mat.metadata:
+                print(f"      {mat.asset_key.to_user_string()}: {mat.metadata['html_overview'].value}")
             if "html_report" in mat.metadata and mat.partition == end.isoformat():
                 print(
                     f"      {mat.asset_key.to_user_string()} [{mat.partition}]: {mat.metadata['html_report'].value}"
@@ -184,6 +186,9 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     print(f"  Dagster instance: {dagster_home}")
     print(f"  MLflow          : {settings.mlflow_tracking_uri}")
     print(f"  dbt warehouse   : {settings.dbt_warehouse_path} (marts.*; see README, For analysts)")
+    print(
+        f"  model overview  : {defs.resources['reports'].overview_path()} (every model's health on one page)"
+    )
     print(f"  took {seconds:.1f} s")
     print(
         "\nOpen the UIs: `make dev`, then http://127.0.0.1:3000 (Dagster: asset graph, runs, checks, metadata)"

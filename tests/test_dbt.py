@@ -25,7 +25,7 @@ from mlops_assets.lib.analytics import warehouse_lock
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.export import mirrored_commit
-from mlops_assets.lib.versioned_store.wap import publish, table_path, wap_branch
+from mlops_assets.lib.versioned_store.wap import publish, read_table, table_path, wap_branch
 from mlops_assets.settings import MODELS_DIR, Settings, load_settings
 from tests.conftest import (
     PROJECT_ROOT,
@@ -174,6 +174,48 @@ def test_daily_performance_mart_equals_the_same_aggregation_in_polars(built):
     )
     expected = scored.group_by("carrier").agg(n=pl.len().cast(pl.Int64)).sort("carrier")
     assert by_carrier.to_dicts() == expected.to_dicts()
+
+
+def test_model_health_mart_has_the_figures_of_the_overview(built):
+    """fct_model_health keeps, day by day, what monitoring/overview shows for each model's latest day."""
+    settings, defs, instance, _ = built
+    summaries = defs.resolve_job_def("monitoring_summaries").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    assert summaries.success, failure_text(summaries)
+    overview = read_table(
+        LocalStore(settings.local_store_dir), "main", table_path(["monitoring", "overview"], None)
+    )
+    mart = warehouse(settings, "select * from marts.fct_model_health order by spec, date")
+    assert dict(mart.group_by("spec").len().iter_rows()) == {"late_arrival": 7, "arrival_delay": 7}
+    assert len(overview) == 2
+    same = [
+        "task",
+        "metric",
+        "rows_scored",
+        "volume_floor",
+        "volume_alert",
+        "latency_ms_per_100_p50",
+        "latency_ms_per_100_p95",
+        "holdout_score",
+        "estimated_score",
+        "estimated_lower",
+        "estimated_upper",
+        "data_quality_warnings",
+    ]
+    for row in overview.iter_rows(named=True):
+        days = mart.filter(pl.col("spec") == row["spec"])
+        latest = days.filter(pl.col("date") == row["latest_day"]).row(0, named=True)
+        assert {c: latest[c] for c in same} == {c: row[c] for c in same}, row["spec"]
+        assert latest["model_version"] == row["serving_version"]
+        assert latest["model_age_days"] == row["champion_age_days"]
+        assert latest["retrain_trigger"] == row["last_retrain_trigger"]
+        assert latest["realized_score"] is None  # the last day's labels are pending; the estimate is there
+        realized = days.filter(pl.col("date") == row["realized_day"]).row(0, named=True)
+        assert realized["realized_score"] == row["realized_score"]
+        assert realized["estimation_error"] == pytest.approx(
+            realized["realized_score"] - realized["estimated_score"]
+        )
 
 
 def test_a_partition_run_rebuilds_only_its_window(built):

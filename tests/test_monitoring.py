@@ -19,6 +19,7 @@ from mlops_assets.lib.monitoring import summarize
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
 from mlops_assets.settings import MODELS_DIR, load_settings
+from tests.browser import launched_browser
 from tests.conftest import (
     DATA_KEYS,
     QUIET,
@@ -27,7 +28,6 @@ from tests.conftest import (
     build_world,
     data_version,
     failure_text,
-    materialize,
 )
 
 WEEK = [f"2013-03-{d}" for d in range(22, 29)]
@@ -36,17 +36,19 @@ SUMMARY = dg.AssetKey(["monitoring", "late_arrival", "summary"])
 
 
 def _shift_week(landing: Path) -> None:
-    """Upstream changes: 40% of flights move to carrier HA, routes get 400 miles longer, it gets 25F warmer."""
+    """Upstream changes: every scheduled arrival moves 150 minutes later (so the block time of every
+    flight grows) and the air pressure reads 15 mb higher (weather: drift-exempt); both are features
+    of late_arrival only, so arrival_delay stays healthy."""
+    arrival = (pl.col("sched_arr_time") // 100 * 60 + pl.col("sched_arr_time") % 100 + 150) % 1440
     for day in WEEK:
         path = landing / "flights" / f"{day}.parquet"
-        moved = pl.int_range(pl.len()) % 5 < 2
         pl.read_parquet(path).with_columns(
-            pl.when(moved).then(pl.lit("HA")).otherwise(pl.col("carrier")).alias("carrier"),
-            pl.when(moved).then(9000 + pl.int_range(pl.len())).otherwise(pl.col("flight")).alias("flight"),
-            (pl.col("distance") + 400).alias("distance"),
+            (arrival // 60 * 100 + arrival % 60)
+            .cast(pl.read_parquet_schema(path)["sched_arr_time"])
+            .alias("sched_arr_time")
         ).write_parquet(path)
         weather = landing / "weather" / f"{day}.parquet"
-        pl.read_parquet(weather).with_columns(pl.col("temp") + 25).write_parquet(weather)
+        pl.read_parquet(weather).with_columns(pl.col("pressure") + 15).write_parquet(weather)
 
 
 def _score_week(settings, instance) -> dg.ExecuteInProcessResult:
@@ -58,7 +60,10 @@ def _score_week(settings, instance) -> dg.ExecuteInProcessResult:
         raise_on_error=False,
     )
     assert result.success, failure_text(result)
-    assert materialize(defs, instance, [SUMMARY]).success
+    summaries = defs.resolve_job_def("monitoring_summaries").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    assert summaries.success, failure_text(summaries)
     return result
 
 
@@ -138,12 +143,12 @@ def test_the_week_as_delivered_raises_no_drift(worlds):
 def test_shifted_features_are_flagged_exactly_and_the_summary_says_drift(worlds):
     reports = _reports(worlds["b"])
     flagged = set(reports.filter(pl.col("status") == "drift")["feature"].to_list())
-    assert flagged == {"carrier", "distance"}  # temp moved too, but weather is drift-exempt in the spec
-    temp_psi = reports.filter((pl.col("metric") == "psi") & (pl.col("feature") == "temp"))
-    assert (temp_psi["value"] > 0.2).all() and (temp_psi["status"] == "info").all()
+    assert flagged == {"sched_block_minutes"}  # pressure moved too, but weather is drift-exempt in the spec
+    pressure_psi = reports.filter((pl.col("metric") == "psi") & (pl.col("feature") == "pressure"))
+    assert (pressure_psi["value"] > 0.2).all() and (pressure_psi["status"] == "info").all()
     summary = _summary(worlds["b"])
     assert summary["verdict"] == "drift"
-    assert summary["drifting_features"] == "carrier,distance"
+    assert summary["drifting_features"] == "sched_block_minutes"
     assert "drifted on at least 4 of v1's last 7 day(s)" in summary["reason"]
 
 
@@ -153,6 +158,17 @@ def test_performance_is_pending_until_labels_land_then_filled(worlds):
     last = read_table(store, "main", table_path(REPORT, WEEK[-1]))
     assert last.filter(pl.col("metric") == "roc_auc")["status"].to_list() == ["pending"]
     assert last.filter(pl.col("metric") == "roc_auc")["value"].to_list() == [None]
+    # Before the labels: the estimate, its band, and the limit it is judged against.
+    pending_estimate = _estimate(last, "roc_auc")
+    assert 0.5 < pending_estimate["value"] < 1
+    assert pending_estimate["lower"] <= pending_estimate["value"] <= pending_estimate["upper"]
+    assert pending_estimate["status"] in ("ok", "warn") and pending_estimate["threshold"] is not None
+    delay = read_table(store, "main", table_path(["monitoring", "arrival_delay", "daily_report"], WEEK[-1]))
+    assert 0 < _estimate(delay, "mae")["value"] < 120  # minutes
+    assert delay.filter(pl.col("metric") == "mae")["value"].to_list() == [None]
+    pending_metadata = _report_metadata(instance, WEEK[-1])
+    assert pending_metadata["estimated_roc_auc"] == pytest.approx(pending_estimate["value"])
+    assert "roc_auc" not in pending_metadata and pending_metadata["labels"] == "pending"
 
     # The next day's delivery brings the labels of 2013-03-28; the report is materialized again.
     land_days(settings.landing_dir, date(2013, 3, 29), date(2013, 3, 29))
@@ -185,6 +201,33 @@ def test_performance_is_pending_until_labels_land_then_filled(worlds):
         (labelled["arr_delay"] >= 15).cast(pl.Int8).to_numpy(), labelled["score"].to_numpy()
     )
     assert roc_auc["value"] == pytest.approx(expected, abs=1e-12)
+    # The estimate stays (it never read labels), next to the realized value, in the table and the metadata.
+    assert _estimate(report, "roc_auc") == pending_estimate
+    landed_metadata = _report_metadata(instance, WEEK[-1])
+    assert landed_metadata["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert landed_metadata["estimated_roc_auc"] == pytest.approx(pending_estimate["value"])
+
+
+def _estimate(report: pl.DataFrame, metric: str) -> dict:
+    rows = {
+        r["metric"]: r
+        for r in report.filter(pl.col("metric").str.starts_with(f"estimated_{metric}")).to_dicts()
+    }
+    main = rows[f"estimated_{metric}"]
+    return {
+        "value": main["value"],
+        "threshold": main["threshold"],
+        "status": main["status"],
+        "lower": rows[f"estimated_{metric}_lower"]["value"],
+        "upper": rows[f"estimated_{metric}_upper"]["value"],
+    }
+
+
+def _report_metadata(instance: dg.DagsterInstance, day: str) -> dict:
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(REPORT), asset_partitions=[day]), limit=1
+    ).records[0]
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
 class _Collector(HTMLParser):
@@ -209,7 +252,7 @@ def test_html_report_is_self_contained_with_plots_and_numbers(worlds):
     psi = _reports(settings).filter(
         (pl.col("date") == date.fromisoformat(WEEK[2]))
         & (pl.col("metric") == "psi")
-        & (pl.col("feature") == "distance")
+        & (pl.col("feature") == "sched_block_minutes")
     )
     assert f"{psi['value'][0]:.4f}" in text
 
@@ -251,7 +294,7 @@ def test_missing_reference_profile_is_a_clear_error(worlds, tmp_path):
         for moved in (worlds["a"].mlflow_artifact_dir / "late_arrival").rglob("reference_profile.moved"):
             moved.rename(moved.with_suffix(".json"))
     assert not result.success
-    assert "no reference profile (monitoring/reference_profile.json)" in failure_text(result)
+    assert "v1: no monitoring/reference_profile.json in its MLflow run" in failure_text(result)
 
 
 def _report_rows(day: str, version: int, auc: float | None, drifting: bool) -> list[dict]:
@@ -299,6 +342,86 @@ def test_summary_judges_the_serving_version_and_says_when_it_changed():
 
     one_version = summarize(spec, pl.DataFrame([r for r in rows if r["model_version"] == 1]))
     assert one_version["verdict"] == "drift" and "changed" not in one_version["reason"]
+
+
+OVERVIEW = ["monitoring", "overview"]
+
+
+def _overview(settings) -> dict[str, dict]:
+    table = read_table(LocalStore(settings.local_store_dir), "main", table_path(OVERVIEW, None))
+    return {row["spec"]: row for row in table.to_dicts()}
+
+
+def _day_value(settings, spec: str, day: str, metric: str) -> float | None:
+    report = read_table(
+        LocalStore(settings.local_store_dir), "main", table_path(["monitoring", spec, "daily_report"], day)
+    )
+    rows = report.filter((pl.col("metric") == metric) & pl.col("feature").is_null())
+    return rows["value"][0]
+
+
+def test_the_overview_says_which_model_drifts_with_the_figures_of_its_reports(worlds):
+    settings = worlds["b"]  # the shift moved a feature only late_arrival uses
+    overview = _overview(settings)
+    assert set(overview) == {"late_arrival", "arrival_delay"}
+    drifting, healthy = overview["late_arrival"], overview["arrival_delay"]
+    assert drifting["state"] == "drifting" and drifting["drifting_features"] == "sched_block_minutes"
+    assert drifting["open_alerts"].startswith("summary: drift")
+    assert "psi(sched_block_minutes): drift" in drifting["open_alerts"]
+    assert healthy["state"] == "healthy", healthy["open_alerts"]
+    assert healthy["n_open_alerts"] == 0 and healthy["verdict"] == "ok"
+    last, last_labelled = WEEK[-1], WEEK[-2]  # the labels of the last day are pending
+    for spec, row in overview.items():
+        metric = row["metric"]
+        assert row["latest_day"] == date.fromisoformat(last)
+        assert row["champion_version"] == row["serving_version"] == row["last_trained_version"] == 1
+        assert row["champion_age_days"] == 8  # trained on labelled data up to 03-20, serving 03-28
+        assert row["last_retrain_trigger"] == "manual"
+        for column, report_metric in (
+            ("rows_scored", "rows_scored"),
+            ("latency_ms_per_100_p50", "latency_ms_per_100_p50"),
+            ("latency_ms_per_100_p95", "latency_ms_per_100_p95"),
+            ("estimated_score", f"estimated_{metric}"),
+            ("estimated_lower", f"estimated_{metric}_lower"),
+            ("estimated_upper", f"estimated_{metric}_upper"),
+        ):
+            assert row[column] == _day_value(settings, spec, last, report_metric), (spec, column)
+        assert row["realized_day"] == date.fromisoformat(last_labelled)
+        assert row["realized_score"] == _day_value(settings, spec, last_labelled, metric)
+        assert row["volume_alert"] is False and row["rows_scored"] > row["volume_floor"]
+
+    # Without a shift, no model is drifting; the materialization links the page.
+    delivered = _overview(worlds["a"])
+    assert "drifting" not in {r["state"] for r in delivered.values()}
+    record = (
+        worlds["instance"]
+        .fetch_materializations(dg.AssetKey(OVERVIEW), limit=1)
+        .records[0]
+        .asset_materialization
+    )
+    assert record.metadata["html_overview"].value == str(worlds["a"].home / "reports" / "overview.html")
+    assert record.metadata["models"].value == 2
+
+
+def test_the_overview_page_shows_a_healthy_and_a_drifting_model_in_a_browser(worlds, tmp_path_factory):
+    page_path = worlds["b"].home / "reports" / "overview.html"
+    shots = tmp_path_factory.mktemp("overview_screenshots")
+    with launched_browser() as browser:
+        tab = browser.new_page(viewport={"width": 1600, "height": 900})
+        tab.goto(page_path.as_uri())
+        tab.get_by_text("Model Operations Center", exact=True).wait_for(timeout=10_000)
+        assert tab.locator('tr[data-spec="late_arrival"] td.state').inner_text() == "drifting"
+        assert tab.locator('tr[data-spec="arrival_delay"] td.state').inner_text() == "healthy"
+        assert "2 model(s): 1 drifting, 1 healthy" in tab.locator("p.headline").inner_text()
+        assert "sched_block_minutes" in tab.locator('tr[data-spec="late_arrival"]').inner_text()
+        shot = shots / "overview.png"
+        tab.screenshot(path=str(shot), full_page=True)
+        print(f"[ui] screenshot {shot}")
+        assert shot.stat().st_size > 10_000
+        # The latest day links to that day's report.
+        tab.locator('tr[data-spec="late_arrival"] a').click()
+        tab.wait_for_load_state()
+        assert tab.title() == f"late_arrival monitoring report {WEEK[-1]} (model v1)"
 
 
 def test_rescoring_identical_inputs_keeps_the_data_version(worlds):

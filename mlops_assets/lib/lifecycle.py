@@ -21,6 +21,7 @@ import polars as pl
 
 from mlops_assets.lib import training
 from mlops_assets.lib.drift import ReferenceProfile, build_profile
+from mlops_assets.lib.estimation import ESTIMATOR_ARTIFACT, fit_estimator
 from mlops_assets.lib.features import FEATURES
 from mlops_assets.lib.landing import days_between
 from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
@@ -49,6 +50,10 @@ REF_COLUMNS = {
     # What the version predicts, so analysts compute its `actual` without knowing the specs.
     "task": pl.String(),
     "target": pl.String(),
+    # Why it was trained: what started the run (manual, automation_condition, retrain_sensor)
+    # and the sensor's reason (initial, drift, decay, freshness), if any.
+    "trigger": pl.String(),
+    "retrain_reason": pl.String(),
 }
 
 
@@ -98,8 +103,17 @@ def train_and_register(
         f"holdout {holdout.height} rows, data commit {commit[:12]}"
     )
     pipeline = training.fit(spec, train)
-    metrics = training.evaluate(
-        spec, training.predict_scores(spec, pipeline, holdout), holdout[training.TARGET].to_numpy()
+    holdout_scores = training.predict_scores(spec, pipeline, holdout)
+    metrics = training.evaluate(spec, holdout_scores, holdout[training.TARGET].to_numpy())
+    # Estimates each day's performance from its scores and features, before its labels land.
+    began = time.perf_counter()
+    folds = spec.monitoring.estimation_folds
+    estimator = fit_estimator(
+        spec, pipeline, holdout, holdout_scores, train=train if folds else None, folds=folds
+    )
+    log(
+        f"performance estimator fitted in {time.perf_counter() - began:.1f} s "
+        f"({f'{folds} out-of-fold refits over the window' if folds else 'holdout only'})"
     )
     # The monitoring reference, computed once here and stored with the version.
     profile = reference_profile(spec, train, training.predict_scores(spec, pipeline, train))
@@ -131,6 +145,7 @@ def train_and_register(
             "environment/requirements.lock.txt": requirements_lock,
             "spec.yaml": spec_text,
             PROFILE_ARTIFACT: json.dumps(profile.to_dict()),
+            ESTIMATOR_ARTIFACT: json.dumps(estimator.to_dict()),
         },
     )
     row = {
@@ -152,6 +167,8 @@ def train_and_register(
         "trained_at": time.time(),
         "task": spec.task,
         "target": spec.target,
+        "trigger": provenance.get("trigger", "manual"),
+        "retrain_reason": provenance.get("retrain_reason"),
     }
     serves_from = (date.fromisoformat(window.holdout_days[-1]) + timedelta(days=1)).isoformat()
     return TrainedVersion(registered=registered, row=row, metrics=metrics, serves_from=serves_from)
@@ -159,13 +176,19 @@ def train_and_register(
 
 def with_history(published: pl.DataFrame, spec: ModelSpec, row: dict[str, Any]) -> pl.DataFrame:
     """The reference table: the versions main holds, then this one. Rows written before the
-    table had ``task``/``target`` take the spec's (the target of a name has not changed since)."""
+    table had ``task``/``target`` take the spec's (the target of a name has not changed since);
+    before it had ``trigger``/``retrain_reason``, those are unknown (null)."""
     filled = published.with_columns(
         *[
             pl.lit(getattr(spec, c), dtype=pl.String()).alias(c)
             for c in ("task", "target")
             if c not in published.columns
-        ]
+        ],
+        *[
+            pl.lit(None, dtype=pl.String()).alias(c)
+            for c in ("trigger", "retrain_reason")
+            if c not in published.columns
+        ],
     )
     return pl.concat(
         [filled.select(list(REF_COLUMNS)).cast(REF_COLUMNS), pl.DataFrame([row], schema=REF_COLUMNS)]

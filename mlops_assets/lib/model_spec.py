@@ -31,7 +31,7 @@ from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import FEATURES, LABEL_COLUMNS, POST_DEPARTURE_COLUMNS
 
 # Bump when training code changes in a way that should retrain every model.
-TRAINING_CODE_VERSION = "1"
+TRAINING_CODE_VERSION = "2"  # 2: a performance estimator is fitted with every version
 MODEL_COMPONENT_TYPE = "mlops_assets.ModelComponent"
 SPEC_FILE = "defs.yaml"
 
@@ -114,6 +114,13 @@ class MonitoringSpec(_Strict):
     max_cancelled_share: float = Field(default=0.5, gt=0, le=1)
     # Features whose distribution moves day to day by nature (weather, calendar): reported, never alerting.
     drift_exempt: list[str] = Field(default_factory=list)
+    # Performance estimated before the labels land (lib/estimation) past the allowed drop is an early
+    # warning in the summary; with this switch on it is a decay verdict, so it retrains the model.
+    retrain_on_estimated_decay: bool = False
+    # The estimator is calibrated on out-of-fold scores of the training window: the spec's model is
+    # refitted this many times, on the other blocks of days, at training time (about one more training
+    # for 2). 0: the holdout only, cheaper and far worse (benchmarks/README.md, estimation.py).
+    estimation_folds: int = Field(default=2, ge=0, le=10)
 
 
 class FreshnessSpec(_Strict):
@@ -177,6 +184,10 @@ class ModelSpec(_Strict):
             valid = sorted(m for m, (t, _) in METRICS.items() if t == self.task)
             raise ValueError(
                 f"promotion.metric {self.promotion.metric!r} is not a {self.task} metric; expected one of {valid}"
+            )
+        if self.monitoring.estimation_folds == 1:
+            raise ValueError(
+                "monitoring.estimation_folds is 1: use 0 (fit on the holdout only) or 2 to 10 out-of-fold refits"
             )
         stray = [f for f in self.monitoring.drift_exempt if f not in self.features]
         if stray:

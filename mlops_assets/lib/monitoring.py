@@ -15,6 +15,7 @@ import polars as pl
 
 from mlops_assets.lib import training
 from mlops_assets.lib.drift import DriftThresholds, ReferenceProfile, compare
+from mlops_assets.lib.estimation import EstimationError, PerformanceEstimator
 from mlops_assets.lib.model_spec import METRICS, ModelSpec
 
 REPORT_COLUMNS = {
@@ -62,6 +63,7 @@ def daily_report(
     holdout_score: float,
     expected_rows: float,
     latency: Latency | None,
+    estimator: PerformanceEstimator | None = None,
 ) -> pl.DataFrame:
     versions = predictions["model_version"].unique().to_list()
     model_version = int(max(versions))
@@ -117,6 +119,8 @@ def daily_report(
             },
         ]
     task_metrics = [m for m, (task, _) in METRICS.items() if task == spec.task]
+    if estimator is not None:
+        rows += _estimate_rows(spec, estimator, scored, holdout_score)
     if labels_arrived:
         labelled = training.labelled(spec, scored)
         values = training.evaluate(spec, labelled["score"].to_numpy(), labelled[training.TARGET].to_numpy())
@@ -169,6 +173,48 @@ def daily_report(
     ).select([pl.col(c).cast(t) for c, t in REPORT_COLUMNS.items()])
 
 
+def _estimate_rows(
+    spec: ModelSpec, estimator: PerformanceEstimator, scored: pl.DataFrame, holdout_score: float
+) -> list[dict]:
+    """``estimated_<metric>`` with its band, from the day's scores and features alone (no labels):
+    known the day the flights are scored, kept next to the realized metric once labels land.
+    The promotion metric's estimate warns when it is past the allowed drop (an early warning)."""
+    try:
+        estimates = estimator.estimate(scored, scored["score"].to_numpy())
+    except EstimationError:
+        return []  # nothing to estimate from (every flight of the day cancelled): the report says pending
+    rows: list[dict] = []
+    for metric, estimate in estimates.items():
+        limit = performance_threshold(spec, holdout_score) if metric == spec.promotion.metric else None
+        worse = limit is not None and (
+            estimate.value < limit if spec.higher_is_better else estimate.value > limit
+        )
+        rows += [
+            {
+                "metric": f"estimated_{metric}",
+                "feature": None,
+                "value": estimate.value,
+                "threshold": limit,
+                "status": WARN if worse else (OK if limit is not None else INFO),
+            },
+            {
+                "metric": f"estimated_{metric}_lower",
+                "feature": None,
+                "value": estimate.lower,
+                "threshold": None,
+                "status": INFO,
+            },
+            {
+                "metric": f"estimated_{metric}_upper",
+                "feature": None,
+                "value": estimate.upper,
+                "threshold": None,
+                "status": INFO,
+            },
+        ]
+    return rows
+
+
 def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
     """Floats for Dagster metadata (plotted across partitions in the UI)."""
 
@@ -189,6 +235,10 @@ def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
         "score_psi": value("psi", "score"),
         "latency_ms_per_100_p95": value("latency_ms_per_100_p95"),
         spec.promotion.metric: value(spec.promotion.metric),
+        **{
+            f"estimated_{spec.promotion.metric}{suffix}": value(f"estimated_{spec.promotion.metric}{suffix}")
+            for suffix in ("", "_lower", "_upper")
+        },
     }
     return {k: float(v) for k, v in out.items() if v is not None}
 
@@ -213,7 +263,9 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
     the summary says when the version changed. A feature counts as drifting when it drifted on at
     least half of the judged days (one odd day, a holiday say, is not a reason to retrain); decay
     is the mean daily score of the promotion metric, over the judged days whose labels have
-    arrived, past the serving version's allowed drop.
+    arrived, past the serving version's allowed drop. ``estimated_decay`` is the same test on the
+    mean estimated score (known before labels): an early warning in the reason, and a decay verdict
+    only when the spec sets ``monitoring.retrain_on_estimated_decay``.
     """
     window = sorted(reports["date"].unique().to_list())[-SUMMARY_DAYS:]
     by_day = (
@@ -246,6 +298,22 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
         if decayed
         else ""
     )
+    estimated = recent.filter(
+        (pl.col("metric") == f"estimated_{spec.promotion.metric}") & pl.col("value").is_not_null()
+    )
+    estimated_score = float(estimated["value"].mean()) if estimated.height else None
+    estimated_limit = float(estimated["threshold"][0]) if estimated.height else None
+    estimated_decay = estimated_score is not None and (
+        estimated_score < estimated_limit if spec.higher_is_better else estimated_score > estimated_limit
+    )
+    estimated_reason = (
+        f"estimated {spec.promotion.metric} (before labels) {estimated_score:.4f} over {estimated.height} day(s) "
+        f"is past the limit {estimated_limit:.4f}"
+        if estimated_decay
+        else ""
+    )
+    if estimated_decay and not decayed and spec.monitoring.retrain_on_estimated_decay:
+        decayed, decay_reason = True, estimated_reason + " (monitoring.retrain_on_estimated_decay)"
     judged = f"v{serving}'s last {len(days)} day(s)"
     # Drift names its cause (which inputs moved), so it leads when both hold; both mean "retrain".
     if drifting:
@@ -258,6 +326,8 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
     else:
         verdict = OK
         reason = f"no feature drifted on {needed}+ of {judged}; performance within limits"
+    if estimated_decay and estimated_reason not in reason:
+        reason += f"; early warning: {estimated_reason}"
     if by_day["model_version"].n_unique() > 1:
         reason += f"; the serving version changed inside the window ({versions}): earlier days are not judged"
     return {
@@ -273,4 +343,6 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
         "score_threshold": threshold,
         "labelled_days": perf.height,
         "versions_in_window": versions,
+        "estimated_score": estimated_score,
+        "estimated_decay": estimated_decay,
     }

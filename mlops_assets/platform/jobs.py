@@ -8,6 +8,7 @@ from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.inference import predictions_key
 from mlops_assets.platform.monitoring import report_key, summary_key
+from mlops_assets.platform.monitoring.overview import OVERVIEW_KEY
 from mlops_assets.platform.run_resources import run_tags
 
 RAW_DAILY_KEYS = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
@@ -55,8 +56,11 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
             ),
             dg.define_asset_job(
                 "monitoring_summaries",
-                selection=dg.AssetSelection.assets(*[summary_key(s) for s in specs]),
-                description="Recompute each spec's rolling monitoring verdict from the published daily reports.",
+                selection=dg.AssetSelection.assets(*[summary_key(s) for s in specs], OVERVIEW_KEY),
+                description=(
+                    "Recompute each spec's rolling monitoring verdict from the published daily reports, "
+                    "then the overview of every model (monitoring/overview)."
+                ),
                 tags=run_tags("default"),
             ),
         ]

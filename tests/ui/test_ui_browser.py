@@ -10,7 +10,6 @@ Screenshots go to a temporary directory whose paths are printed.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,22 +20,12 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import table_path
+from tests.browser import launched_browser
 
 from .conftest import BACKFILL_DAYS, LOCATION, RAW_DAILY, World
 from .test_backfill_graphql import backfill_runs, check_results, wait_backfill
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 GROUPS = ["raw", "features", "models", "predictions", "monitoring", "dbt"]
 BAD_LANDED_DAY = "2013-03-16"  # read by the world fixture: this module's state has one bad day
 UI_TIMEOUT_MS = 30_000
@@ -44,21 +33,8 @@ UI_TIMEOUT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    # Fail, never skip: a missing browser must not look like a passing UI.
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` as root")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(
-            "playwright is not installed: `.venv/bin/pip install -e '.[dev]'` (never `playwright install`)"
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launched_browser() as launched:
+        yield launched
 
 
 @pytest.fixture

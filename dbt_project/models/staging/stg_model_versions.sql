@@ -18,5 +18,7 @@ select
     git_sha,
     to_timestamp(trained_at) as trained_at,
     task,
-    target
+    target,
+    trigger,
+    retrain_reason
 from {{ source('platform', 'model_versions') }}

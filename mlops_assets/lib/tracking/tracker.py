@@ -210,20 +210,24 @@ class Tracker:
         self.client()
         return mlflow.sklearn.load_model(f"models:/{spec_name}/{version}")
 
-    def load_reference_profile(self, spec_name: str, version: str) -> dict[str, Any]:
-        """The monitoring reference saved with this version at training time."""
+    def load_json_artifact(self, spec_name: str, version: str, artifact: str) -> dict[str, Any]:
+        """A JSON artifact saved in this version's MLflow run at training time."""
         import mlflow
         from mlflow.exceptions import MlflowException
 
         client = self.client()
         try:
             run_id = client.get_model_version(spec_name, version).run_id
-            return json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/{PROFILE_ARTIFACT}"))
+            return json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact}"))
         except (MlflowException, OSError) as exc:
             raise MlopsError(
-                f"model {spec_name!r} v{version}: no reference profile ({PROFILE_ARTIFACT}) in its MLflow run; "
+                f"model {spec_name!r} v{version}: no {artifact} in its MLflow run; "
                 f"retrain models/{spec_name} to create one ({type(exc).__name__})"
             ) from None
+
+    def load_reference_profile(self, spec_name: str, version: str) -> dict[str, Any]:
+        """The monitoring reference saved with this version at training time."""
+        return self.load_json_artifact(spec_name, version, PROFILE_ARTIFACT)
 
     def promote(self, spec_name: str, version: str) -> None:
         self.client().set_registered_model_alias(spec_name, CHAMPION, version)

@@ -66,10 +66,12 @@ def retrain_on_code_change() -> dg.AutomationCondition:
     )
 
 
-def summary_follows_reports() -> dg.AutomationCondition:
-    # Waits for its reports' runs: a range of reports publishes day after day in one check step.
+def follows_deps(label: str = "recompute when a report changes on main") -> dg.AutomationCondition:
+    """For the unpartitioned roll-ups (a summary over its reports, the overview over the summaries):
+    recompute once when a dependency changed on main, after its runs finished (a range of reports
+    publishes day after day in one check step)."""
     return (deps_changed().since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label(
-        "recompute when a report changes on main"
+        label
     )
 
 

@@ -51,7 +51,10 @@ def _ref_contract():
 
     return pa.DataFrameSchema(
         {
-            **{name: pa.Column(dtype) for name, dtype in REF_COLUMNS.items()},
+            **{
+                name: pa.Column(dtype, nullable=name in ("trigger", "retrain_reason"))
+                for name, dtype in REF_COLUMNS.items()
+            },
             "model_version": pa.Column(pl.Int64(), pa.Check.gt(0), unique=True),
             "training_commit": pa.Column(pl.String(), pa.Check.str_length(min_value=6)),
             "train_rows": pa.Column(pl.Int64(), pa.Check.gt(0)),
@@ -72,6 +75,15 @@ def _published_versions(store: VersionedStore, key: dg.AssetKey) -> pl.DataFrame
         return read_table(store, MAIN, table_path(key.path, None))
     except ObjectNotFound:
         return pl.DataFrame(schema=REF_COLUMNS)
+
+
+def _trigger(run_tags: dict[str, str]) -> dict[str, str]:
+    """What started this training run, from the tags the sensors and the automation put on it."""
+    trigger = run_tags.get("mlops/trigger", "manual")
+    reason = run_tags.get("mlops/retrain_reason")
+    if reason is None and trigger == "automation_condition":
+        reason = "spec or training code changed"  # the only automation condition of a model asset
+    return {"trigger": trigger, **({"retrain_reason": reason} if reason else {})}
 
 
 def _model_asset(spec: ModelSpec, spec_path: Path) -> dg.AssetsDefinition:
@@ -128,6 +140,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path) -> dg.AssetsDefinition:
                 ),
                 "dagster_run_id": context.run.run_id,
                 "dependencies_lock_sha256": lock_sha,
+                **_trigger(context.run.tags),
             },
             requirements_lock=lock,
             log=context.log.info,

@@ -9,13 +9,14 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.drift import ReferenceProfile
+from mlops_assets.lib.estimation import ESTIMATOR_ARTIFACT, PerformanceEstimator
 from mlops_assets.lib.features import row_day
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.monitoring import Latency, daily_report, headline, summarize
 from mlops_assets.lib.report_html import render_report
 from mlops_assets.lib.versioned_store import MAIN
 from mlops_assets.lib.versioned_store.wap import published_partitions
-from mlops_assets.platform.automation.conditions import every_partition_eager, summary_follows_reports
+from mlops_assets.platform.automation.conditions import every_partition_eager, follows_deps
 from mlops_assets.platform.automation.freshness import SUMMARY
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.features import FEATURES_KEY
@@ -41,6 +42,8 @@ SUMMARY_COLUMNS = {
     "score_threshold": pl.Float64(),
     "labelled_days": pl.Int64(),
     "versions_in_window": pl.String(),
+    "estimated_score": pl.Float64(),
+    "estimated_decay": pl.Boolean(),
 }
 
 
@@ -80,7 +83,7 @@ def _summary_contract():
     return pa.DataFrameSchema(
         {
             **{
-                c: pa.Column(t, nullable=c in ("mean_score", "score_threshold"))
+                c: pa.Column(t, nullable=c in ("mean_score", "score_threshold", "estimated_score"))
                 for c, t in SUMMARY_COLUMNS.items()
             },
             "verdict": pa.Column(pl.String(), pa.Check.isin(["ok", "drift", "decay"])),
@@ -111,6 +114,32 @@ def _latencies(context: dg.AssetExecutionContext, spec: ModelSpec, days: list[st
                 metadata["latency_ms_per_100_p50"].value, metadata["latency_ms_per_100_p95"].value
             )
     return found
+
+
+def _estimator(tracker, spec: ModelSpec, version: int, log) -> PerformanceEstimator | None:
+    """The version's performance estimator; a version trained before estimation has none (the
+    report then has no estimates, and says so in the log)."""
+    try:
+        return PerformanceEstimator.from_dict(
+            tracker.load_json_artifact(spec.name, str(version), ESTIMATOR_ARTIFACT)
+        )
+    except MlopsError as exc:
+        log.warning(f"{spec.name} v{version}: no performance estimates: {exc}")
+        return None
+
+
+def _performance_line(spec: ModelSpec, figures: dict[str, float], labels_arrived: bool) -> str:
+    """The report's headline on performance: the estimate with its band, then the realized value."""
+    metric = spec.promotion.metric
+    parts = ["labels arrived" if labels_arrived else "labels pending"]
+    if f"estimated_{metric}" in figures:
+        parts.append(
+            f"estimated {metric} {figures[f'estimated_{metric}']:.4f} "
+            f"[{figures[f'estimated_{metric}_lower']:.4f}, {figures[f'estimated_{metric}_upper']:.4f}]"
+        )
+    if metric in figures:
+        parts.append(f"realized {metric} {figures[metric]:.4f}")
+    return "; ".join(parts)
 
 
 def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
@@ -165,8 +194,12 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             version = int(day_predictions["model_version"].max())
             if version not in profiles:
                 profile = ReferenceProfile.from_dict(tracker.load_reference_profile(spec.name, str(version)))
-                profiles[version] = (profile, tracker.lineage(spec.name, str(version))["tags"])
-            profile, tags = profiles[version]
+                profiles[version] = (
+                    profile,
+                    tracker.lineage(spec.name, str(version))["tags"],
+                    _estimator(tracker, spec, version, context.log),
+                )
+            profile, tags, estimator = profiles[version]
             label_day = (date.fromisoformat(day) + timedelta(days=spec.training.label_delay_days)).isoformat()
             labels_arrived = label_day in features
             report = daily_report(
@@ -179,11 +212,12 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 holdout_score=float(tags["mlops.holdout_score"]),
                 expected_rows=int(tags["mlops.train_rows"]) / max(int(tags.get("mlops.train_days", "1")), 1),
                 latency=latencies.get(day),
+                estimator=estimator,
             )
             tables[day] = report
             figures = headline(report, spec)
             html_path = reports.path(spec.name, day)
-            label_state = "labels pending" if not labels_arrived else "labels arrived"
+            label_state = _performance_line(spec, figures, labels_arrived)
             html_path.write_text(
                 render_report(
                     f"{spec.name} monitoring report {day} (model v{version})",
@@ -215,7 +249,7 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         owners=spec.owners,
         kinds={"polars", "parquet"},
         code_version=MONITORING_CODE_VERSION,
-        automation_condition=summary_follows_reports(),
+        automation_condition=follows_deps(),
         freshness_policy=SUMMARY,
         description=(
             f"Rolling state of '{spec.name}' over the most recent daily reports published on main: drifting features "
@@ -240,6 +274,12 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 "model_version": summary["model_version"],
                 "versions_in_window": summary["versions_in_window"],
                 **({"mean_score": summary["mean_score"]} if summary["mean_score"] is not None else {}),
+                **(
+                    {"estimated_score": summary["estimated_score"]}
+                    if summary["estimated_score"] is not None
+                    else {}
+                ),
+                "estimated_decay": summary["estimated_decay"],
             }
         )
         return pl.DataFrame([summary], schema=SUMMARY_COLUMNS)

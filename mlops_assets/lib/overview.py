@@ -1,0 +1,141 @@
+"""The Model Operations Center: "are all our models healthy today?", one row per model.
+
+``model_health`` reduces what the platform already published about one model (its rolling
+summary, its most recent daily reports, its reference table of trained versions) and the
+champion alias to one row of ``OVERVIEW_COLUMNS``; ``state`` is the answer in one word.
+Plain polars, no Dagster: the ``monitoring/overview`` asset reads the inputs at one commit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from mlops_assets.lib.model_spec import ModelSpec
+
+HEALTHY, WARNING, DRIFTING, DECAYING, NO_DATA = "healthy", "warning", "drifting", "decaying", "no data"
+STATES = [HEALTHY, WARNING, DRIFTING, DECAYING, NO_DATA]
+_ALERTING = ("warn", "drift", "decay")
+
+OVERVIEW_COLUMNS = {
+    "spec": pl.String(),
+    "task": pl.String(),
+    "metric": pl.String(),
+    "state": pl.String(),
+    "verdict": pl.String(),
+    "reason": pl.String(),
+    "champion_version": pl.Int64(),
+    "serving_version": pl.Int64(),
+    # Days of data between the end of the champion's training window and the latest monitored day.
+    "champion_age_days": pl.Int64(),
+    "last_trained_version": pl.Int64(),
+    "last_trained_at": pl.Datetime("us", "UTC"),
+    "last_retrain_trigger": pl.String(),
+    "last_retrain_reason": pl.String(),
+    "latest_day": pl.Date(),
+    "rows_scored": pl.Float64(),
+    "volume_floor": pl.Float64(),
+    "volume_alert": pl.Boolean(),
+    "latency_ms_per_100_p50": pl.Float64(),
+    "latency_ms_per_100_p95": pl.Float64(),
+    "holdout_score": pl.Float64(),
+    "realized_score": pl.Float64(),
+    "realized_day": pl.Date(),
+    "estimated_score": pl.Float64(),
+    "estimated_lower": pl.Float64(),
+    "estimated_upper": pl.Float64(),
+    "data_quality_warnings": pl.Int64(),
+    "drifting_features": pl.String(),
+    "open_alerts": pl.String(),
+    "n_open_alerts": pl.Int64(),
+}
+
+
+def _value(day: pl.DataFrame, metric: str, column: str = "value") -> float | None:
+    rows = day.filter((pl.col("metric") == metric) & pl.col("feature").is_null())
+    return rows[column][0] if rows.height else None
+
+
+def model_health(
+    spec: ModelSpec,
+    summary: dict | None,
+    reports: pl.DataFrame | None,
+    versions: pl.DataFrame | None,
+    champion_version: int | None,
+) -> dict:
+    """One model's row of the overview.
+
+    ``summary``: its summary row (``None`` before the first); ``reports``: its most recent daily
+    reports (long format); ``versions``: its reference table (one row per trained version).
+    """
+    metric = spec.promotion.metric
+    row: dict = {c: None for c in OVERVIEW_COLUMNS} | {"spec": spec.name, "task": spec.task, "metric": metric}
+    alerts: list[str] = []
+    if champion_version is None:
+        alerts.append("no champion")
+    row["champion_version"] = champion_version
+    if versions is not None and versions.height:
+        last = versions.sort("model_version").row(-1, named=True)
+        row |= {
+            "last_trained_version": last["model_version"],
+            "last_trained_at": datetime.fromtimestamp(last["trained_at"], UTC),
+            "last_retrain_trigger": last.get("trigger"),
+            "last_retrain_reason": last.get("retrain_reason"),
+        }
+        champion = versions.filter(pl.col("model_version") == champion_version)
+        if champion.height:
+            row["holdout_score"] = champion["holdout_score"][0]
+    if reports is None or not reports.height:
+        return row | {
+            "state": NO_DATA,
+            "open_alerts": "; ".join([*alerts, "no report yet"]),
+            "n_open_alerts": len(alerts) + 1,
+        }
+
+    latest = reports["date"].max()
+    day = reports.filter(pl.col("date") == latest)
+    row |= {
+        "latest_day": latest,
+        "serving_version": int(day["model_version"].max()),
+        "rows_scored": _value(day, "rows_scored"),
+        "volume_floor": _value(day, "row_count", "threshold"),
+        "volume_alert": _value(day, "row_count", "status") == "warn",
+        "latency_ms_per_100_p50": _value(day, "latency_ms_per_100_p50"),
+        "latency_ms_per_100_p95": _value(day, "latency_ms_per_100_p95"),
+        "estimated_score": _value(day, f"estimated_{metric}"),
+        "estimated_lower": _value(day, f"estimated_{metric}_lower"),
+        "estimated_upper": _value(day, f"estimated_{metric}_upper"),
+    }
+    if versions is not None and champion_version is not None:
+        champion = versions.filter(pl.col("model_version") == champion_version)
+        if champion.height:
+            holdout_end = date.fromisoformat(champion["holdout_end"][0])
+            row["champion_age_days"] = (latest - holdout_end).days
+    realized = reports.filter(
+        (pl.col("metric") == metric) & pl.col("feature").is_null() & pl.col("value").is_not_null()
+    ).sort("date")
+    if realized.height:
+        row |= {"realized_score": realized["value"][-1], "realized_day": realized["date"][-1]}
+
+    quality = day.filter(pl.col("feature").is_not_null() & (pl.col("status") == "warn"))
+    row["data_quality_warnings"] = quality.height
+    alerts += [
+        f"{r['metric']}{'(' + r['feature'] + ')' if r['feature'] else ''}: {r['status']}"
+        for r in day.filter(pl.col("status").is_in(_ALERTING)).sort("metric", "feature").iter_rows(named=True)
+    ]
+    verdict = summary["verdict"] if summary else None
+    if summary:
+        row |= {
+            "verdict": verdict,
+            "reason": summary["reason"],
+            "drifting_features": summary["drifting_features"] or None,
+        }
+        if verdict in ("drift", "decay"):
+            alerts.insert(0, f"summary: {verdict}")
+    state = {"drift": DRIFTING, "decay": DECAYING}.get(verdict or "", WARNING if alerts else HEALTHY)
+    return row | {"state": state, "open_alerts": "; ".join(alerts) or None, "n_open_alerts": len(alerts)}
+
+
+def overview_table(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=OVERVIEW_COLUMNS).sort("spec")
