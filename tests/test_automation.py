@@ -145,6 +145,8 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
         return {(f"predictions/{s}", day) for s in SPECS} | reports(day)
 
     summaries = {(f"monitoring/{s}/summary", None) for s in SPECS}
+    # The overview follows the summaries: requested with them (it runs after them in the same run).
+    summaries |= {("monitoring/overview", None)}
     # The models are trained (by the retrain sensor) right after the 21st landed: the 21st is new
     # traffic and is scored, the days they were trained on are not (older days after a training
     # window, when there are any, are scored by serve_new_models).
@@ -158,7 +160,10 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
     for spec in SPECS:
         sim.publish(key("models", spec))
     sim.land("2013-03-23")
-    assert sim.settle() == [{("features/flight_features", "2013-03-23")} | day_chain("2013-03-23"), summaries]
+    assert sim.settle() == [
+        {("features/flight_features", "2013-03-23")} | day_chain("2013-03-23"),
+        summaries,
+    ]
     sim.land("2013-03-22")
     # The 22nd's features also carry the 21st's labels: the 21st's reports are recomputed.
     assert sim.settle() == [
@@ -222,7 +227,8 @@ def _history(sim: Simulation, first: datetime.date, days: int) -> list[str]:
 
 @pytest.mark.parametrize("history_days", [30, 364])
 def test_one_new_day_costs_the_same_on_a_month_and_a_year(settings, history_days):
-    """One landed day requests its own chain, the previous day's reports (labels) and the summaries,
+    """One landed day requests its own chain, the previous day's reports (labels), the summaries and
+    the overview,
     whatever the length of history: the work follows the change, not the partitions."""
     first = datetime.date(2013, 1, 1)
     with dg.instance_for_test() as instance:
@@ -244,6 +250,7 @@ def test_one_new_day_costs_the_same_on_a_month_and_a_year(settings, history_days
         | {(f"monitoring/{s}/daily_report", d) for s in SPECS for d in (new_day, days[-1])}
         | {(k, d) for k in marts for d in (new_day, days[-1])}
         | {(f"monitoring/{s}/summary", None) for s in SPECS}
+        | {("monitoring/overview", None)}
     )
     assert requested == minimal, f"{len(requested)} requested, {len(minimal)} needed"
     print(

@@ -48,6 +48,9 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     assert "roc_auc=" in model_line and "pr_auc=" in model_line, out[-4000:]
     assert "[4/7] materializing models" in out
     assert (home / "reports" / "late_arrival" / "2013-01-28.html").exists()
+    overview = home / "reports" / "overview.html"
+    assert f"monitoring/overview: {overview}" in out and f"model overview  : {overview}" in out
+    assert 'data-spec="late_arrival"' in overview.read_text()
     store = LocalStore(home / "store")
     assert len(store.list_objects("main", "raw/weather/")) == 28
     assert (home / "dagster" / "dagster.yaml").exists()  # the UI will find these runs

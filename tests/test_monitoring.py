@@ -344,6 +344,43 @@ def test_summary_judges_the_serving_version_and_says_when_it_changed():
     assert one_version["verdict"] == "drift" and "changed" not in one_version["reason"]
 
 
+def test_estimated_decay_warns_early_and_retrains_only_when_the_spec_says_so():
+    """Labels are pending on every day, the estimates are past the limit: the summary warns
+    (estimated_decay) with verdict ok; with monitoring.retrain_on_estimated_decay it says decay."""
+    spec = load_spec(MODELS_DIR / "late_arrival")
+    rows = []
+    for n in range(15, 20):
+        rows += _report_rows(f"2013-01-{n}", 2, None, drifting=False)
+        rows.append(
+            {
+                **rows[-2],
+                "metric": "estimated_roc_auc",
+                "value": 0.62 if n > 16 else 0.66,
+                "threshold": 0.65,
+                "status": "warn" if n > 16 else "ok",
+            }
+        )
+    frame = pl.DataFrame(rows)
+    summary = summarize(spec, frame)
+    assert summary["verdict"] == "ok" and summary["estimated_decay"] is True
+    assert summary["estimated_score"] == pytest.approx((0.66 * 2 + 0.62 * 3) / 5)
+    assert "early warning: estimated roc_auc (before labels) 0.6360 over 5 day(s)" in summary["reason"]
+    assert summary["mean_score"] is None and summary["labelled_days"] == 0
+
+    switched = spec.model_copy(
+        update={"monitoring": spec.monitoring.model_copy(update={"retrain_on_estimated_decay": True})}
+    )
+    decided = summarize(switched, frame)
+    assert decided["verdict"] == "decay"
+    assert decided["reason"].endswith("(monitoring.retrain_on_estimated_decay)")
+
+    healthy = frame.with_columns(
+        pl.when(pl.col("metric") == "estimated_roc_auc").then(0.70).otherwise(pl.col("value")).alias("value")
+    )
+    assert summarize(switched, healthy)["verdict"] == "ok"
+    assert summarize(switched, healthy)["estimated_decay"] is False
+
+
 OVERVIEW = ["monitoring", "overview"]
 
 

@@ -418,17 +418,22 @@ def fit_estimator(
                 f"models/{spec.name}: the {name} rows need the columns {training.TARGET!r} and 'date' "
                 "(the output of training.labelled on feature partitions)"
             )
-    labelled, labelled_scores = holdout, scores
+    labelled, labelled_scores, skipped = holdout, scores, None
     if train is not None and train.height:
-        out_of_fold = cross_fitted_scores(spec, train, folds)
-        labelled = pl.concat([train.select(holdout.columns), holdout])
-        labelled_scores = np.concatenate([out_of_fold, scores])
+        try:
+            out_of_fold = cross_fitted_scores(spec, train, folds)
+        except (EstimationError, training.TrainingError) as exc:
+            skipped = str(exc)  # e.g. a block of days with one class only: the holdout alone, said so
+        else:
+            labelled = pl.concat([train.select(holdout.columns), holdout])
+            labelled_scores = np.concatenate([out_of_fold, scores])
     features = tuple(spec.features)
     targets = labelled[training.TARGET].to_numpy().astype(np.float64)
     fitted_on = {
         "rows": labelled.height,
         "days": labelled["date"].n_unique(),
         "out_of_fold_rows": labelled.height - holdout.height,
+        **({"out_of_fold_skipped": skipped} if skipped else {}),
     }
     if spec.task == "classification":
         if np.unique(targets).size < 2:
@@ -506,6 +511,7 @@ def cross_fitted_scores(spec: ModelSpec, train: pl.DataFrame, folds: int) -> np.
     scores = np.empty(train.height)
     for block in blocks:
         held_out = np.isin(row_days, block)
-        model = training.fit(spec, train.filter(pl.Series(~held_out)))
+        # A refit for calibration only, never registered: the spec's min_rows guards versions.
+        model = training.fit(spec, train.filter(pl.Series(~held_out)), min_rows=1)
         scores[held_out] = training.predict_scores(spec, model, train.filter(pl.Series(held_out)))
     return scores

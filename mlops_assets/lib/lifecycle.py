@@ -111,10 +111,14 @@ def train_and_register(
     estimator = fit_estimator(
         spec, pipeline, holdout, holdout_scores, train=train if folds else None, folds=folds
     )
-    log(
-        f"performance estimator fitted in {time.perf_counter() - began:.1f} s "
-        f"({f'{folds} out-of-fold refits over the window' if folds else 'holdout only'})"
+    fitted_on = estimator.fitted_on
+    how = (
+        f"on the holdout only: out-of-fold refits failed ({fitted_on['out_of_fold_skipped']})"
+        if "out_of_fold_skipped" in fitted_on
+        else f"on {fitted_on['rows']} labelled rows of {fitted_on['days']} days"
+        + (f", {folds} out-of-fold refits" if folds else ", holdout only")
     )
+    log(f"performance estimator fitted in {time.perf_counter() - began:.1f} s, {how}")
     # The monitoring reference, computed once here and stored with the version.
     profile = reference_profile(spec, train, training.predict_scores(spec, pipeline, train))
     train_partitions = f"{window.train_days[0]}..{window.train_days[-1]}"

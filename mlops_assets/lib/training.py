@@ -119,11 +119,14 @@ def model_inputs(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
     )
 
 
-def fit(spec: ModelSpec, train: pl.DataFrame):
-    if train.height < spec.training.min_rows:
+def fit(spec: ModelSpec, train: pl.DataFrame, *, min_rows: int | None = None):
+    """The spec's pipeline fitted on ``train``. ``min_rows`` (default: the spec's) guards a version
+    from too little data; an internal refit (the estimator's out-of-fold scores) may lower it."""
+    min_rows = spec.training.min_rows if min_rows is None else min_rows
+    if train.height < min_rows:
         raise TrainingError(
             f"models/{spec.name}: {train.height} labelled training rows, but training.min_rows is "
-            f"{spec.training.min_rows}: refusing to train a model on too little data"
+            f"{min_rows}: refusing to train a model on too little data"
         )
     targets = train[TARGET].to_numpy()
     if spec.task == "classification" and len(np.unique(targets)) < 2:
