@@ -52,6 +52,11 @@ def performance_threshold(spec: ModelSpec, holdout_score: float) -> float:
     return holdout_score - drop if spec.higher_is_better else holdout_score + drop
 
 
+def past_limit(spec: ModelSpec, score: float, limit: float) -> bool:
+    """Worse than the limit, in the direction of the spec's promotion metric."""
+    return score < limit if spec.higher_is_better else score > limit
+
+
 def daily_report(
     spec: ModelSpec,
     day: date,
@@ -137,7 +142,7 @@ def daily_report(
             value = values[metric]
             if metric == spec.promotion.metric:
                 limit = performance_threshold(spec, holdout_score)
-                worse = value < limit if spec.higher_is_better else value > limit
+                worse = past_limit(spec, value, limit)
                 rows.append(
                     {
                         "metric": metric,
@@ -186,9 +191,7 @@ def _estimate_rows(
     rows: list[dict] = []
     for metric, estimate in estimates.items():
         limit = performance_threshold(spec, holdout_score) if metric == spec.promotion.metric else None
-        worse = limit is not None and (
-            estimate.value < limit if spec.higher_is_better else estimate.value > limit
-        )
+        worse = limit is not None and past_limit(spec, estimate.value, limit)
         rows += [
             {
                 "metric": f"estimated_{metric}",
@@ -254,6 +257,17 @@ def _version_runs(by_day: pl.DataFrame) -> str:
     return ", ".join(f"v{v} {first}..{last}" for v, first, last in runs)
 
 
+def _mean_against_limit(
+    spec: ModelSpec, reports: pl.DataFrame, metric: str
+) -> tuple[int, float | None, float | None, bool]:
+    """(days with a value, their mean, the limit, whether the mean is past it) of a daily metric."""
+    rows = reports.filter((pl.col("metric") == metric) & pl.col("value").is_not_null())
+    if not rows.height:
+        return 0, None, None, False
+    mean, limit = float(rows["value"].mean()), float(rows["threshold"][0])
+    return rows.height, mean, limit, past_limit(spec, mean, limit)
+
+
 def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
     """One verdict on the version that serves now, over its days among the most recent
     ``SUMMARY_DAYS`` reports: drift > decay > ok.
@@ -286,28 +300,18 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
     )
     needed = max(1, (len(days) + 1) // 2)
     drifting = drift_days.filter(pl.col("days") >= needed)["feature"].to_list()
-    perf = recent.filter((pl.col("metric") == spec.promotion.metric) & pl.col("value").is_not_null())
-    mean_score = float(perf["value"].mean()) if perf.height else None
-    threshold = float(perf["threshold"][0]) if perf.height else None
-    decayed = mean_score is not None and (
-        mean_score < threshold if spec.higher_is_better else mean_score > threshold
-    )
+    labelled_days, mean_score, threshold, decayed = _mean_against_limit(spec, recent, spec.promotion.metric)
     decay_reason = (
-        f"mean daily {spec.promotion.metric} {mean_score:.4f} over {perf.height} labelled day(s) is past the limit "
+        f"mean daily {spec.promotion.metric} {mean_score:.4f} over {labelled_days} labelled day(s) is past the limit "
         f"{threshold:.4f} (v{serving}'s holdout score, worse by at most {spec.monitoring.performance_drop})"
         if decayed
         else ""
     )
-    estimated = recent.filter(
-        (pl.col("metric") == f"estimated_{spec.promotion.metric}") & pl.col("value").is_not_null()
-    )
-    estimated_score = float(estimated["value"].mean()) if estimated.height else None
-    estimated_limit = float(estimated["threshold"][0]) if estimated.height else None
-    estimated_decay = estimated_score is not None and (
-        estimated_score < estimated_limit if spec.higher_is_better else estimated_score > estimated_limit
+    estimated_days, estimated_score, estimated_limit, estimated_decay = _mean_against_limit(
+        spec, recent, f"estimated_{spec.promotion.metric}"
     )
     estimated_reason = (
-        f"estimated {spec.promotion.metric} (before labels) {estimated_score:.4f} over {estimated.height} day(s) "
+        f"estimated {spec.promotion.metric} (before labels) {estimated_score:.4f} over {estimated_days} day(s) "
         f"is past the limit {estimated_limit:.4f}"
         if estimated_decay
         else ""
@@ -341,7 +345,7 @@ def summarize(spec: ModelSpec, reports: pl.DataFrame) -> dict:
         "drifting_features": ",".join(drifting),
         "mean_score": mean_score,
         "score_threshold": threshold,
-        "labelled_days": perf.height,
+        "labelled_days": labelled_days,
         "versions_in_window": versions,
         "estimated_score": estimated_score,
         "estimated_decay": estimated_decay,
