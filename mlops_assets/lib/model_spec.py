@@ -118,8 +118,8 @@ class MonitoringSpec(_Strict):
     # warning in the summary; with this switch on it is a decay verdict, so it retrains the model.
     retrain_on_estimated_decay: bool = False
     # The estimator is calibrated on out-of-fold scores of the training window: the spec's model is
-    # refitted this many times, on the other blocks of days, at training time (about one more training
-    # for 2). 0: the holdout only, cheaper and far worse (benchmarks/README.md, estimation.py).
+    # refitted this many times, each without one block of days, at training time (each refit costs
+    # about a training). 0: the holdout only, cheaper and far worse (benchmarks/README.md).
     estimation_folds: int = Field(default=2, ge=0, le=10)
 
 
