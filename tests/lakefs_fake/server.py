@@ -316,6 +316,10 @@ class FakeLakeFS:
             raise ApiError(400, f"invalid repository name {name!r}")
         if not STORAGE_NAMESPACE.match(namespace):
             raise ApiError(400, f"invalid storage namespace {namespace!r}")
+        # Like lakeFS, the namespace is claimed before the name is recorded: a second creation of the
+        # same repository (two pods starting at once) may meet either answer.
+        if any(repo.storage_namespace == namespace for repo in self._repositories.values()):
+            raise ApiError(400, f"failed to create repository: storage namespace already in use: {namespace}")
         if name in self._repositories:
             raise ApiError(409, "repository already exists")
         now = int(time.time())

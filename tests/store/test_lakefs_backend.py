@@ -157,6 +157,39 @@ def test_endpoint_may_be_given_with_or_without_the_api_path(fake_lakefs: FakeLak
     assert store.commit_url(head) == f"{fake_lakefs.endpoint}/repositories/contract-tests/commits/{head}"
 
 
+def test_two_processes_creating_the_repository_at_once_both_succeed(
+    fake_lakefs: FakeLakeFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pods start at once: both see no repository, both create it. The loser's creation is
+    answered 400 "storage namespace already in use"; the repository exists, so it carries on."""
+    first = fake_lakefs_store(fake_lakefs, retries=0)
+    second = fake_lakefs_store(fake_lakefs, retries=0)
+    looked_before = [False]  # the second looked before the first created it
+    real_check = second._repository_exists
+    monkeypatch.setattr(
+        second, "_repository_exists", lambda: looked_before.pop() if looked_before else real_check()
+    )
+    first.ensure_repository()
+    second.ensure_repository()
+    assert calls_to(fake_lakefs, "POST", "/repositories") == 2
+    assert second.get_branch(MAIN).commit_id == first.get_branch(MAIN).commit_id
+
+
+def test_a_namespace_held_by_another_repository_is_a_clear_error(fake_lakefs: FakeLakeFS) -> None:
+    fake_lakefs_store(fake_lakefs, retries=0).ensure_repository()
+    other = LakeFSStore(
+        fake_lakefs.endpoint,
+        fake_lakefs.access_key_id,
+        fake_lakefs.secret_access_key,
+        repository="another-repository",
+        storage_namespace="local://contract-tests",  # the first repository's
+        retries=0,
+    )
+    with pytest.raises(StoreError, match="storage namespace already in use") as refused:
+        other.ensure_repository()
+    assert fake_lakefs.secret_access_key not in exception_chain_text(refused.value)
+
+
 def test_invalid_names_are_rejected_before_any_request(fake_lakefs: FakeLakeFS, lakefs: LakeFSStore) -> None:
     sent = len(fake_lakefs.requests)
 

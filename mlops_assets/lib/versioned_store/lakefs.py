@@ -159,7 +159,10 @@ class LakeFSStore(VersionedStore):
         try:
             self._send("create repository", self._repositories.create_repository, creation)
         except _HttpError as error:
-            if error.status != 409:  # 409: someone else created it meanwhile
+            # Another process (a second pod starting) may have created it meanwhile: lakeFS then
+            # answers 409, or 400 "storage namespace already in use" when the other claimed the
+            # namespace first. Either way the repository exists now; anything else is an error.
+            if not self._repository_exists():
                 self._fail("create repository", error)
 
     def create_branch(self, name: str, source_ref: str = MAIN) -> Branch:
