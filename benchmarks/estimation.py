@@ -7,7 +7,7 @@ estimator, scores every day of 2013-03-01..2013-12-31 and compares per day:
 
 - the estimate (``PerformanceEstimator.estimate``) and its band with the realized metric on the
   labelled rows (``training.evaluate``), for the estimator fitted on the holdout only
-  (``fit_estimator(spec, pipeline, holdout, scores)``) and with out-of-fold training rows
+  (``fit_estimator(spec, holdout, scores)``) and with out-of-fold training rows
   (``train=``, ``folds`` from the spec's ``monitoring.estimation_folds`` or ``--folds``);
 - the peer: the naive estimate, the holdout metric carried forward, with a band of +-1.645 sd of
   the holdout's per-day metric.
@@ -79,11 +79,11 @@ def benchmark(spec_name: str, features: pl.DataFrame, folds: int | None = None) 
     holdout_scores = training.predict_scores(spec, pipeline, holdout)
     trained = time.perf_counter() - began
     began = time.perf_counter()
-    holdout_only = fit_estimator(spec, pipeline, holdout, holdout_scores)
+    holdout_only = fit_estimator(spec, holdout, holdout_scores)
     holdout_fit = time.perf_counter() - began
     began = time.perf_counter()
     folds = spec.monitoring.estimation_folds if folds is None else folds
-    out_of_fold = fit_estimator(spec, pipeline, holdout, holdout_scores, train=train, folds=folds)
+    out_of_fold = fit_estimator(spec, holdout, holdout_scores, train=train, folds=folds)
     oof_fit = time.perf_counter() - began
 
     # Naive peer: the holdout metric carried forward, banded by the holdout's own day-to-day spread.

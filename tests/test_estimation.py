@@ -71,7 +71,7 @@ def classifier() -> PerformanceEstimator:
     rng = np.random.default_rng(1)
     days = [classification_day(rng, ROWS_PER_DAY, date(2013, 1, 1) + timedelta(days=i)) for i in range(DAYS)]
     holdout = labelled_days("classification", [d[0] for d in days])
-    return fit_estimator(spec_for("classification"), None, holdout, np.concatenate([d[1] for d in days]))
+    return fit_estimator(spec_for("classification"), holdout, np.concatenate([d[1] for d in days]))
 
 
 def test_vectorised_auc_equals_sklearn_with_ties():
@@ -158,7 +158,7 @@ def test_direct_loss_estimation_recovers_mae_of_heteroscedastic_days():
     rng = np.random.default_rng(7)
     frame, prediction = regression_days(rng, DAYS, 1500)
     spec = spec_for("regression")
-    estimator = fit_estimator(spec, None, training.labelled(spec, frame), prediction)
+    estimator = fit_estimator(spec, training.labelled(spec, frame), prediction)
     restored = PerformanceEstimator.from_dict(json.loads(json.dumps(estimator.to_dict())))
     fresh, fresh_prediction = regression_days(np.random.default_rng(8), 1, 3000)
     for rows in (fresh["distance"] < 700, (fresh["distance"] > 1500) & (fresh["carrier"] == "UA")):
@@ -188,4 +188,4 @@ def test_bad_input_gives_clear_errors(classifier):
         PerformanceEstimator.from_dict({"task": "classification"})
     spec = spec_for("classification")
     with pytest.raises(EstimationError, match="2 rows and 3 scores"):
-        fit_estimator(spec, None, training.labelled(spec, day.head(2)), scores[:3])
+        fit_estimator(spec, training.labelled(spec, day.head(2)), scores[:3])

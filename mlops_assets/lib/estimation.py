@@ -318,6 +318,16 @@ class PerformanceEstimator:
             fitted_on=dict(data.get("fitted_on", {})),
         )
 
+    def describe(self) -> str:
+        """How it was fitted, in a sentence for the training run's log."""
+        fitted = self.fitted_on
+        if "out_of_fold_skipped" in fitted:
+            return f"on the holdout only: out-of-fold refits failed ({fitted['out_of_fold_skipped']})"
+        return (
+            f"on {fitted['rows']} labelled rows of {fitted['days']} days "
+            f"({fitted['out_of_fold_rows']} of them scored out of fold)"
+        )
+
     def estimate(self, features: pl.DataFrame, scores: np.ndarray) -> dict[str, Estimate]:
         """Expected metrics of the day's rows that will get a label (cancelled flights dropped)."""
         rows, scores = _scoreable(features, scores, self.features)
@@ -388,7 +398,6 @@ def _scoreable(
 
 def fit_estimator(
     spec: ModelSpec,
-    pipeline,
     holdout: pl.DataFrame,
     scores: np.ndarray,
     *,
@@ -402,10 +411,8 @@ def fit_estimator(
     ``train``: the training rows (labelled, with ``date``). When given, the spec's pipeline is
     refitted ``folds`` times on day blocks of it, and the out-of-fold scores join the holdout's:
     calibration and day-level spread then come from the whole window (about ``folds`` x the
-    training cost, and much better estimates). ``pipeline`` is the fitted model the holdout scores
-    came from.
+    training cost, and much better estimates); the refits start from the spec, not from a model.
     """
-    del pipeline  # the scores are given; the refits for out-of-fold scores start from the spec
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if holdout.height == 0 or scores.size != holdout.height:
         raise EstimationError(

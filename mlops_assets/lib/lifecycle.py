@@ -108,17 +108,8 @@ def train_and_register(
     # Estimates each day's performance from its scores and features, before its labels land.
     began = time.perf_counter()
     folds = spec.monitoring.estimation_folds
-    estimator = fit_estimator(
-        spec, pipeline, holdout, holdout_scores, train=train if folds else None, folds=folds
-    )
-    fitted_on = estimator.fitted_on
-    how = (
-        f"on the holdout only: out-of-fold refits failed ({fitted_on['out_of_fold_skipped']})"
-        if "out_of_fold_skipped" in fitted_on
-        else f"on {fitted_on['rows']} labelled rows of {fitted_on['days']} days"
-        + (f", {folds} out-of-fold refits" if folds else ", holdout only")
-    )
-    log(f"performance estimator fitted in {time.perf_counter() - began:.1f} s, {how}")
+    estimator = fit_estimator(spec, holdout, holdout_scores, train=train if folds else None, folds=folds)
+    log(f"performance estimator fitted in {time.perf_counter() - began:.1f} s, {estimator.describe()}")
     # The monitoring reference, computed once here and stored with the version.
     profile = reference_profile(spec, train, training.predict_scores(spec, pipeline, train))
     train_partitions = f"{window.train_days[0]}..{window.train_days[-1]}"

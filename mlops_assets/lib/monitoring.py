@@ -218,15 +218,20 @@ def _estimate_rows(
     return rows
 
 
+def report_value(report: pl.DataFrame, metric: str, feature: str | None = None, column: str = "value"):
+    """One cell of a day's report: ``column`` of the row of ``metric`` (and ``feature``), or None."""
+    rows = report.filter(
+        (pl.col("metric") == metric)
+        & (pl.col("feature").is_null() if feature is None else pl.col("feature") == feature)
+    )
+    return rows[column][0] if rows.height else None
+
+
 def headline(report: pl.DataFrame, spec: ModelSpec) -> dict[str, float]:
     """Floats for Dagster metadata (plotted across partitions in the UI)."""
 
     def value(metric: str, feature: str | None = None) -> float | None:
-        rows = report.filter(
-            (pl.col("metric") == metric)
-            & (pl.col("feature").is_null() if feature is None else pl.col("feature") == feature)
-        )
-        return rows["value"][0] if rows.height and rows["value"][0] is not None else None
+        return report_value(report, metric, feature)
 
     psi = report.filter((pl.col("metric") == "psi") & (pl.col("feature") != "score"))["value"].drop_nulls()
     out = {

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from mlops_assets.lib.model_spec import ModelSpec
+from mlops_assets.lib.monitoring import report_value as _value
 
 HEALTHY, WARNING, DRIFTING, DECAYING, NO_DATA = "healthy", "warning", "drifting", "decaying", "no data"
 STATES = [HEALTHY, WARNING, DRIFTING, DECAYING, NO_DATA]
@@ -52,11 +53,6 @@ OVERVIEW_COLUMNS = {
 }
 
 
-def _value(day: pl.DataFrame, metric: str, column: str = "value") -> float | None:
-    rows = day.filter((pl.col("metric") == metric) & pl.col("feature").is_null())
-    return rows[column][0] if rows.height else None
-
-
 def model_health(
     spec: ModelSpec,
     summary: dict | None,
@@ -83,9 +79,13 @@ def model_health(
             "last_retrain_trigger": last.get("trigger"),
             "last_retrain_reason": last.get("retrain_reason"),
         }
-        champion = versions.filter(pl.col("model_version") == champion_version)
-        if champion.height:
-            row["holdout_score"] = champion["holdout_score"][0]
+    champion = (
+        versions.filter(pl.col("model_version") == champion_version).to_dicts()
+        if versions is not None and champion_version is not None
+        else []
+    )
+    if champion:
+        row["holdout_score"] = champion[0]["holdout_score"]
     if reports is None or not reports.height:
         return row | {
             "state": NO_DATA,
@@ -99,19 +99,16 @@ def model_health(
         "latest_day": latest,
         "serving_version": int(day["model_version"].max()),
         "rows_scored": _value(day, "rows_scored"),
-        "volume_floor": _value(day, "row_count", "threshold"),
-        "volume_alert": _value(day, "row_count", "status") == "warn",
+        "volume_floor": _value(day, "row_count", column="threshold"),
+        "volume_alert": _value(day, "row_count", column="status") == "warn",
         "latency_ms_per_100_p50": _value(day, "latency_ms_per_100_p50"),
         "latency_ms_per_100_p95": _value(day, "latency_ms_per_100_p95"),
         "estimated_score": _value(day, f"estimated_{metric}"),
         "estimated_lower": _value(day, f"estimated_{metric}_lower"),
         "estimated_upper": _value(day, f"estimated_{metric}_upper"),
     }
-    if versions is not None and champion_version is not None:
-        champion = versions.filter(pl.col("model_version") == champion_version)
-        if champion.height:
-            holdout_end = date.fromisoformat(champion["holdout_end"][0])
-            row["champion_age_days"] = (latest - holdout_end).days
+    if champion:
+        row["champion_age_days"] = (latest - date.fromisoformat(champion[0]["holdout_end"])).days
     realized = reports.filter(
         (pl.col("metric") == metric) & pl.col("feature").is_null() & pl.col("value").is_not_null()
     ).sort("date")

@@ -12,9 +12,9 @@ from mlops_assets.lib.drift import ReferenceProfile
 from mlops_assets.lib.estimation import ESTIMATOR_ARTIFACT, PerformanceEstimator
 from mlops_assets.lib.features import row_day
 from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.monitoring import Latency, daily_report, headline, summarize
+from mlops_assets.lib.monitoring import SUMMARY_DAYS, Latency, daily_report, headline, summarize
 from mlops_assets.lib.report_html import render_report
-from mlops_assets.lib.versioned_store import MAIN
+from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.platform.automation.conditions import every_partition_eager, follows_deps
 from mlops_assets.platform.automation.freshness import SUMMARY
@@ -53,6 +53,15 @@ def report_key(spec: ModelSpec) -> dg.AssetKey:
 
 def summary_key(spec: ModelSpec) -> dg.AssetKey:
     return dg.AssetKey(["monitoring", spec.name, "summary"])
+
+
+def recent_reports(store: VersionedStore, ref: str, spec: ModelSpec) -> pl.DataFrame | None:
+    """The model's most recent ``SUMMARY_DAYS`` daily reports at ``ref`` (None before the first)."""
+    days = published_partitions(store, ref, report_key(spec).path)[-SUMMARY_DAYS:]
+    if not days:
+        return None
+    _, tables = read_partitions(store, list(report_key(spec).path), list(days), ref=ref)
+    return pl.concat(list(tables.values()), how="diagonal_relaxed")
 
 
 def _report_contract(spec: ModelSpec):
@@ -258,13 +267,10 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         ),
     )
     def _summary(context: dg.AssetExecutionContext, store: VersionedStoreResource) -> pl.DataFrame:
-        versioned = store.open()
-        days = published_partitions(versioned, MAIN, report_key(spec).path)
-        if not days:
+        reports = recent_reports(store.open(), MAIN, spec)
+        if reports is None:
             raise MlopsError(f"monitoring/{spec.name}/summary: no daily report is published on main yet")
-        recent = days[-7:]
-        _, reports = read_partitions(versioned, list(report_key(spec).path), list(recent))
-        summary = summarize(spec, pl.concat(list(reports.values())))
+        summary = summarize(spec, reports)
         context.add_output_metadata(
             {
                 "verdict": summary["verdict"],

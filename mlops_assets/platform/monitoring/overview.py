@@ -14,18 +14,16 @@ import polars as pl
 
 from mlops_assets.errors import ObjectNotFound
 from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.monitoring import SUMMARY_DAYS
 from mlops_assets.lib.overview import STATES, model_health, overview_table
 from mlops_assets.lib.report_html import render_overview
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.lib.versioned_store import VersionedStore
-from mlops_assets.lib.versioned_store.wap import published_partitions, read_table, table_path
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
 from mlops_assets.platform.automation.conditions import follows_deps
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.models.assets import model_key
-from mlops_assets.platform.monitoring import report_key, summary_key
+from mlops_assets.platform.monitoring import recent_reports, summary_key
 from mlops_assets.resources import VersionedStoreResource
-from mlops_assets.resources.io_manager import read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
 from mlops_assets.resources.reports import ReportsResource
 
@@ -37,14 +35,6 @@ def _table(store: VersionedStore, commit: str, key: dg.AssetKey) -> pl.DataFrame
         return read_table(store, commit, table_path(key.path, None))
     except ObjectNotFound:
         return None
-
-
-def _recent_reports(store: VersionedStore, commit: str, spec: ModelSpec) -> pl.DataFrame | None:
-    days = published_partitions(store, commit, report_key(spec).path)[-SUMMARY_DAYS:]
-    if not days:
-        return None
-    _, tables = read_partitions(store, list(report_key(spec).path), list(days), ref=commit)
-    return pl.concat(list(tables.values()), how="diagonal_relaxed")
 
 
 def _contract():
@@ -93,7 +83,7 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
         rows, calls, links = [], {}, {}
         for spec in specs:
             summary = _table(versioned, commit, summary_key(spec))
-            recent = _recent_reports(versioned, commit, spec)
+            recent = recent_reports(versioned, commit, spec)
             champion = tracker.version_with_alias(spec.name, CHAMPION)
             rows.append(
                 model_health(
