@@ -77,17 +77,12 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from mlops_assets.lib.analytics import dbt_executable, warehouse_with_mirror
+    from mlops_assets.lib.analytics import dbt_executable, dbt_run
+    from mlops_assets.platform.dbt import dbt_warehouse
     from mlops_assets.platform.resources import store_resource
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
-    # The project's own profiles.yml reads these two; the child gets them, this process is unchanged.
-    env = {
-        **os.environ,
-        "MLOPS_PUBLISHED_DIR": str(settings.published_dir),
-        "MLOPS_DBT_WAREHOUSE": str(settings.dbt_warehouse_path),
-    }
     command = [
         dbt_executable(),
         *(args.dbt_args or ["build"]),
@@ -95,12 +90,19 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
         str(settings.dbt_project_dir),
     ]
     store = store_resource(settings).open()
-    with warehouse_with_mirror(store, settings.dbt_warehouse_path, settings.published_dir) as (mirror, _):
+    with dbt_run(store, dbt_warehouse(settings), settings.dbt_project_dir, log=_print_now) as run:
         print(
-            f"mirror of main at {mirror.commit_id[:12]} in {settings.published_dir} ({mirror.copied} file(s) copied)",
+            f"mirror of main at {run.mirror.commit_id[:12]} in {settings.published_dir} "
+            f"({run.mirror.copied} file(s) copied)",
             flush=True,
         )
+        # The project's own profiles.yml reads these; the child gets them, this process is unchanged.
+        env = {**os.environ, **run.environment()}
         return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=False).returncode
+
+
+def _print_now(line: str) -> None:
+    print(line, flush=True)
 
 
 def _cmd_prepare_dbt(_: argparse.Namespace) -> int:

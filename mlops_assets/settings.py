@@ -39,6 +39,18 @@ class LakeFSSettings(BaseModel):
     storage_namespace: str
 
 
+class WarehousePgSettings(BaseModel):
+    """The Postgres database the dbt marts live in (production): shared by every pod."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int
+    database: str
+    username: str
+    password: SecretStr
+
+
 class Settings(BaseModel):
     """Validated configuration; ``repr`` and ``str`` never show a secret."""
 
@@ -64,6 +76,7 @@ class Settings(BaseModel):
     alert_webhook_url: str | None
     dbt_project_dir: Path
     dbt_warehouse_path: Path
+    warehouse_pg: WarehousePgSettings | None  # None: the marts stay in the DuckDB file dbt_warehouse_path
     published_dir: Path
 
 
@@ -120,7 +133,19 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "MLOPS_DBT_WAREHOUSE": (
         "$MLOPS_HOME/dbt/warehouse.duckdb",
-        "the analysts' DuckDB warehouse the dbt marts are built in",
+        "the analysts' DuckDB warehouse the dbt marts are built in; with MLOPS_WAREHOUSE_PG_HOST, "
+        "the run's own DuckDB that holds only the staging views",
+    ),
+    "MLOPS_WAREHOUSE_PG_HOST": (
+        "unset (marts in MLOPS_DBT_WAREHOUSE)",
+        "Postgres host of the analysts' warehouse: dbt writes the marts there (required in prod)",
+    ),
+    "MLOPS_WAREHOUSE_PG_PORT": ("5432", "its port"),
+    "MLOPS_WAREHOUSE_PG_DB": ("unset", "its database (required with MLOPS_WAREHOUSE_PG_HOST)"),
+    "MLOPS_WAREHOUSE_PG_USERNAME": ("unset", "the dbt writer's user (required with MLOPS_WAREHOUSE_PG_HOST)"),
+    "MLOPS_WAREHOUSE_PG_PASSWORD": (
+        "unset",
+        "the dbt writer's password (required with MLOPS_WAREHOUSE_PG_HOST; never logged)",
     ),
     "MLOPS_PUBLISHED_DIR": (
         "$MLOPS_HOME/published",
@@ -132,13 +157,23 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "DAGSTER_PG_DB": ("unset", "Postgres database (required in prod)"),
 }
 
-# Production needs these; their values are read by Dagster's own dagster.yaml (deploy/).
+# Where the marts live when set; all of them or none (the port has a default).
+WAREHOUSE_PG_REQUIRED = (
+    "MLOPS_WAREHOUSE_PG_HOST",
+    "MLOPS_WAREHOUSE_PG_DB",
+    "MLOPS_WAREHOUSE_PG_USERNAME",
+    "MLOPS_WAREHOUSE_PG_PASSWORD",
+)
+
+# Production needs these; the DAGSTER_PG_* values are read by Dagster's own dagster.yaml (deploy/),
+# and the marts must outlive the run pods (a Postgres warehouse, not a file on an emptyDir).
 PROD_REQUIRED = (
     "DAGSTER_PG_HOST",
     "DAGSTER_PG_USERNAME",
     "DAGSTER_PG_PASSWORD",
     "DAGSTER_PG_DB",
     "MLFLOW_TRACKING_URI",
+    *WAREHOUSE_PG_REQUIRED,
 )
 
 
@@ -178,6 +213,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 repository=get("LAKEFS_REPOSITORY", "mlops"),
                 storage_namespace=get("LAKEFS_STORAGE_NAMESPACE", "local://mlops"),
             )
+
+    warehouse_pg = None
+    given = [n for n in WAREHOUSE_PG_REQUIRED if get(n)]
+    if given and mode != "prod":  # in prod PROD_REQUIRED names every missing one
+        missing = [n for n in WAREHOUSE_PG_REQUIRED if n not in given]
+        problems.extend(f"{n}: required when {given[0]} is set (the warehouse's Postgres)" for n in missing)
+    port_raw = get("MLOPS_WAREHOUSE_PG_PORT", "5432")
+    if not (port_raw.isdigit() and 0 < int(port_raw) < 65536):
+        problems.append(f"MLOPS_WAREHOUSE_PG_PORT={port_raw!r}: expected a TCP port, e.g. 5432")
+    elif len(given) == len(WAREHOUSE_PG_REQUIRED):
+        warehouse_pg = WarehousePgSettings(
+            host=get("MLOPS_WAREHOUSE_PG_HOST"),
+            port=int(port_raw),
+            database=get("MLOPS_WAREHOUSE_PG_DB"),
+            username=get("MLOPS_WAREHOUSE_PG_USERNAME"),
+            password=SecretStr(get("MLOPS_WAREHOUSE_PG_PASSWORD")),
+        )
 
     webhook = get("MLOPS_ALERT_WEBHOOK_URL")
     if webhook and not webhook.startswith(("http://", "https://")):
@@ -250,6 +302,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             dbt_warehouse_path=Path(get("MLOPS_DBT_WAREHOUSE") or home / "dbt" / "warehouse.duckdb")
             .expanduser()
             .resolve(),
+            warehouse_pg=warehouse_pg,
             published_dir=Path(get("MLOPS_PUBLISHED_DIR") or home / "published").expanduser().resolve(),
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above

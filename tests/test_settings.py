@@ -45,6 +45,21 @@ def test_lakefs_endpoint_selects_lakefs_and_keeps_the_secret_out_of_repr():
     assert SECRET not in repr(settings) and SECRET not in str(settings)
 
 
+def test_warehouse_postgres_is_all_or_nothing_and_keeps_its_password_out_of_repr():
+    assert load_settings({}).warehouse_pg is None  # embedded: the marts stay in the DuckDB file
+    settings = load_settings(
+        {
+            "MLOPS_WAREHOUSE_PG_HOST": "pg",
+            "MLOPS_WAREHOUSE_PG_DB": "mlops_warehouse",
+            "MLOPS_WAREHOUSE_PG_USERNAME": "mlops_dbt",
+            "MLOPS_WAREHOUSE_PG_PASSWORD": SECRET,
+        }
+    )
+    assert (settings.warehouse_pg.host, settings.warehouse_pg.port) == ("pg", 5432)
+    assert settings.warehouse_pg.password.get_secret_value() == SECRET
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
 @pytest.mark.parametrize(
     ("environ", "named"),
     [
@@ -70,6 +85,15 @@ def test_lakefs_endpoint_selects_lakefs_and_keeps_the_secret_out_of_repr():
             ["LAKEFS_STORAGE_NAMESPACE"],
         ),
         ({"MLOPS_EXECUTOR": "celery"}, ["MLOPS_EXECUTOR"]),
+        (
+            {
+                "MLOPS_WAREHOUSE_PG_HOST": "pg",
+                "MLOPS_WAREHOUSE_PG_PASSWORD": SECRET,
+                "MLOPS_WAREHOUSE_PG_PORT": "x",
+            },
+            ["MLOPS_WAREHOUSE_PG_DB", "MLOPS_WAREHOUSE_PG_USERNAME", "MLOPS_WAREHOUSE_PG_PORT"],
+        ),
+        ({"MLOPS_ENV": "prod", "MLOPS_WAREHOUSE_PG_PASSWORD": SECRET}, ["MLOPS_WAREHOUSE_PG_HOST"]),
         ({"MLOPS_BRANCH_RETENTION_DAYS": "-1"}, ["MLOPS_BRANCH_RETENTION_DAYS"]),
     ],
 )

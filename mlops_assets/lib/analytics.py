@@ -1,18 +1,42 @@
-"""Plumbing of the dbt project (dbt_project/): manifest staleness, the dbt executable, and the
-lock that lets one dbt run at a time write the warehouse."""
+"""Plumbing of the dbt project (dbt_project/): manifest staleness, the dbt executable, where the
+marts are written (a DuckDB file, or Postgres through DuckDB's postgres extension), and the lock
+that lets one dbt run at a time write them."""
 
 from __future__ import annotations
 
 import fcntl
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+import duckdb
+import psycopg2  # installed with dagster-postgres, which the production instance uses
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.versioned_store import VersionedStore
 from mlops_assets.lib.versioned_store.export import MirrorSync, sync_mirror
+from mlops_assets.settings import WarehousePgSettings
+
+LOCK_TIMEOUT_S = 1800.0
+# Key of the Postgres advisory lock every dbt writer of the warehouse database takes (any constant
+# serves, as long as every writer uses the same one).
+WAREHOUSE_LOCK_KEY = 0x6D6C6F7073646274  # b"mlopsdbt"
+# What profiles.yml reads: each value as var(name), else as environment variable ENV: Dagster's dbt
+# asset passes vars, `python -m mlops_assets dbt` the environment (its user may pass --vars).
+PROFILE_INPUTS = {
+    "published_root": "MLOPS_PUBLISHED_DIR",
+    "warehouse_path": "MLOPS_DBT_WAREHOUSE",
+    "warehouse_pg": "MLOPS_DBT_WAREHOUSE_PG",
+    "extension_dir": "MLOPS_DBT_EXTENSION_DIR",
+}
 
 # What dbt parse reads: a manifest older than any of these is stale.
 PROJECT_INPUTS = ("dbt_project.yml", "models", "macros", "tests", "analyses")
@@ -37,7 +61,9 @@ def dbt_executable() -> str:
 
 
 @contextmanager
-def warehouse_lock(warehouse: Path, timeout_s: float = 1800.0, poll_s: float = 0.5) -> Iterator[float]:
+def warehouse_lock(
+    warehouse: Path, timeout_s: float = LOCK_TIMEOUT_S, poll_s: float = 0.5
+) -> Iterator[float]:
     """Hold the warehouse for one dbt run (DuckDB has a single writer, and the mirror is shared).
 
     Dagster runs and the CLI take the same lock, so a second run waits instead of failing on
@@ -64,12 +90,193 @@ def warehouse_lock(warehouse: Path, timeout_s: float = 1800.0, poll_s: float = 0
 
 
 @contextmanager
-def warehouse_with_mirror(
-    store: VersionedStore, warehouse: Path, published_dir: Path
-) -> Iterator[tuple[MirrorSync, float]]:
-    """What every dbt run does first: hold the warehouse, then sync the mirror of main it reads.
+def postgres_warehouse_lock(
+    pg: WarehousePgSettings, timeout_s: float = LOCK_TIMEOUT_S, poll_s: float = 0.5
+) -> Iterator[float]:
+    """Hold the Postgres warehouse for one dbt run: a session advisory lock on its database.
 
-    Yields the sync (its commit is what dbt reads) and the seconds waited for the lock.
+    Every pod's dbt run takes it, so one writes at a time (readers are never blocked: Postgres
+    shows them the old or the new table). The lock belongs to this connection, so a pod that dies
+    releases it with its connection. Yields the seconds waited; raises after ``timeout_s``.
     """
-    with warehouse_lock(warehouse) as waited_s:
-        yield sync_mirror(store, published_dir), waited_s
+    began = time.monotonic()
+    try:
+        connection = psycopg2.connect(
+            host=pg.host,
+            port=pg.port,
+            dbname=pg.database,
+            user=pg.username,
+            password=pg.password.get_secret_value(),
+            connect_timeout=10,
+            # Shows the holder in pg_stat_activity (its lock in pg_locks, locktype 'advisory').
+            application_name="mlops_assets dbt writer",
+        )
+    except psycopg2.OperationalError as exc:  # libpq's message names the server and user, never the password
+        raise MlopsError(
+            f"Postgres warehouse {pg.host}:{pg.port}/{pg.database}: cannot connect: {exc}"
+        ) from None
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("select pg_try_advisory_lock(%s)", (WAREHOUSE_LOCK_KEY,))
+                if cursor.fetchone()[0]:
+                    break
+                if time.monotonic() - began > timeout_s:
+                    raise MlopsError(
+                        f"Postgres warehouse {pg.host}:{pg.port}/{pg.database}: another dbt run has held its "
+                        f"advisory lock {WAREHOUSE_LOCK_KEY} for over {timeout_s:.0f} s"
+                    )
+                time.sleep(poll_s)
+            try:
+                yield time.monotonic() - began
+            finally:
+                cursor.execute("select pg_advisory_unlock(%s)", (WAREHOUSE_LOCK_KEY,))
+    finally:
+        connection.close()
+
+
+def postgres_extension_dir(directory: Path) -> Path:
+    """A DuckDB extension directory holding the postgres extension, installed from its wheel.
+
+    Installing from the wheel's file needs no network; DuckDB then loads it from ``directory``
+    (profiles.yml turns autoinstall off, so nothing is ever downloaded).
+    """
+    import duckdb_extension_postgres
+
+    config = {"extension_directory": str(directory), "autoinstall_known_extensions": False}
+    with duckdb.connect(config=config) as con:
+        installed = con.sql(
+            "select installed from duckdb_extensions() where extension_name = 'postgres_scanner'"
+        ).fetchone()
+        if not (installed and installed[0]):
+            package = Path(duckdb_extension_postgres.__file__).parent
+            (binary,) = package.rglob("*.duckdb_extension")
+            con.execute(f"INSTALL '{binary}'")
+    return directory
+
+
+def _passfile_line(pg: WarehousePgSettings) -> str:
+    """A libpq passfile entry (host:port:database:user:password, with : and \\ escaped)."""
+    fields = [pg.host, str(pg.port), pg.database, pg.username, pg.password.get_secret_value()]
+    return ":".join(f.replace("\\", "\\\\").replace(":", "\\:") for f in fields) + "\n"
+
+
+@dataclass(frozen=True)
+class DbtWarehouse:
+    """Where a dbt run writes the marts: the DuckDB file ``path``, or (``pg`` set) Postgres.
+
+    With Postgres, ``path`` is the run's own DuckDB database: it holds only the staging views over
+    the Parquet mirror (``published_dir``), rebuilt by every run, since a new pod starts empty.
+    """
+
+    path: Path
+    published_dir: Path
+    pg: WarehousePgSettings | None = None
+
+    @property
+    def target(self) -> str:
+        """The target of dbt_project/profiles.yml."""
+        return "prod" if self.pg else "local"
+
+    def describe(self) -> str:
+        if self.pg:
+            return f"Postgres {self.pg.host}:{self.pg.port}/{self.pg.database}"
+        return str(self.path)
+
+    def lock(self) -> AbstractContextManager[float]:
+        """One dbt writer at a time: an advisory lock in Postgres (across pods), else a file lock."""
+        return postgres_warehouse_lock(self.pg) if self.pg else warehouse_lock(self.path)
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    """A dbt run holding the warehouse: what it reads, and what dbt must be given."""
+
+    mirror: MirrorSync
+    waited_s: float
+    target: str
+    profile_vars: dict[str, str]  # no secret: the password is in a passfile only libpq reads
+
+    def environment(self) -> dict[str, str]:
+        """``profile_vars`` as the environment variables profiles.yml falls back to, and the target."""
+        return {
+            "MLOPS_DBT_TARGET": self.target,
+            **{PROFILE_INPUTS[name]: value for name, value in self.profile_vars.items()},
+        }
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def dbt_run(store: VersionedStore, warehouse: DbtWarehouse, project_dir: Path, log=print) -> Iterator[DbtRun]:
+    """What every dbt run does first (Dagster's and the CLI's): hold the warehouse, sync the mirror
+    of main it reads and, with Postgres, recreate the staging views in this run's DuckDB.
+
+    ``log`` receives when the warehouse was taken (after how long a wait) and released.
+    """
+    with warehouse.lock() as waited_s:
+        log(
+            f"holding the warehouse ({warehouse.describe()}) since {_timestamp()}, after waiting {waited_s:.1f} s"
+        )
+        try:
+            mirror = sync_mirror(store, warehouse.published_dir)
+            profile_vars = {
+                "published_root": str(warehouse.published_dir),
+                "warehouse_path": str(warehouse.path),
+            }
+            if warehouse.pg is None:
+                yield DbtRun(mirror, waited_s, warehouse.target, profile_vars)
+                return
+            warehouse.path.parent.mkdir(parents=True, exist_ok=True)
+            extension_dir = postgres_extension_dir(warehouse.path.parent / "extensions")
+            # The password reaches libpq through a private passfile: never on a command line, in the
+            # attach string (DuckDB quotes it in connection errors) or in dbt's logs.
+            handle, passfile = tempfile.mkstemp(prefix="pgpass-", dir=warehouse.path.parent)
+            try:
+                with os.fdopen(handle, "w") as out:  # mkstemp made it 0600, as libpq requires
+                    out.write(_passfile_line(warehouse.pg))
+                pg = warehouse.pg
+                profile_vars |= {
+                    "warehouse_pg": (
+                        f"host={pg.host} port={pg.port} dbname={pg.database} user={pg.username} passfile={passfile}"
+                    ),
+                    "extension_dir": str(extension_dir),
+                }
+                run = DbtRun(mirror, waited_s, warehouse.target, profile_vars)
+                _create_staging_views(run, project_dir, warehouse.path.parent / "staging-target")
+                yield run
+            finally:
+                Path(passfile).unlink(missing_ok=True)
+        finally:
+            log(f"released the warehouse ({warehouse.describe()}) at {_timestamp()}")
+
+
+def _create_staging_views(run: DbtRun, project_dir: Path, target_path: Path) -> None:
+    """The marts read staging views this run's (new, empty) DuckDB lacks: create them first, so a
+    run that selects only marts works too."""
+    command = [
+        dbt_executable(),
+        "run",
+        "--quiet",
+        "--select",
+        "staging",
+        "--target",
+        run.target,
+        "--vars",
+        json.dumps(run.profile_vars),
+        "--profiles-dir",
+        str(project_dir),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(target_path),
+    ]
+    done = subprocess.run(command, cwd=project_dir, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise MlopsError(
+            f"dbt could not create the staging views in {run.profile_vars['warehouse_path']} "
+            f"(`dbt run --select staging` in {project_dir}):\n{(done.stdout + done.stderr)[-3000:]}"
+        )

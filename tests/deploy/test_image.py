@@ -203,5 +203,9 @@ def test_production_start_without_settings_fails_with_one_message_and_no_secret(
         "DAGSTER_PG_PASSWORD",
         "DAGSTER_PG_DB",
         "MLFLOW_TRACKING_URI",
+        "MLOPS_WAREHOUSE_PG_HOST",
+        "MLOPS_WAREHOUSE_PG_DB",
+        "MLOPS_WAREHOUSE_PG_USERNAME",
+        "MLOPS_WAREHOUSE_PG_PASSWORD",
     ]
     assert SECRET not in output

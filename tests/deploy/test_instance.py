@@ -127,7 +127,7 @@ def test_production_instance_builds_on_postgres_with_its_k8s_run_launcher(tmp_pa
         launcher = instance.run_launcher
         assert isinstance(launcher, K8sRunLauncher)
         assert launcher.job_namespace == "dagster"
-        assert launcher.env_secrets == ["mlops-lakefs", "mlops-mlflow"]
+        assert launcher.env_secrets == ["mlops-lakefs", "mlops-mlflow", "mlops-warehouse"]
         assert launcher.service_account_name == "mlops-assets"
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 8

@@ -29,6 +29,11 @@ CREDENTIAL_KEYS = {
     "LAKEFS_STORAGE_NAMESPACE",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_TRACKING_TOKEN",
+    "MLOPS_WAREHOUSE_PG_HOST",
+    "MLOPS_WAREHOUSE_PG_PORT",
+    "MLOPS_WAREHOUSE_PG_DB",
+    "MLOPS_WAREHOUSE_PG_USERNAME",
+    "MLOPS_WAREHOUSE_PG_PASSWORD",
 }
 
 
@@ -93,6 +98,7 @@ def test_every_manifest_validates_against_the_kubernetes_schemas():
             "Secret",
             "Secret",
             "Secret",
+            "Secret",
             "ServiceAccount",
         ]
     )
@@ -153,7 +159,11 @@ def _pod_environment(env: list[dict], secret_names: list[str]) -> dict[str, str]
     environ = {item["name"]: item["value"] for item in env}
     for name in secret_names:
         environ.update({key: f"filled-{key.lower()}" for key in secrets()[name]["stringData"]})
-    environ.update(LAKEFS_ENDPOINT="http://lakefs:8000", MLFLOW_TRACKING_URI="http://mlflow:5000")
+    environ.update(
+        LAKEFS_ENDPOINT="http://lakefs:8000",
+        MLFLOW_TRACKING_URI="http://mlflow:5000",
+        MLOPS_WAREHOUSE_PG_PORT="5432",
+    )
     environ["DAGSTER_PG_PASSWORD"] = "filled"  # the chart injects it from global.postgresqlSecretName
     return environ
 

@@ -1,7 +1,9 @@
 """``dbt/*``: the analysts' dbt project (``dbt_project/``, dbt-duckdb) as Dagster assets.
 
 Sources are our published tables (``meta.dagster.asset_key``), so the graph runs
-raw -> features -> predictions/monitoring -> dbt staging -> dbt marts. Every run first syncs
+raw -> features -> predictions/monitoring -> dbt staging -> dbt marts. The marts live in the
+DuckDB file of the state, or in Postgres when MLOPS_WAREHOUSE_PG_* is set (production: the pods'
+DuckDB files do not outlive them). Every run first holds the warehouse (one writer at a time), syncs
 the Parquet mirror of main (one pinned commit, recorded on each materialization), then runs
 ``dbt build`` over the run's partition window (vars ``min_date``/``max_date``): incremental marts
 rebuild only that window, dbt tests become asset checks (failing rows counted), and a broken
@@ -23,7 +25,7 @@ from dagster_dbt import (
 )
 
 from mlops_assets.errors import SettingsError
-from mlops_assets.lib.analytics import dbt_executable, manifest_is_stale, warehouse_with_mirror
+from mlops_assets.lib.analytics import DbtWarehouse, dbt_executable, dbt_run, manifest_is_stale
 from mlops_assets.platform.automation.conditions import gated_by
 from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.resources import VersionedStoreResource
@@ -33,7 +35,8 @@ KEY_PREFIX = "dbt"
 GROUP = "dbt"
 OWNERS = ["team:analytics"]
 # Operators may limit this pool (`dagster instance concurrency set duckdb_warehouse 1`) to queue dbt
-# steps in Dagster; correctness does not depend on it: each run holds the warehouse lock.
+# steps in Dagster; correctness does not depend on it: each run holds the warehouse lock (a file
+# lock, or with Postgres an advisory lock on the warehouse database, across pods).
 POOL = "duckdb_warehouse"
 
 
@@ -109,6 +112,13 @@ def dbt_project(settings: Settings) -> DbtProject:
     return project
 
 
+def dbt_warehouse(settings: Settings) -> DbtWarehouse:
+    """Where this deployment's dbt runs write the marts (the CLI's runs too)."""
+    return DbtWarehouse(
+        path=settings.dbt_warehouse_path, published_dir=settings.published_dir, pg=settings.warehouse_pg
+    )
+
+
 def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     window = context.partition_time_window
     last_day = window.end - timedelta(days=1)  # the window's end is exclusive
@@ -117,6 +127,7 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
 
 def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -> dg.Definitions:
     project = dbt_project(settings)
+    warehouse = dbt_warehouse(settings)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -129,15 +140,9 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
     def dbt_analytics(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, store: VersionedStoreResource
     ) -> Iterator[Any]:
-        mirrored = warehouse_with_mirror(store.open(), settings.dbt_warehouse_path, settings.published_dir)
-        with mirrored as (mirror, waited_s):
-            if waited_s > 1:
-                context.log.info(f"waited {waited_s:.0f} s for another dbt run to release the warehouse")
-            dbt_vars = {
-                "published_root": str(settings.published_dir),
-                "warehouse_path": str(settings.dbt_warehouse_path),  # read by profiles.yml
-                **partition_vars(context),
-            }
+        with dbt_run(store.open(), warehouse, project.project_dir, log=context.log.info) as run:
+            mirror = run.mirror
+            dbt_vars = {**run.profile_vars, **partition_vars(context)}  # profile_vars: read by profiles.yml
             window = f"{dbt_vars['min_date']}..{dbt_vars['max_date']}"
             context.log.info(
                 f"dbt reads main at commit {mirror.commit_id[:12]} ({mirror.objects} objects, {mirror.copied} copied, "
@@ -156,7 +161,7 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
         resources={
             "dbt": DbtCliResource(
                 project_dir=project,
-                target="prod" if settings.env == "prod" else "local",
+                target=warehouse.target,
                 dbt_executable=dbt_executable(),
             )
         },

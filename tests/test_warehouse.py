@@ -1,0 +1,388 @@
+"""The analysts' warehouse in Postgres: marts that outlive the pods that build them.
+
+A real PostgreSQL server is set up as deploy/README.md says (writer role, marts schema, read-only
+analyst role). "Pods" are dbt runs with their own empty MLOPS_HOME over one shared store: two CLI
+runs started at once (`python -m mlops_assets dbt build`, days 1 and 2), then a Dagster run of
+`dbt_marts` (days 2..3, after day 3 and a new model version are published) while an analyst reads
+the marts. The published tables are small synthetic ones that satisfy the project's dbt tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import psycopg2
+import pytest
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.lib.versioned_store.wap import encode_table, table_path
+from mlops_assets.settings import load_settings
+from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, failure_text
+from tests.deploy.postgres_server import PostgresServer
+
+DAYS = [date(2013, 1, 1), date(2013, 1, 2), date(2013, 1, 3)]
+SPEC = "late_arrival"
+CARRIERS = {"AA": "American Airlines Inc.", "UA": "United Air Lines Inc."}
+DATABASE = "mlops_warehouse"
+ANALYST = "analyst"
+# The SQL deploy/README.md gives the administrator, run here as written (passwords replaced).
+SETUP_SQL = re.search(r"```sql\n(.*?)```", (PROJECT_ROOT / "deploy" / "README.md").read_text(), re.S)[1]
+HOLDING = re.compile(r"holding the warehouse \(.*\) since (\S+), after waiting ([\d.]+) s")
+RELEASED = re.compile(r"released the warehouse \(.*\) at (\S+)")
+
+
+def flights(day: date) -> pl.DataFrame:
+    n = 6 + day.day  # a different number of flights each day
+    return pl.DataFrame(
+        {
+            "year": [day.year] * n,
+            "month": [day.month] * n,
+            "day": [day.day] * n,
+            "carrier": [list(CARRIERS)[i % 2] for i in range(n)],
+            "flight": list(range(100, 100 + n)),
+            "origin": ["JFK"] * n,
+            "dest": ["BOS"] * n,
+            "hour": [8 + i for i in range(n)],
+            "arr_delay": [float(i * 5 - 10) for i in range(n)],
+            "dep_time": [800 + i for i in range(n)],
+        }
+    )
+
+
+def publish(store: LocalStore, days: list[date], versions: int) -> None:
+    """Publish on main what dbt reads: dimensions, ``versions`` model versions, and each day's
+    flights, features, predictions (by the newest version) and monitoring report."""
+    one = {
+        "model_name": SPEC,
+        "training_commit": "c0",
+        "train_start": date(2012, 12, 1),
+        "train_end": date(2012, 12, 20),
+        "holdout_start": date(2012, 12, 21),
+        "holdout_end": date(2012, 12, 31),
+        "train_rows": 100,
+        "holdout_rows": 20,
+        "metric": "accuracy",
+        "holdout_score": 0.8,
+        "spec_hash": "h",
+        "code_version": "1",
+        "git_sha": "g",
+        "trained_at": 1.7e9,
+        "task": "classification",
+        "target": "arr_delay >= 15",
+        "trigger": "initial",
+        "retrain_reason": None,
+    }
+    model_versions = [{**one, "model_version": v, "run_id": f"run{v}"} for v in range(1, versions + 1)]
+    objects = {
+        table_path(["raw", "airlines"], None): pl.DataFrame(
+            {"carrier": list(CARRIERS), "name": list(CARRIERS.values())}
+        ),
+        table_path(["models", SPEC], None): pl.DataFrame(
+            model_versions, schema_overrides={"retrain_reason": pl.String}
+        ),
+    }
+    for day in days:
+        raw = flights(day)
+        ids = [
+            f"{day}-{carrier}{number}-JFK"
+            for carrier, number in zip(raw["carrier"], raw["flight"], strict=True)
+        ]
+        n, partition = len(ids), day.isoformat()
+        objects[table_path(["raw", "flights"], partition)] = raw
+        objects[table_path(["features", "flight_features"], partition)] = raw.select(
+            pl.Series("flight_id", ids),
+            pl.lit(day).alias("date"),
+            "carrier",
+            "origin",
+            "dest",
+            sched_dep_hour="hour",
+        )
+        objects[table_path(["predictions", SPEC], partition)] = pl.DataFrame(
+            {"model_name": SPEC, "date": day, "flight_id": ids, "model_version": versions, "score": 0.5}
+        ).with_columns(prediction=pl.lit(1.0))
+        objects[table_path(["monitoring", SPEC, "daily_report"], partition)] = pl.DataFrame(
+            {
+                "date": [day] * 2,
+                "spec": SPEC,
+                "model_version": versions,
+                "metric": ["rows_scored", "psi"],
+                "feature": [None, "sched_dep_hour"],
+                "value": [float(n), 0.01],
+                "threshold": [None, 0.2],
+                "status": ["info", "ok"],
+            },
+            schema_overrides={"feature": pl.String, "threshold": pl.Float64},
+        )
+    for path, frame in objects.items():
+        store.write_object("main", path, encode_table(frame))
+    store.commit("main", f"publish {[d.isoformat() for d in days]}")
+
+
+def flights_until(last: date) -> int:
+    return sum(len(flights(day)) for day in DAYS if day <= last)
+
+
+@dataclass
+class Warehouse:
+    server: PostgresServer
+    writer_password: str
+    analyst_password: str
+    store_dir: Path
+    outputs: list[str] = field(default_factory=list)  # everything the runs printed or logged
+
+    def environ(self, home: Path) -> dict[str, str]:
+        """A pod's settings: its own empty home, the shared store, the Postgres warehouse."""
+        return {
+            "MLOPS_HOME": str(home),
+            "MLOPS_STORE_DIR": str(self.store_dir),
+            "MLOPS_WAREHOUSE_PG_HOST": self.server.host,
+            "MLOPS_WAREHOUSE_PG_PORT": str(self.server.port),
+            "MLOPS_WAREHOUSE_PG_DB": DATABASE,
+            "MLOPS_WAREHOUSE_PG_USERNAME": "mlops_dbt",
+            "MLOPS_WAREHOUSE_PG_PASSWORD": self.writer_password,
+        }
+
+    def analyst(self):
+        connection = psycopg2.connect(
+            host=self.server.host,
+            port=self.server.port,
+            dbname=DATABASE,
+            user=ANALYST,
+            password=self.analyst_password,
+            connect_timeout=5,
+        )
+        connection.autocommit = True
+        return connection
+
+    def read(self, sql: str) -> list[tuple]:
+        connection = self.analyst()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall()
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Warehouse:
+    server = PostgresServer.start()
+    try:
+        server.create_database(DATABASE)
+        found = Warehouse(server, secrets.token_urlsafe(16), secrets.token_urlsafe(16), Path())
+        sql = SETUP_SQL.replace("dbt-writer-password", found.writer_password).replace(
+            "analyst-password", found.analyst_password
+        )
+        server.query(DATABASE, sql)
+        found.store_dir = tmp_path_factory.mktemp("store") / "store"
+        store = LocalStore(found.store_dir)
+        store.ensure_repository()
+        publish(store, DAYS[:2], versions=1)
+        yield found
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class PodRun:
+    home: Path
+    returncode: int
+    output: str
+    held_from: datetime
+    held_to: datetime
+    waited_s: float
+
+
+def cli_pods(warehouse: Warehouse, homes: list[Path], windows: list[date]) -> list[PodRun]:
+    """`python -m mlops_assets dbt build --select marts` for one day each, in every home, all
+    started at once."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "DBT_", "LAKEFS_"))}
+    started = []
+    for home, day in zip(homes, windows, strict=True):
+        env = {
+            **inherited,
+            **warehouse.environ(home),
+            # dbt's artifacts and logs in the pod's home, as a pod's own filesystem would hold them.
+            "DBT_TARGET_PATH": str(home / "dbt-target"),
+            "DBT_LOG_PATH": str(home / "dbt-target"),
+        }
+        window = json.dumps({"min_date": day.isoformat(), "max_date": day.isoformat()})
+        # Marts only: the staging views they read must be created first in the pod's empty DuckDB.
+        command = [
+            sys.executable,
+            "-m",
+            "mlops_assets",
+            "dbt",
+            "build",
+            "--select",
+            "marts",
+            "--vars",
+            window,
+        ]
+        started.append(
+            subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    runs = []
+    for home, process in zip(homes, started, strict=True):
+        output, _ = process.communicate(timeout=300)
+        warehouse.outputs.append(output)
+        holding, released = HOLDING.search(output), RELEASED.search(output)
+        assert holding and released, output[-3000:]
+        runs.append(
+            PodRun(
+                home,
+                process.returncode,
+                output,
+                datetime.fromisoformat(holding[1]),
+                datetime.fromisoformat(released[1]),
+                float(holding[2]),
+            )
+        )
+    return runs
+
+
+@pytest.fixture(scope="module")
+def first_two_days(warehouse, tmp_path_factory) -> list[PodRun]:
+    homes = [tmp_path_factory.mktemp(f"pod_{name}") / "mlops" for name in ("a", "b")]
+    return cli_pods(warehouse, homes, DAYS[:2])
+
+
+@dataclass(frozen=True)
+class ReadWhileWriting:
+    home: Path
+    before: tuple
+    after: tuple
+    seen: set[tuple]
+    reads: int
+    errors: list[str]
+
+
+@pytest.fixture(scope="module")
+def third_day(warehouse, first_two_days, tmp_path_factory) -> ReadWhileWriting:
+    """Day 3 and a second model version are published; a Dagster run of dbt_marts in a new, empty
+    home rebuilds days 2..3 while an analyst reads the marts in a loop."""
+    publish(LocalStore(warehouse.store_dir), DAYS[2:], versions=2)
+    sql = (
+        "select (select sum(n_predictions) from marts.fct_model_daily_performance),"
+        " (select count(*) from marts.dim_model_versions)"
+    )
+    before = warehouse.read(sql)[0]
+    seen, errors, reads, stop = set(), [], 0, threading.Event()
+
+    def analyst() -> None:
+        nonlocal reads
+        connection = warehouse.analyst()
+        while not stop.is_set():
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql)
+                    seen.add(cursor.fetchone())
+                reads += 1
+            except psycopg2.Error as exc:
+                errors.append(str(exc))
+            time.sleep(0.01)
+        connection.close()
+
+    reader = threading.Thread(target=analyst)
+    reader.start()
+    try:
+        home = tmp_path_factory.mktemp("pod_c") / "mlops"
+        settings = load_settings(warehouse.environ(home))
+        with dg.instance_for_test() as instance:
+            result = (
+                build_definitions(settings)
+                .resolve_job_def("dbt_marts")
+                .execute_in_process(
+                    instance=instance,
+                    tags={RANGE_START: DAYS[1].isoformat(), RANGE_END: DAYS[2].isoformat()},
+                    run_config=QUIET,
+                    raise_on_error=False,
+                )
+            )
+            assert result.success, failure_text(result)
+            logs = instance.all_logs(result.run_id)
+            warehouse.outputs.extend(e.user_message for e in logs)
+            for folder in (PROJECT_ROOT / "dbt_project" / "target").glob(f"*-{result.run_id[:7]}-*"):
+                warehouse.outputs.extend(
+                    p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file()
+                )
+    finally:
+        time.sleep(0.2)
+        stop.set()
+        reader.join()
+    return ReadWhileWriting(home, before, warehouse.read(sql)[0], seen, reads, errors)
+
+
+def test_marts_built_by_two_pods_hold_both_days(warehouse, first_two_days):
+    assert [run.returncode for run in first_two_days] == [0, 0], first_two_days[-1].output[-3000:]
+    # Each pod started empty and kept nothing that matters: the marts are in Postgres.
+    daily = warehouse.read(
+        "select date, sum(n_predictions), sum(n_labelled) from marts.fct_model_daily_performance group by date"
+    )
+    assert {row[0]: row[1] for row in daily} == {day: len(flights(day)) for day in DAYS[:2]}
+    by_group = warehouse.read(
+        "select date, sum(n_predictions) from marts.fct_predictions_vs_actuals group by date"
+    )
+    assert dict(by_group) == {day: len(flights(day)) for day in DAYS[:2]}
+    health = warehouse.read("select date, rows_scored from marts.fct_model_health order by date")
+    assert health == [(day, float(len(flights(day)))) for day in DAYS[:2]]
+    drift = warehouse.read("select date, feature, status from marts.fct_drift_history order by date")
+    assert drift == [(day, "sched_dep_hour", "ok") for day in DAYS[:2]]
+    assert warehouse.read("select version_key, days_served from marts.dim_model_versions") == [
+        (f"{SPEC}:v1", 2)
+    ]
+    # The staging views stayed in each pod's DuckDB: only marts reach Postgres.
+    schemas = warehouse.server.query(
+        DATABASE, "select distinct schemaname from pg_tables where schemaname !~ '^(pg_|information_schema)'"
+    )
+    assert schemas == [("marts",)]
+
+
+def test_two_dbt_runs_at_once_take_the_warehouse_in_turn(first_two_days):
+    first, second = sorted(first_two_days, key=lambda run: run.held_from)
+    assert first.held_to <= second.held_from, (first.held_to, second.held_from)
+    # The second one waited for the first to release the advisory lock, and said so.
+    assert second.waited_s >= (first.held_to - first.held_from).total_seconds() * 0.5
+    assert second.waited_s > 1, second.output[:2000]
+
+
+def test_an_analyst_reads_the_old_or_the_new_marts_while_dbt_writes_them(third_day):
+    old = (flights_until(DAYS[1]), 1)
+    new = (flights_until(DAYS[2]), 2)
+    assert third_day.before == old and third_day.after == new
+    assert third_day.errors == []
+    assert third_day.reads > 10 and {old, new} <= third_day.seen  # it read before, during and after
+    # Each table is replaced in one transaction: never a window deleted but not yet inserted.
+    assert {total for total, _ in third_day.seen} <= {old[0], new[0]}, third_day.seen
+    assert {versions for _, versions in third_day.seen} <= {old[1], new[1]}, third_day.seen
+
+
+def test_the_password_appears_in_no_log_output_or_file(warehouse, first_two_days, third_day):
+    assert len(warehouse.outputs) > 3
+    for text in warehouse.outputs:
+        assert warehouse.writer_password not in text
+    for home in [run.home for run in first_two_days] + [third_day.home]:
+        # dbt's own logs and artifacts, and whatever else the pod wrote (its passfile is gone).
+        files = [p for p in home.rglob("*") if p.is_file() and p.stat().st_size < 50_000_000]
+        assert any(p.name == "dbt.log" for p in files)
+        assert not [p for p in files if warehouse.writer_password.encode() in p.read_bytes()]
