@@ -41,9 +41,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .
 
-# The Dagster UI and the MLflow UI beside it, over the same stores (127.0.0.1).
+# The Dagster UI, the MLflow UI and the local store's objects (reports) beside it, over the same
+# stores (127.0.0.1).
 dev: $(STAMP)
-	$(BIN)/python -m mlops_assets dev --port $${DAGSTER_PORT:-3000} --mlflow-port $${MLFLOW_PORT:-5000}
+	$(BIN)/python -m mlops_assets dev --port $${DAGSTER_PORT:-3000} --mlflow-port $${MLFLOW_PORT:-5000} \
+		--store-port $${STORE_PORT:-3001}
 
 clean:
 	rm -rf $(MLOPS_HOME)

@@ -7,6 +7,7 @@ import sys
 from datetime import date
 
 from mlops_assets.errors import MlopsError
+from mlops_assets.settings import STORE_BROWSER_PORT
 
 
 def _day(text: str) -> date:
@@ -36,7 +37,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     from mlops_assets.dev import serve
     from mlops_assets.settings import current_settings
 
-    return serve(current_settings(), args.port, args.mlflow_port)
+    return serve(current_settings(), args.port, args.mlflow_port, args.store_port)
 
 
 def _cmd_prepare_instance(_: argparse.Namespace) -> int:
@@ -132,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--port", type=int, default=3000, help="Dagster UI port")
     dev.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
+    dev.add_argument(
+        "--store-port",
+        type=int,
+        default=STORE_BROWSER_PORT,
+        help="port of the local store's objects (reports)",
+    )
     dev.set_defaults(func=_cmd_dev)
     prepare = sub.add_parser("prepare-instance", help="create the embedded DAGSTER_HOME")
     prepare.set_defaults(func=_cmd_prepare_instance)

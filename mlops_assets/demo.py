@@ -168,16 +168,19 @@ def run_demo(start: date, end: date) -> int:
 
 
 def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> None:
+    from mlops_assets.lib.versioned_store.wap import file_path, is_table
+    from mlops_assets.platform.monitoring.overview import OVERVIEW_KEY, OVERVIEW_PAGE
     from mlops_assets.platform.resources import store_resource
 
-    store = store_resource(settings).open()
+    resource = store_resource(settings)
+    store = resource.open()
     main = store.get_commit("main")
     print("\nSummary")
     print(f"  {'asset':<38} {'partitions':>10} {'rows':>12}")
     for key in sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.to_user_string()):
         if key.path[0] == "dbt":
             continue  # dbt models live in the warehouse, listed below
-        objects = store.list_objects("main", "/".join(key.path) + "/")
+        objects = [o for o in store.list_objects("main", "/".join(key.path) + "/") if is_table(o.path)]
         rows = sum(_rows_of(store, o.path) for o in objects)
         print(f"  {key.to_user_string():<38} {len(objects):>10} {rows:>12,}")
     described = store.describe()
@@ -186,13 +189,13 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     print(f"  Dagster instance: {dagster_home}")
     print(f"  MLflow          : {settings.mlflow_tracking_uri}")
     print(f"  dbt warehouse   : {settings.dbt_warehouse_path} (marts.*; see README, For analysts)")
-    print(
-        f"  model overview  : {defs.resources['reports'].overview_path()} (every model's health on one page)"
-    )
+    overview = resource.object_url(store, main.id, file_path(OVERVIEW_KEY.path, None, OVERVIEW_PAGE))
+    print(f"  model overview  : {overview} (every model's health on one page; `make dev` serves it)")
     print(f"  took {seconds:.1f} s")
     print(
         "\nOpen the UIs: `make dev`, then http://127.0.0.1:3000 (Dagster: asset graph, runs, checks, metadata)"
-        " and http://127.0.0.1:5000 (MLflow: runs, registered versions, champion/challenger aliases)."
+        " and http://127.0.0.1:5000 (MLflow: runs, registered versions, champion/challenger aliases); the"
+        f" reports and the overview, objects of the versioned store, open at {settings.store_ui_url}."
     )
 
 

@@ -1,11 +1,14 @@
-"""``make dev``: the Dagster UI and, beside it, the MLflow UI over the same tracking store.
+"""``make dev``: the Dagster UI and, beside it, the MLflow UI over the same tracking store, and
+the local versioned store's objects (the HTML reports linked from materializations).
 
 On embedded defaults MLflow is a sqlite store under ``MLOPS_HOME``: nothing serves it, so a
 model's materialization would have no link to its run and registered version. ``serve`` starts
 ``mlflow server`` on 127.0.0.1 over that store (its own port), tells the code location where it
 is (``MLOPS_MLFLOW_UI_URL``: model materializations link to it), runs ``dagster dev``, and stops
 the MLflow server by its own process group when Dagster exits. With an http tracking URI (a
-team's MLflow server) that server is the UI and nothing more is started.
+team's MLflow server) that server is the UI and nothing more is started. Likewise a lakeFS server
+serves its own objects; for the local store a read-only store browser (``store_browser``) is
+started on 127.0.0.1 and the code location's report links point at it (``MLOPS_STORE_UI_URL``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 from mlops_assets.errors import MlopsError
@@ -74,11 +78,25 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=20)
 
 
-def serve(settings: Settings, dagster_port: int, mlflow_port: int) -> int:
+def serve(settings: Settings, dagster_port: int, mlflow_port: int, store_port: int) -> int:
     from mlops_assets.instance import prepare_instance
 
     dagster_home = prepare_instance(settings)
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    with ExitStack() as stack:
+        if settings.store_backend == "local":
+            from mlops_assets.platform.resources import store_resource
+            from mlops_assets.store_browser import StoreBrowser
+
+            browser = stack.enter_context(StoreBrowser(store_resource(settings).open(), store_port))
+            env["MLOPS_STORE_UI_URL"] = browser.url
+            print(f"Versioned store objects (reports): {browser.url}", flush=True)
+        else:
+            print(f"Versioned store objects (reports): {settings.store_ui_url} (lakeFS)", flush=True)
+        return _serve_uis(settings, env, dagster_port, mlflow_port)
+
+
+def _serve_uis(settings: Settings, env: dict[str, str], dagster_port: int, mlflow_port: int) -> int:
     mlflow = None
     if settings.mlflow_tracking_uri.startswith(("http://", "https://")):
         print(

@@ -66,6 +66,8 @@ class Settings(BaseModel):
     lakefs: LakeFSSettings | None
     dagster_home: Path
     ui_url: str
+    # Where people open the store's objects (the reports): lakeFS, or `make dev`'s store browser.
+    store_ui_url: str
     branch_retention_days: float
     executor: Literal["in_process", "multiprocess", "k8s"]
     mlflow_tracking_uri: str
@@ -79,6 +81,8 @@ class Settings(BaseModel):
     warehouse_pg: WarehousePgSettings | None  # None: the marts stay in the DuckDB file dbt_warehouse_path
     published_dir: Path
 
+
+STORE_BROWSER_PORT = 3001  # `make dev` serves the local store's objects here
 
 # name -> (embedded default, what it is); the README's settings table is generated from this.
 DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
@@ -107,6 +111,10 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
         "storage namespace used if the repository must be created (required in prod, e.g. s3://BUCKET/mlops)",
     ),
     "MLOPS_UI_URL": ("http://127.0.0.1:3000", "Dagster UI base URL, linked from commit metadata"),
+    "MLOPS_STORE_UI_URL": (
+        "LAKEFS_ENDPOINT with lakeFS; `http://127.0.0.1:3001` (the store browser `make dev` serves) otherwise",
+        "where people open the versioned store's objects: the HTML reports linked from materializations",
+    ),
     "MLOPS_BRANCH_RETENTION_DAYS": ("7", "age after which `gc-branches` removes unpublished WAP branches"),
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
     "MLOPS_EXECUTOR": (
@@ -286,6 +294,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             lakefs=lakefs,
             dagster_home=Path(get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
             ui_url=get("MLOPS_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+            store_ui_url=get(
+                "MLOPS_STORE_UI_URL", lakefs.endpoint if lakefs else f"http://127.0.0.1:{STORE_BROWSER_PORT}"
+            ).rstrip("/"),
             branch_retention_days=retention,
             executor=executor,
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",

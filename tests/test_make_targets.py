@@ -15,6 +15,7 @@ import pytest
 from mlops_assets.lib.versioned_store import LocalStore
 from tests.conftest import PROJECT_ROOT, expected_rows
 from tests.processes import free_port, stop_group
+from tests.store_links import object_of, open_on
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +48,14 @@ def test_make_demo_lands_and_publishes_every_asset(tmp_path):
     model_line = next((line for line in out.splitlines() if "models/late_arrival v1:" in line), "")
     assert "roc_auc=" in model_line and "pr_auc=" in model_line, out[-4000:]
     assert "[4/7] materializing models" in out
-    assert (home / "reports" / "late_arrival" / "2013-01-28.html").exists()
-    overview = home / "reports" / "overview.html"
-    assert f"monitoring/overview: {overview}" in out and f"model overview  : {overview}" in out
-    assert 'data-spec="late_arrival"' in overview.read_text()
+    # The reports and the overview are objects of the store, linked with lakeFS's object route;
+    # the overview's link, at main, opens from the store browser `make dev` serves.
     store = LocalStore(home / "store")
+    assert store.object_exists("main", "monitoring/late_arrival/daily_report/date=2013-01-28/report.html")
+    overview = next(line for line in out.splitlines() if "model overview  :" in line).split()[3]
+    assert "monitoring/overview: http://127.0.0.1:3001/api/v1/repositories/mlops/refs/" in out
+    assert object_of(overview) == (store.get_commit("main").id, "monitoring/overview/overview.html")
+    assert 'data-spec="late_arrival"' in open_on(store, overview)[1].decode()
     assert len(store.list_objects("main", "raw/weather/")) == 28
     assert (home / "dagster" / "dagster.yaml").exists()  # the UI will find these runs
 

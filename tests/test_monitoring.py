@@ -18,7 +18,9 @@ from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.monitoring import summarize
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.platform.resources import store_resource
 from mlops_assets.settings import MODELS_DIR, load_settings
+from mlops_assets.store_browser import StoreBrowser
 from tests.browser import launched_browser
 from tests.conftest import (
     DATA_KEYS,
@@ -29,6 +31,7 @@ from tests.conftest import (
     data_version,
     failure_text,
 )
+from tests.store_links import fetch, object_of
 
 WEEK = [f"2013-03-{d}" for d in range(22, 29)]
 REPORT = ["monitoring", "late_arrival", "daily_report"]
@@ -71,8 +74,11 @@ def _score_week(settings, instance) -> dg.ExecuteInProcessResult:
 def worlds(tmp_path_factory):
     """Models trained on 2013-03-01..21; the next week scored as delivered (A) and shifted (B)."""
     root = tmp_path_factory.mktemp("monitoring")
-    normal = load_settings({"MLOPS_HOME": str(root / "a")})
-    with dg.instance_for_test() as instance:
+    # Each world's reports open from its links, as under `make dev`: a store browser on a free port.
+    browse_a = StoreBrowser(LocalStore(root / "a" / "store"))
+    browse_b = StoreBrowser(LocalStore(root / "b" / "store"))
+    normal = load_settings({"MLOPS_HOME": str(root / "a"), "MLOPS_STORE_UI_URL": browse_a.url})
+    with browse_a, browse_b, dg.instance_for_test() as instance:
         defs = build_world(normal, instance, "2013-03-01", "2013-03-21")
         assert (
             defs.resolve_job_def("train_models")
@@ -81,7 +87,7 @@ def worlds(tmp_path_factory):
         )
         land_days(normal.landing_dir, date(2013, 3, 22), date(2013, 3, 28))
         shutil.copytree(root / "a", root / "b")
-        shifted = load_settings({"MLOPS_HOME": str(root / "b")})
+        shifted = load_settings({"MLOPS_HOME": str(root / "b"), "MLOPS_STORE_UI_URL": browse_b.url})
         _shift_week(shifted.landing_dir)
         normal_result = _score_week(normal, instance)
         with dg.instance_for_test() as shifted_instance:
@@ -242,9 +248,17 @@ class _Collector(HTMLParser):
 
 
 def test_html_report_is_self_contained_with_plots_and_numbers(worlds):
-    settings = worlds["b"]
-    html_path = settings.home / "reports" / "late_arrival" / f"{WEEK[2]}.html"
-    text = html_path.read_text()
+    """The day's page is an object of the store beside its table, linked from the day's
+    materialization, and opens from that link as HTML."""
+    settings = worlds["a"]
+    link = _report_metadata(worlds["instance"], WEEK[2])["html_report"]
+    ref, path = object_of(link)
+    assert path == f"monitoring/late_arrival/daily_report/date={WEEK[2]}/report.html"
+    store = LocalStore(settings.local_store_dir)
+    assert store.read_object("main", path) == store.read_object(ref, path)  # what was published
+    kind, body = fetch(link)
+    assert kind == "text/html"
+    text = body.decode()
     parser = _Collector()
     parser.feed(text)
     assert parser.tags.count("svg") >= 3  # PSI, KS and score distribution
@@ -436,16 +450,25 @@ def test_the_overview_says_which_model_drifts_with_the_figures_of_its_reports(wo
         .records[0]
         .asset_materialization
     )
-    assert record.metadata["html_overview"].value == str(worlds["a"].home / "reports" / "overview.html")
+    link = record.metadata["html_overview"].value
+    assert (
+        link.startswith(worlds["a"].store_ui_url)
+        and object_of(link)[1] == "monitoring/overview/overview.html"
+    )
+    assert 'data-spec="late_arrival"' in fetch(link)[1].decode()
     assert record.metadata["models"].value == 2
 
 
 def test_the_overview_page_shows_a_healthy_and_a_drifting_model_in_a_browser(worlds, tmp_path_factory):
-    page_path = worlds["b"].home / "reports" / "overview.html"
+    settings = worlds["b"]
+    store = LocalStore(settings.local_store_dir)
+    link = store_resource(settings).object_url(
+        store, store.get_commit("main").id, "monitoring/overview/overview.html"
+    )
     shots = tmp_path_factory.mktemp("overview_screenshots")
     with launched_browser() as browser:
         tab = browser.new_page(viewport={"width": 1600, "height": 900})
-        tab.goto(page_path.as_uri())
+        tab.goto(link)
         tab.get_by_text("Model Operations Center", exact=True).wait_for(timeout=10_000)
         assert tab.locator('tr[data-spec="late_arrival"] td.state').inner_text() == "drifting"
         assert tab.locator('tr[data-spec="arrival_delay"] td.state').inner_text() == "healthy"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import (
     decode_table,
+    is_table,
     partition_of,
     publish,
     publish_subset,
@@ -85,7 +86,8 @@ def audit_and_publish(
     staged = store.branch_exists(branch)
     ref = branch if staged else MAIN
     paths = staged_paths(store, branch) if staged else [o.path for o in store.list_objects(MAIN, label + "/")]
-    tables = {partition_of(p): decode_table(store.read_object(ref, p)) for p in paths}
+    # Files published with a table (its HTML report) follow their partition's verdict.
+    tables = {partition_of(p): decode_table(store.read_object(ref, p)) for p in paths if is_table(p)}
     schema = contract()
     if None in tables:
         reports = {None: check_contract(tables[None], schema, subject(None))}

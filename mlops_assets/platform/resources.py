@@ -9,7 +9,6 @@ import dagster as dg
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
 from mlops_assets.resources.alerts import AlertResource
 from mlops_assets.resources.mlflow import MlflowResource
-from mlops_assets.resources.reports import ReportsResource
 from mlops_assets.settings import Settings
 
 
@@ -24,9 +23,13 @@ def store_resource(settings: Settings) -> VersionedStoreResource:
             lakefs_secret_access_key=dg.EnvVar("LAKEFS_SECRET_ACCESS_KEY"),
             lakefs_storage_namespace=settings.lakefs.storage_namespace,
             ui_url=settings.ui_url,
+            objects_url=settings.store_ui_url,
         )
     return VersionedStoreResource(
-        backend="local", local_dir=str(settings.local_store_dir), ui_url=settings.ui_url
+        backend="local",
+        local_dir=str(settings.local_store_dir),
+        ui_url=settings.ui_url,
+        objects_url=settings.store_ui_url,
     )
 
 
@@ -66,7 +69,6 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "alerts": AlertResource(
                 webhook_url=_secret("MLOPS_ALERT_WEBHOOK_URL", settings.alert_webhook_url or "")
             ),
-            "reports": ReportsResource(directory=str(settings.home / "reports")),
             "mlflow": MlflowResource(
                 tracking_uri=_secret("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),
                 # A local tracking store keeps artifacts under MLOPS_HOME; a server decides its own.

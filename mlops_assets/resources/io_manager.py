@@ -5,6 +5,7 @@ the asset's blocking contract check publishes it. Reading takes main (or a pinne
 commit), resolved once per load so every partition comes from the same commit.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import (
     content_hash,
     encode_table,
+    file_path,
     read_table,
     stage,
     table_path,
@@ -26,6 +28,20 @@ from mlops_assets.resources.store import VersionedStoreResource
 PINNED_REF_KEY = "mlops/ref"  # input metadata: read upstream at this ref instead of main
 ALLOW_MISSING_PARTITIONS = "allow_missing_partitions"  # input metadata: skip unpublished partitions
 WITHHELD_KEY = "withheld"  # partition metadata: why this partition was not produced
+
+
+@dataclass(frozen=True)
+class WithFiles:
+    """A table and files published with it (a self-contained HTML report).
+
+    ``files`` maps a metadata key to (file name, bytes). Each file is staged beside the table,
+    audited with it (it follows its partition's verdict) and published in the same merge; the
+    partition's metadata links it under its key, as an object of the versioned store at the
+    staging commit, so the link outlives every pod and never changes under the reader.
+    """
+
+    table: pl.DataFrame
+    files: Mapping[str, tuple[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -87,7 +103,9 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
     store: VersionedStoreResource
 
     def handle_output(
-        self, context: dg.OutputContext, obj: pl.DataFrame | dict[str, pl.DataFrame | Withheld]
+        self,
+        context: dg.OutputContext,
+        obj: pl.DataFrame | WithFiles | dict[str, pl.DataFrame | WithFiles | Withheld],
     ) -> None:
         asset_path = list(context.asset_key.path)
         label = _asset_label(asset_path)
@@ -96,13 +114,21 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
             if not isinstance(obj, dict) or set(obj) != expected:
                 got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                 raise StoreError(f"{label}: expected one table per partition {sorted(expected)}, got {got}")
-            outputs: dict[str | None, pl.DataFrame | Withheld] = dict(sorted(obj.items()))
+            outputs: dict[str | None, pl.DataFrame | WithFiles | Withheld] = dict(sorted(obj.items()))
         else:
             outputs = {None: obj}
-        tables = {p: t for p, t in outputs.items() if not isinstance(t, Withheld)}
+        produced = {p: t for p, t in outputs.items() if not isinstance(t, Withheld)}
+        tables = {p: t.table if isinstance(t, WithFiles) else t for p, t in produced.items()}
+        files = {
+            p: {key: (file_path(asset_path, p, name), data) for key, (name, data) in t.files.items()}
+            for p, t in produced.items()
+            if isinstance(t, WithFiles)
+        }
         objects_by_partition = {p: {table_path(asset_path, p): encode_table(t)} for p, t in tables.items()}
+        # The content hash (and so "unchanged") is the table's; a re-rendered page alone changes nothing.
         objects = {path: data for by_path in objects_by_partition.values() for path, data in by_path.items()}
         data_hash = content_hash(objects)
+        staged_objects = {**objects, **{path: data for own in files.values() for path, data in own.values()}}
         store = self.store.open()
         branch = wap_branch(context.run_id, asset_path)
         partitions = [p for p in outputs if p]
@@ -114,7 +140,7 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
         commit = stage(
             store,
             branch,
-            objects,
+            staged_objects,
             message=f"{label} {span}".strip() + f" (run {context.run_id[:8]})",
             metadata={
                 "dagster_run_id": context.run_id,
@@ -148,12 +174,16 @@ class VersionedParquetIOManager(dg.ConfigurableIOManager):
                 own = {"dagster/row_count": 0, "rows": 0.0, WITHHELD_KEY: output.reason, "content_hash": ""}
             else:
                 own = {
-                    "dagster/row_count": output.height,
-                    "rows": float(output.height),
+                    "dagster/row_count": tables[partition].height,
+                    "rows": float(tables[partition].height),
                     "content_hash": content_hash(objects_by_partition[partition]),
+                    **{
+                        key: dg.MetadataValue.url(self.store.object_url(store, commit_id, path))
+                        for key, (path, _) in files.get(partition, {}).items()
+                    },
                 }
             if partition is None:
-                context.add_output_metadata({"content_hash": own["content_hash"]})
+                context.add_output_metadata({k: v for k, v in own.items() if k not in metadata})
             else:
                 context.step_context.add_asset_metadata(
                     own, asset_key=context.asset_key, partition_key=partition

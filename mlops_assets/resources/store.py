@@ -5,6 +5,7 @@ from pydantic import Field
 
 from mlops_assets.errors import SettingsError
 from mlops_assets.lib.versioned_store import LocalStore, VersionedStore
+from mlops_assets.lib.versioned_store.base import object_url
 
 
 class VersionedStoreResource(dg.ConfigurableResource):
@@ -19,6 +20,10 @@ class VersionedStoreResource(dg.ConfigurableResource):
     lakefs_secret_access_key: str = ""
     lakefs_storage_namespace: str = "local://mlops"
     ui_url: str = Field(default="http://127.0.0.1:3000", description="Dagster UI, linked from commits")
+    objects_url: str = Field(
+        default="",
+        description="where people open the store's objects (MLOPS_STORE_UI_URL): lakeFS, or `make dev`'s store browser",
+    )
 
     def open(self) -> VersionedStore:
         """The store, with its repository created if needed."""
@@ -43,6 +48,11 @@ class VersionedStoreResource(dg.ConfigurableResource):
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/runs/{run_id}"
+
+    def object_url(self, store: VersionedStore, commit_id: str, path: str) -> str:
+        """A link to one object at one commit: lakeFS's own object route (``.../refs/<commit>/objects?path=``),
+        which the lakeFS UI's session opens, and which ``make dev``'s store browser serves for the local store."""
+        return object_url(self.objects_url, store.describe().repository, commit_id, path)
 
     def commit_url(self, store: VersionedStore, commit_id: str) -> str | None:
         """A link to the commit where the backend has a UI (lakeFS); None for the local store."""

@@ -55,6 +55,7 @@ class Entry:
     physical_address: str = field(compare=False)
     mtime: int = field(compare=False)
     data: bytes = field(compare=False, repr=False)
+    content_type: str = field(default="application/octet-stream", compare=False)
 
 
 Tree = dict[str, Entry]
@@ -399,6 +400,12 @@ class FakeLakeFS:
             physical_address=f"{repo.storage_namespace.rstrip('/')}/data/{uuid.uuid4().hex}",
             mtime=int(time.time()),
             data=data,
+            # lakeFS keeps a raw upload's Content-Type and serves the object with it.
+            content_type=(
+                content_type
+                if content_type and not content_type.startswith("multipart/form-data")
+                else "application/octet-stream"
+            ),
         )
         state.staging[path] = entry
         return json_response(201, _object_stats(path, entry))
@@ -419,7 +426,7 @@ class FakeLakeFS:
             "ETag": f'"{entry.checksum}"',
             "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(entry.mtime)),
         }
-        return Response(200, entry.data, content_type="application/octet-stream", headers=headers)
+        return Response(200, entry.data, content_type=entry.content_type, headers=headers)
 
     def _stat_object(self, request: Request, repository: str, ref: str) -> Response:
         path = request.required("path")

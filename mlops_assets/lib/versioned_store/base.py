@@ -8,11 +8,13 @@ A *ref* is a branch name or a commit id.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from urllib.parse import quote, urlencode
 
 from mlops_assets.errors import StoreError
 
@@ -27,6 +29,21 @@ def validate_branch_name(name: str) -> str:
             f"invalid branch name {name!r}: expected letters, digits, '_' or '-', not starting with '-'"
         )
     return name
+
+
+OBJECTS_ROUTE = "/api/v1/repositories/{repository}/refs/{ref}/objects"
+
+
+def object_url(base_url: str, repository: str, ref: str, path: str) -> str:
+    """lakeFS's route to one object at a ref, under ``base_url``: the same link for both backends
+    (a lakeFS server, or the local store's browser, ``mlops_assets.store_browser``)."""
+    route = OBJECTS_ROUTE.format(repository=quote(repository, safe=""), ref=quote(ref, safe=""))
+    return f"{base_url.rstrip('/')}{route}?{urlencode({'path': path})}"
+
+
+def content_type(path: str) -> str:
+    """What an object is served as (``text/html`` for a report), from its name."""
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
 @dataclass(frozen=True)

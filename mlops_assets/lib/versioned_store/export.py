@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlops_assets.errors import StoreError
 from mlops_assets.lib.versioned_store.base import MAIN, VersionedStore
+from mlops_assets.lib.versioned_store.wap import is_table
 
 MANIFEST = "_mirror.json"
 
@@ -49,7 +50,8 @@ def sync_mirror(store: VersionedStore, directory: Path, ref: str = MAIN) -> Mirr
         raise StoreError(
             f"{manifest_path}: not a mirror manifest ({exc}); delete the directory to rebuild it"
         ) from None
-    wanted = {info.path: info.checksum for info in store.list_objects(commit_id)}
+    # Tables only: the pages published beside them (reports) are for people, not SQL.
+    wanted = {info.path: info.checksum for info in store.list_objects(commit_id) if is_table(info.path)}
     copied = 0
     for path, checksum in wanted.items():
         target = directory / path

@@ -54,6 +54,7 @@ from mlops_assets.lib.versioned_store.base import (
     ObjectInfo,
     StoreDescription,
     VersionedStore,
+    content_type,
     validate_branch_name,
 )
 
@@ -369,15 +370,16 @@ class LakeFSStore(VersionedStore):
         return f"lakeFS repository {self._repository!r} at {self._endpoint}"
 
     def _upload(self, branch: str, path: str, data: bytes, **request_options: Any) -> ObjectStats:
-        """POST the bytes as the raw body (application/octet-stream), which lakeFS accepts
-        next to multipart: ``ObjectsApi.upload_object`` treats bytes ``content`` as a file
-        name to open, and skips empty content altogether."""
+        """POST the bytes as the raw body, which lakeFS accepts next to multipart
+        (``ObjectsApi.upload_object`` treats bytes ``content`` as a file name to open, and skips
+        empty content altogether). The body's type is stored with the object and served back:
+        an HTML report opens as a page."""
         return self._api_client.call_api(
             "/repositories/{repository}/branches/{branch}/objects",
             "POST",
             path_params={"repository": self._repository, "branch": branch},
             query_params=[("path", path)],
-            header_params={"Accept": "application/json", "Content-Type": "application/octet-stream"},
+            header_params={"Accept": "application/json", "Content-Type": content_type(path)},
             body=data,
             response_types_map={"201": "ObjectStats"},
             auth_settings=["basic_auth"],

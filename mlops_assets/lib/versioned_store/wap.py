@@ -31,10 +31,22 @@ def wap_branch(run_id: str, asset_path: Sequence[str]) -> str:
     return re.sub(r"[^\w-]", "_", f"{WAP_PREFIX}{run_id}-{'-'.join(asset_path)}", flags=re.ASCII)
 
 
+TABLE_FILE = "data.parquet"
+
+
 def table_path(asset_path: Sequence[str], partition: str | None) -> str:
     """Where a table lives in the store: hive-style ``date=`` folders that DuckDB/dbt can glob."""
+    return file_path(asset_path, partition, TABLE_FILE)
+
+
+def file_path(asset_path: Sequence[str], partition: str | None, name: str) -> str:
+    """Where a file published with a table lives (its HTML report): beside the table."""
     folder = "/".join(asset_path)
-    return f"{folder}/date={partition}/data.parquet" if partition else f"{folder}/data.parquet"
+    return f"{folder}/date={partition}/{name}" if partition else f"{folder}/{name}"
+
+
+def is_table(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] == TABLE_FILE
 
 
 _PARTITION_IN_PATH = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")

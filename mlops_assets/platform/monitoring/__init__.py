@@ -23,9 +23,10 @@ from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.inference import predictions_key
 from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.resources import VersionedStoreResource
-from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, read_partitions, withhold
+from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, WithFiles, read_partitions, withhold
 from mlops_assets.resources.mlflow import MlflowResource
-from mlops_assets.resources.reports import ReportsResource
+
+REPORT_PAGE = "report.html"  # a day's HTML report, beside its table in the store
 
 MONITORING_CODE_VERSION = "1"
 STATUSES = ["ok", "warn", "drift", "decay", "pending", "info"]
@@ -177,7 +178,8 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             "data quality (missing, out-of-range, row count), feature and prediction drift (PSI, KS, chi-square), "
             f"performance once labels arrive ({spec.training.label_delay_days} d later; 'pending' until then), "
             "latency and volume. Long format (date, spec, model_version, metric, feature, value, threshold, status) "
-            "plus a self-contained HTML report linked in the metadata."
+            "plus a self-contained HTML report, published beside the day's table in the versioned store and linked "
+            "in the metadata (html_report)."
         ),
     )
     def _report(
@@ -185,7 +187,6 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         predictions: Any,
         features: Any,
         mlflow: MlflowResource,
-        reports: ReportsResource,
     ) -> Any:
         tracker = mlflow.tracker()
         profiles: dict[int, tuple[ReferenceProfile, dict[str, str]]] = {}
@@ -223,26 +224,19 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 latency=latencies.get(day),
                 estimator=estimator,
             )
-            tables[day] = report
             figures = headline(report, spec)
-            html_path = reports.path(spec.name, day)
             label_state = _performance_line(spec, figures, labels_arrived)
-            html_path.write_text(
-                render_report(
-                    f"{spec.name} monitoring report {day} (model v{version})",
-                    report,
-                    profile,
-                    day_predictions["score"].to_numpy(),
-                    f"{label_state}; {figures.get('drifting_features', 0):.0f} drifting feature(s)",
-                )
+            page = render_report(
+                f"{spec.name} monitoring report {day} (model v{version})",
+                report,
+                profile,
+                day_predictions["score"].to_numpy(),
+                f"{label_state}; {figures.get('drifting_features', 0):.0f} drifting feature(s)",
             )
+            # The page is published with the day's table and linked as `html_report` (io_manager).
+            tables[day] = WithFiles(report, {"html_report": (REPORT_PAGE, page.encode())})
             context.add_asset_metadata(
-                {
-                    **figures,
-                    "labels": "arrived" if labels_arrived else "pending",
-                    "model_version": version,
-                    "html_report": dg.MetadataValue.path(str(html_path)),
-                },
+                {**figures, "labels": "arrived" if labels_arrived else "pending", "model_version": version},
                 partition_key=day,
             )
         return tables

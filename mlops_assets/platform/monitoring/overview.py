@@ -2,9 +2,10 @@
 
 Rebuilt when any model's summary changes on main. It reads each model's summary, its most recent
 daily reports and its reference table at ONE commit of main, and the champion alias in MLflow;
-publishes the table (one row per model, ``lib/overview.OVERVIEW_COLUMNS``) and writes a
-self-contained HTML page linked from the materialization. The same daily figures are in the dbt
-mart ``fct_model_health`` for analysts.
+publishes the table (one row per model, ``lib/overview.OVERVIEW_COLUMNS``) and, beside it in the
+store, a self-contained HTML page linked from the materialization; the page links each model's
+latest daily report at the same commit. The same daily figures are in the dbt mart
+``fct_model_health`` for analysts.
 """
 
 from datetime import UTC, datetime
@@ -18,16 +19,17 @@ from mlops_assets.lib.overview import STATES, model_health, overview_table
 from mlops_assets.lib.report_html import render_overview
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.lib.versioned_store import VersionedStore
-from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.lib.versioned_store.wap import file_path, read_table, table_path
 from mlops_assets.platform.automation.conditions import follows_deps
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.models.assets import model_key
-from mlops_assets.platform.monitoring import recent_reports, summary_key
+from mlops_assets.platform.monitoring import REPORT_PAGE, recent_reports, report_key, summary_key
 from mlops_assets.resources import VersionedStoreResource
+from mlops_assets.resources.io_manager import WithFiles
 from mlops_assets.resources.mlflow import MlflowResource
-from mlops_assets.resources.reports import ReportsResource
 
 OVERVIEW_KEY = dg.AssetKey(["monitoring", "overview"])
+OVERVIEW_PAGE = "overview.html"
 
 
 def _table(store: VersionedStore, commit: str, key: dg.AssetKey) -> pl.DataFrame | None:
@@ -75,8 +77,7 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
         context: dg.AssetExecutionContext,
         store: VersionedStoreResource,
         mlflow: MlflowResource,
-        reports: ReportsResource,
-    ) -> pl.DataFrame:
+    ) -> WithFiles:
         versioned = store.open()
         commit = versioned.get_commit("main").id  # every model's tables from the same commit
         tracker = mlflow.tracker()
@@ -97,23 +98,23 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
             if recent is not None:
                 scored = recent.filter(pl.col("metric") == "rows_scored").sort("date")
                 calls[spec.name] = scored["value"].to_list()
-                links[spec.name] = f"{spec.name}/{recent['date'].max()}.html"
+                latest = recent["date"].max().isoformat()
+                links[spec.name] = store.object_url(
+                    versioned, commit, file_path(report_key(spec).path, latest, REPORT_PAGE)
+                )
         table = overview_table(rows)
-        page = reports.overview_path()
-        page.write_text(
-            render_overview(table, calls, links, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
-        )
+        page = render_overview(table, calls, links, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
         states = table.group_by("state").len()
         context.add_output_metadata(
             {
-                "html_overview": dg.MetadataValue.path(str(page)),
                 "models": len(table),
                 **{f"models_{state.replace(' ', '_')}": n for state, n in states.iter_rows()},
                 "open_alerts": int(table["n_open_alerts"].sum()),
                 "source_commit": commit,
             }
         )
-        return table
+        # Published beside the table and linked as `html_overview` (io_manager).
+        return WithFiles(table, {"html_overview": (OVERVIEW_PAGE, page.encode())})
 
     return dg.Definitions(
         assets=[overview], asset_checks=[publishing_contract_check(OVERVIEW_KEY, _contract)]

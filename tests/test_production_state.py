@@ -1,0 +1,275 @@
+"""Production keeps its state: pods come and go, what users need lives in the shared services.
+
+Each "pod" is a process (tests/pod.py) with its own, emptied MLOPS_HOME and DAGSTER_HOME, deleted
+when it is done, in production mode (MLOPS_ENV=prod). The pods share only what production shares: a
+real PostgreSQL server (Dagster's run history, and the analysts' warehouse in another database), the
+versioned store (lakeFS, the in-process fake speaking its REST API), a real `mlflow server`, and the
+landing zone (a ReadWriteMany volume in production). Pod A builds 2013-09-12 into the marts, pod B
+2013-09-13; afterwards the marts hold both days, the report of 09-12 opens from the link on its
+materialization although pod A is gone, and two dbt runs started at once, while an analyst reads,
+are serialized and never show the analyst an error or a partial table.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import psycopg2
+import pytest
+import yaml
+
+from mlops_assets.settings import MODELS_DIR, load_settings
+from tests.conftest import PROJECT_ROOT, land
+from tests.deploy.postgres_server import PostgresServer
+from tests.lakefs_fake import FakeLakeFS
+from tests.processes import mlflow_server
+from tests.store_links import object_of
+
+SPEC = "late_arrival"
+REPORT = f"monitoring/{SPEC}/daily_report"
+DAY_A, DAY_B = "2013-09-12", "2013-09-13"
+FIRST_DAY, WINDOW_DAYS = "2013-08-28", 14
+POD_SECONDS = 420
+MART = "marts.fct_model_daily_performance"
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory):
+    root = tmp_path_factory.mktemp("production")
+    models = root / "models"  # one model keeps the pods quick; every model takes the same path
+    shutil.copytree(MODELS_DIR / SPEC, models / SPEC)
+    spec = models / SPEC / "defs.yaml"  # two weeks of training data are enough to score a day
+    spec.write_text(spec.read_text().replace("window_days: 60", f"window_days: {WINDOW_DAYS}"))
+    postgres = PostgresServer.start()
+    try:
+        postgres.create_database("dagster")
+        postgres.create_database("analytics")
+        with FakeLakeFS() as lakefs, mlflow_server(root / "mlflow") as tracking:
+            shared = {
+                "MLOPS_ENV": "prod",
+                "MLOPS_EXECUTOR": "in_process",  # a run pod's steps, here in the pod's own process
+                "MLOPS_LANDING_DIR": str(root / "landing"),
+                "MLOPS_MODELS_DIR": str(models),
+                "LAKEFS_ENDPOINT": lakefs.endpoint,
+                "LAKEFS_ACCESS_KEY_ID": lakefs.access_key_id,
+                "LAKEFS_SECRET_ACCESS_KEY": lakefs.secret_access_key,
+                "LAKEFS_REPOSITORY": "mlops",
+                "LAKEFS_STORAGE_NAMESPACE": "local://mlops",
+                "MLFLOW_TRACKING_URI": tracking,
+                "DAGSTER_PG_HOST": postgres.host,
+                "DAGSTER_PG_USERNAME": postgres.user,
+                "DAGSTER_PG_PASSWORD": postgres.password,
+                "DAGSTER_PG_DB": "dagster",
+                "MLOPS_WAREHOUSE_PG_HOST": postgres.host,
+                "MLOPS_WAREHOUSE_PG_PORT": str(postgres.port),
+                "MLOPS_WAREHOUSE_PG_DB": "analytics",
+                "MLOPS_WAREHOUSE_PG_USERNAME": postgres.user,
+                "MLOPS_WAREHOUSE_PG_PASSWORD": postgres.password,
+            }
+            # Upstream delivers into the shared landing zone.
+            land(
+                load_settings(
+                    {"MLOPS_HOME": str(root / "upstream"), "MLOPS_LANDING_DIR": shared["MLOPS_LANDING_DIR"]}
+                ),
+                FIRST_DAY,
+                DAY_B,
+            )
+            yield {"root": root, "env": shared, "postgres": postgres, "lakefs": lakefs}
+    finally:
+        postgres.stop()
+
+
+def _instance_config(postgres: PostgresServer) -> dict:
+    """deploy/dagster.yaml, with runs launched in the pod's own process (no cluster here) and the
+    throwaway server's port."""
+    config = copy.deepcopy(yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text()))
+    config["storage"]["postgres"]["postgres_db"]["port"] = postgres.port
+    config["run_launcher"] = {"module": "dagster.core.launcher", "class": "DefaultRunLauncher"}
+    return config
+
+
+def _start_pod(production: dict, name: str, plan: list[dict]) -> tuple[subprocess.Popen, Path]:
+    home = production["root"] / "pods" / name
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(_instance_config(production["postgres"])))
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MLOPS_", "DAGSTER_", "LAKEFS_", "MLFLOW_"))
+        },
+        **production["env"],
+        "MLOPS_HOME": str(home / "mlops"),
+        "DAGSTER_HOME": str(dagster_home),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.pod", json.dumps(plan)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, home
+
+
+def _finish_pod(process: subprocess.Popen, home: Path) -> list[dict]:
+    """Wait for the pod, then delete its disk, as Kubernetes does with an emptyDir."""
+    out, err = process.communicate(timeout=POD_SECONDS)
+    shutil.rmtree(home)
+    runs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert process.returncode == 0 and all(r["success"] for r in runs), (runs, err[-3000:])
+    return runs
+
+
+def _pod(production: dict, name: str, plan: list[dict]) -> list[dict]:
+    return _finish_pod(*_start_pod(production, name, plan))
+
+
+@contextmanager
+def _dagster(production: dict) -> Iterator[dg.DagsterInstance]:
+    """Dagster's history as the webserver reads it: the production instance on the shared Postgres."""
+    home = production["root"] / "webserver"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(_instance_config(production["postgres"])))
+    variables = {k: v for k, v in production["env"].items() if k.startswith("DAGSTER_PG_")}
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _lock_waits(production: dict, run_ids: list[str]) -> list[float]:
+    """How long each run waited for the warehouse, from its log in Dagster's history."""
+    found = re.compile(r"holding the warehouse .* after waiting ([0-9.]+) s")
+    with _dagster(production) as instance:
+        return sorted(
+            float(match[1])
+            for run_id in run_ids
+            for event in instance.all_logs(run_id)
+            if (match := found.search(event.user_message or ""))
+        )
+
+
+def _analyst(production: dict):
+    postgres = production["postgres"]
+    return psycopg2.connect(
+        host=postgres.host,
+        port=postgres.port,
+        dbname="analytics",
+        user=postgres.user,
+        password=postgres.password,
+    )
+
+
+def _days_in_marts(production: dict) -> list[str]:
+    with _analyst(production) as con, con.cursor() as cursor:
+        cursor.execute(f"select distinct cast(date as text) from {MART} where spec = %s order by 1", (SPEC,))
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _scored(day: str) -> dict:
+    return {"job": "daily_assets", "range": [day, day], "assets": [f"predictions/{SPEC}", REPORT]}
+
+
+def _marts(first: str, last: str) -> dict:
+    return {"job": "dbt_marts", "range": [first, last]}
+
+
+@pytest.mark.slow
+def test_pods_come_and_go_and_production_keeps_its_state(production):
+    raw_and_features = ["raw/flights", "raw/weather", "features/flight_features"]
+    # A first pod publishes the dimensions, raw days and features, and trains the model.
+    _pod(
+        production,
+        "setup",
+        [
+            {"job": "raw_dimensions"},
+            {"job": "daily_assets", "range": [FIRST_DAY, DAY_A], "assets": raw_and_features},
+            {"job": f"retrain_{SPEC}_now"},
+        ],
+    )
+    # Pod A scores and monitors day A and builds it into the marts; then it is gone.
+    _pod(production, "a", [_scored(DAY_A), _marts(DAY_A, DAY_A)])
+    assert _days_in_marts(production) == [DAY_A]
+    # Pod B, another empty disk: day B's data lands, is scored and built into the same marts.
+    _pod(
+        production,
+        "b",
+        [
+            {"job": "daily_assets", "range": [DAY_B, DAY_B], "assets": raw_and_features},
+            _scored(DAY_B),
+            _marts(DAY_B, DAY_B),
+        ],
+    )
+    assert _days_in_marts(production) == [DAY_A, DAY_B]
+
+    # Day A's report opens from the link on its materialization (Dagster's history in Postgres),
+    # served by the versioned store, although the pod that wrote it is gone.
+    lakefs = production["lakefs"]
+    with _dagster(production) as instance:
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(REPORT.split("/")), asset_partitions=[DAY_A]), limit=1
+        ).records[0]
+    link = record.asset_materialization.metadata["html_report"].value
+    assert link.startswith(lakefs.endpoint) and object_of(link)[1].endswith(f"date={DAY_A}/report.html")
+    request = urllib.request.Request(link)
+    token = base64.b64encode(f"{lakefs.access_key_id}:{lakefs.secret_access_key}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")  # what the lakeFS UI's session stands for
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"] == "text/html"
+        assert f"{SPEC} monitoring report {DAY_A}" in response.read().decode()
+
+    # Two pods rebuild both days at once while an analyst reads: the runs are serialized, the
+    # analyst always sees the whole marts (the same rows: the data did not change), never an error.
+    with _analyst(production) as con, con.cursor() as cursor:
+        cursor.execute(f"select count(*) from {MART}")
+        (before,) = cursor.fetchone()
+    seen, failures, done = [], [], threading.Event()
+
+    def read_while_dbt_writes() -> None:
+        try:
+            with _analyst(production) as con:
+                con.autocommit = True
+                with con.cursor() as cursor:
+                    while not done.is_set():
+                        cursor.execute(f"select count(*) from {MART}")
+                        seen.append(cursor.fetchone()[0])
+                        done.wait(0.05)
+        except Exception as exc:  # the assertion below names it
+            failures.append(repr(exc))
+
+    reader = threading.Thread(target=read_while_dbt_writes)
+    reader.start()
+    try:
+        pods = [_start_pod(production, name, [_marts(DAY_A, DAY_B)]) for name in ("c", "d")]
+        runs = [run for pod in pods for run in _finish_pod(*pod)]
+    finally:
+        done.set()
+        reader.join(timeout=30)
+    assert failures == [] and len(seen) > 10 and set(seen) == {before}, (failures, sorted(set(seen)))
+    assert _days_in_marts(production) == [DAY_A, DAY_B]
+    # One dbt writer at a time across pods: the second run waited for the first to release the warehouse.
+    first, second = _lock_waits(production, [run["run_id"] for run in runs])
+    assert first < 1 < second, (first, second)
