@@ -11,6 +11,7 @@ model fails the run with dbt's error while independent models still build.
 """
 
 import json
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
@@ -149,7 +150,12 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
                 f"{mirror.removed} removed) for {window}"
             )
             provenance = {"source_commit": mirror.commit_id, "partition_window": window}
-            for event in dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream():
+            # dbt's artifacts and logs go to the state directory: the project is read-only in a pod.
+            target = warehouse.path.parent / "target" / f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
+            invocation = dbt.cli(
+                ["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target
+            )
+            for event in invocation.stream():
                 yield (
                     event.with_metadata({**event.metadata, **provenance})
                     if isinstance(event, dg.Output)
