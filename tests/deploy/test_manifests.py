@@ -189,7 +189,13 @@ def test_code_server_environment_satisfies_the_production_settings():
 def test_standalone_run_pods_get_the_same_environment():
     # Without the chart, run pods get env_vars (NAME=value, or NAME passed through) and env_secrets.
     launcher = prod_instance()["run_launcher"]["config"]
-    passed_through = {"DAGSTER_PG_HOST": "pg", "DAGSTER_PG_USERNAME": "dagster", "DAGSTER_PG_DB": "dagster"}
+    passed_through = {
+        "DAGSTER_PG_HOST": "pg",
+        "DAGSTER_PG_USERNAME": "dagster",
+        "DAGSTER_PG_DB": "dagster",
+        "MLOPS_UI_URL": "https://dagster.example.com",
+        "MLOPS_STORE_UI_URL": "https://lakefs.example.com",
+    }
     env = [
         {"name": k, "value": v}
         for k, v in (item.split("=", 1) for item in launcher["env_vars"] if "=" in item)
@@ -197,6 +203,10 @@ def test_standalone_run_pods_get_the_same_environment():
     assert {item for item in launcher["env_vars"] if "=" not in item} == set(passed_through)
     settings = load_settings({**_pod_environment(env, launcher["env_secrets"]), **passed_through})
     assert (settings.env, settings.executor, str(settings.landing_dir)) == ("prod", "k8s", "/mnt/landing")
+    assert (settings.ui_url, settings.store_ui_url) == (
+        "https://dagster.example.com",
+        "https://lakefs.example.com",
+    )
 
 
 def test_values_use_only_keys_the_chart_defines():
