@@ -49,16 +49,25 @@ def _cmd_prepare_instance(_: argparse.Namespace) -> int:
 
 
 def _cmd_gc_branches(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from mlops_assets.instance import prepare_instance
     from mlops_assets.lib.versioned_store.wap import remove_stale_branches
-    from mlops_assets.platform.resources import store_resource
+    from mlops_assets.platform.resources import dagster_run_state, store_resource
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
     days = settings.branch_retention_days if args.older_than_days is None else args.older_than_days
-    removed = remove_stale_branches(store_resource(settings).open(), days)
-    for branch in removed:
+    prepare_instance(settings)  # the instance whose runs own the branches (DAGSTER_HOME)
+    with dg.DagsterInstance.get() as instance:
+        cleanup = remove_stale_branches(
+            store_resource(settings).open(), days, run_state=dagster_run_state(instance)
+        )
+    for branch in cleanup.removed:
         print(f"removed {branch.name} ({branch.age_days:.1f} days old)")
-    print(f"removed {len(removed)} unpublished WAP branch(es) older than {days} day(s)")
+    for name in cleanup.in_progress:
+        print(f"kept {name}: its run is in progress")
+    print(f"removed {len(cleanup.removed)} unpublished WAP branch(es) older than {days} day(s)")
     return 0
 
 

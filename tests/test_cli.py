@@ -69,3 +69,31 @@ def test_prepare_dbt_parses_the_project_offline_and_writes_only_its_manifest(tmp
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert {"stg_predictions", "fct_model_daily_performance", "dim_model_versions"} <= models
     assert not (tmp_path / "mlops").exists()  # nothing written to the state directory
+
+
+def test_gc_branches_removes_stale_wap_branches_but_never_a_running_runs(tmp_path, monkeypatch):
+    import dagster as dg
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    from mlops_assets.instance import prepare_instance
+    from mlops_assets.lib.versioned_store import LocalStore
+    from mlops_assets.lib.versioned_store.wap import wap_branch
+    from mlops_assets.settings import load_settings
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
+    settings = load_settings({"MLOPS_HOME": str(tmp_path / "mlops")})
+    store = LocalStore(settings.local_store_dir)
+    store.ensure_repository()
+    with dg.DagsterInstance.from_config(str(prepare_instance(settings))) as instance:
+        running = instance.add_run(
+            DagsterRun(job_name="daily_assets", status=DagsterRunStatus.STARTED)
+        ).run_id
+        done = instance.add_run(DagsterRun(job_name="daily_assets", status=DagsterRunStatus.FAILURE)).run_id
+    for run_id in (running, done):
+        store.create_branch(wap_branch(run_id, ["raw", "flights"]))
+
+    gc = _cli("gc-branches", "--older-than-days", "0", home=tmp_path / "mlops")
+    assert gc.returncode == 0, gc.stderr
+    assert f"kept {wap_branch(running, ['raw', 'flights'])}: its run is in progress" in gc.stdout
+    assert "removed 1 unpublished WAP branch(es)" in gc.stdout
+    assert {b.name for b in store.list_branches()} == {"main", wap_branch(running, ["raw", "flights"])}

@@ -96,9 +96,49 @@ def test_retention_removes_only_old_unpublished_wap_branches(local):
     now = t_new + 7 * 86400
     # A retention that falls between the two branches' ages.
     retention_days = (now - (t_old + t_new) / 2) / 86400
-    removed = remove_stale_branches(local, older_than_days=retention_days, now=now)
-    assert [r.name for r in removed] == [old]
+    cleanup = remove_stale_branches(local, older_than_days=retention_days, now=now)
+    assert [r.name for r in cleanup.removed] == [old]
     assert {b.name for b in local.list_branches()} == {"main", recent, "experiment"}
+
+
+def test_a_branch_is_as_old_as_its_run_and_a_running_run_keeps_its_branch(tmp_path, monkeypatch):
+    """A WAP branch made today from a month-old main has a month-old head: it is aged by its run
+    (the Dagster instance's record), and never removed while its run is in progress."""
+    import dagster as dg
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    import mlops_assets.lib.versioned_store.local as local_module
+    from mlops_assets.platform.resources import dagster_run_state
+
+    month_ago = time.time() - 30 * 86400
+    with monkeypatch.context() as clock:
+        clock.setattr(local_module.time, "time", lambda: month_ago)
+        local = LocalStore(tmp_path / "store")
+        local.ensure_repository()
+        seed = wap_branch("seed", ASSET)
+        stage(local, seed, _objects("2013-01-01", 1), "seed", {})
+        publish(local, seed, "publish seed", {})  # main's head is now a month old
+    with dg.instance_for_test() as instance:
+        running, succeeded, failed = (
+            instance.add_run(DagsterRun(job_name="daily_assets", status=status)).run_id
+            for status in (DagsterRunStatus.STARTED, DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
+        )
+        unknown = "0f0e0d0c-0b0a-4908-8706-050403020100"  # a run the instance no longer knows
+        branch = {run: wap_branch(run, ASSET) for run in (running, succeeded, failed, unknown)}
+        for name in branch.values():
+            local.create_branch(name)  # made now from main's month-old head, nothing staged yet
+        state = dagster_run_state(instance)
+
+        today = remove_stale_branches(local, older_than_days=1, run_state=state)
+        assert [r.name for r in today.removed] == [branch[unknown]]  # no run to date it: its head does
+        assert today.in_progress == [branch[running]]
+        week_on = remove_stale_branches(
+            local, older_than_days=1, now=time.time() + 7 * 86400, run_state=state
+        )
+        assert sorted(r.name for r in week_on.removed) == sorted([branch[succeeded], branch[failed]])
+        assert all(6.9 < r.age_days < 7.1 for r in week_on.removed)
+        assert week_on.in_progress == [branch[running]]
+    assert {b.name for b in local.list_branches()} == {"main", branch[running]}
 
 
 def test_wap_branch_names_are_ascii_as_lakefs_requires():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import dagster as dg
 
+from mlops_assets.lib.versioned_store.wap import RunState
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
 from mlops_assets.resources.alerts import AlertResource
 from mlops_assets.resources.mlflow import MlflowResource
@@ -31,6 +33,19 @@ def store_resource(settings: Settings) -> VersionedStoreResource:
         ui_url=settings.ui_url,
         objects_url=settings.store_ui_url,
     )
+
+
+def dagster_run_state(instance: dg.DagsterInstance) -> Callable[[str], RunState | None]:
+    """What the instance knows of a run, for cleaning up the WAP branches it made."""
+
+    def state(run_id: str) -> RunState | None:
+        record = instance.get_run_record_by_id(run_id)
+        if record is None:
+            return None
+        started = record.start_time or record.create_timestamp.timestamp()
+        return RunState(in_progress=not record.dagster_run.is_finished, started_at=started)
+
+    return state
 
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:

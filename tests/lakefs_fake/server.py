@@ -169,7 +169,7 @@ class FakeLakeFS:
         self.requests: list[tuple[str, str]] = []
         self.unknown_calls: list[tuple[str, str, str]] = []
         self._repositories: dict[str, Repository] = {}
-        self._injected_failures: deque[tuple[int, str]] = deque()
+        self._injected_failures: deque[tuple[int, str, bool]] = deque()
         self._sequence = itertools.count()
         self._lock = threading.Lock()
         self._http: _Server | None = None
@@ -210,11 +210,14 @@ class FakeLakeFS:
 
     # -- test controls -----------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 503, message: str = "injected failure") -> None:
-        """Answer the next ``count`` requests with ``status`` and ``{"message": message}``
-        before doing anything else (not even authentication)."""
+    def fail_next(
+        self, count: int, status: int = 503, message: str = "injected failure", after_applying: bool = False
+    ) -> None:
+        """Answer the next ``count`` requests with ``status`` and ``{"message": message}``: before
+        doing anything else (not even authentication), or, ``after_applying``, once the request has
+        been carried out, as a proxy does when the server's answer is lost (a 502 or 504)."""
         with self._lock:
-            self._injected_failures.extend([(status, message)] * count)
+            self._injected_failures.extend([(status, message, after_applying)] * count)
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -222,18 +225,22 @@ class FakeLakeFS:
         url = urlsplit(raw_path)
         with self._lock:
             self.requests.append((method, url.path))
-            if self._injected_failures:
-                status, message = self._injected_failures.popleft()
-                return json_response(status, {"message": message})
-            if not self._authorized(headers.get("Authorization", "")):
-                return json_response(401, {"message": "error authenticating request"})
-            try:
-                return self._route(method, url.path, url.query, headers, body)
-            except ApiError as error:
-                return json_response(error.status, {"message": error.message})
-            except NotImplementedByFake as unknown:
-                self.unknown_calls.append((method, raw_path, str(unknown)))
-                return json_response(501, {"message": f"not implemented by the fake lakeFS: {unknown}"})
+            injected = self._injected_failures.popleft() if self._injected_failures else None
+            if injected and not injected[2]:
+                return json_response(injected[0], {"message": injected[1]})
+            response = self._answer(method, raw_path, url, headers, body)
+            return json_response(injected[0], {"message": injected[1]}) if injected else response
+
+    def _answer(self, method: str, raw_path: str, url: Any, headers: Message, body: bytes) -> Response:
+        if not self._authorized(headers.get("Authorization", "")):
+            return json_response(401, {"message": "error authenticating request"})
+        try:
+            return self._route(method, url.path, url.query, headers, body)
+        except ApiError as error:
+            return json_response(error.status, {"message": error.message})
+        except NotImplementedByFake as unknown:
+            self.unknown_calls.append((method, raw_path, str(unknown)))
+            return json_response(501, {"message": f"not implemented by the fake lakeFS: {unknown}"})
 
     def _authorized(self, authorization: str) -> bool:
         scheme, _, encoded = authorization.partition(" ")

@@ -13,7 +13,7 @@ import lakefs_sdk
 import pytest
 from lakefs_sdk.client import LakeFSClient
 
-from mlops_assets.errors import StoreError, StoreUnavailable
+from mlops_assets.errors import BranchExists, NothingToCommit, RefNotFound, StoreError, StoreUnavailable
 from mlops_assets.lib.versioned_store.base import MAIN, ChangeType
 from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 from tests.lakefs_fake import FakeLakeFS
@@ -48,6 +48,55 @@ def test_transient_failures_are_retried_transparently(
 
     assert lakefs.get_branch(MAIN).name == MAIN
     assert calls_to(fake_lakefs, "GET", "/branches/main") == 3
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_write_applied_but_whose_answer_was_lost_is_done_once(
+    fake_lakefs: FakeLakeFS, lakefs: LakeFSStore, status: int
+) -> None:
+    """A proxy's 502/504 may hide a write lakeFS carried out: the retry then meets its effect
+    ('exists', 'no changes', 404) and must take it for the success it was, at every WAP step."""
+
+    def lost_answer() -> None:
+        fake_lakefs.fail_next(1, status=status, message="bad gateway", after_applying=True)
+
+    lost_answer()
+    branch = lakefs.create_branch("wap-run-asset", MAIN)
+    assert branch.commit_id == lakefs.get_commit(MAIN).id
+    lost_answer()
+    lakefs.write_object("wap-run-asset", "a/date=2013-01-01/data.parquet", b"table")
+    lost_answer()
+    staged = lakefs.commit("wap-run-asset", "a 2013-01-01 (run 1)", {"dagster_run_id": "1"})
+    head = lakefs.get_commit("wap-run-asset")
+    assert staged == head and head.message == "a 2013-01-01 (run 1)" and head.parents[0] == branch.commit_id
+    lost_answer()
+    main = lakefs.merge("wap-run-asset", MAIN, "Publish a", {"dagster_run_id": "1"})
+    assert (
+        main == lakefs.get_commit(MAIN).id
+        and lakefs.read_object(MAIN, "a/date=2013-01-01/data.parquet") == b"table"
+    )
+    assert [c.message for c in lakefs.log(MAIN, limit=2)][0] == "Publish a"  # merged once
+    lost_answer()
+    lakefs.delete_branch("wap-run-asset")
+    assert not lakefs.branch_exists("wap-run-asset")
+    assert calls_to(fake_lakefs, "POST", "/commits") == 2  # one applied, its retry found it done
+
+    # Without a lost answer, the same replies keep their meaning.
+    lakefs.create_branch("taken", MAIN)
+    with pytest.raises(BranchExists):
+        lakefs.create_branch("taken", MAIN)
+    with pytest.raises(NothingToCommit):
+        lakefs.commit("taken", "nothing")
+    lakefs.delete_branch("taken")
+    with pytest.raises(RefNotFound):
+        lakefs.delete_branch("taken")
+    # A lost answer does not turn someone else's branch of that name into ours.
+    lakefs.create_branch("other", MAIN)
+    lakefs.write_object("other", "b.txt", b"b")
+    lakefs.commit("other", "b")
+    fake_lakefs.fail_next(1, status=status, after_applying=True)
+    with pytest.raises(BranchExists):
+        lakefs.create_branch("other", MAIN)
 
 
 def test_persistent_failure_raises_store_unavailable_after_bounded_attempts(fake_lakefs: FakeLakeFS) -> None:

@@ -85,6 +85,9 @@ class _HttpError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+        # True when an earlier attempt of the same call failed in transit (a 502/504 from a proxy, a
+        # dropped connection): that attempt may have been applied, so this answer may be about it.
+        self.after_retry = False
         super().__init__(f"HTTP {status} {reason}: {message}")
 
 
@@ -173,6 +176,8 @@ class LakeFSStore(VersionedStore):
             commit_id = self._send("create branch", self._branches.create_branch, self._repository, creation)
         except _HttpError as error:
             if error.status == 409:
+                if error.after_retry and (made := self._made_by_lost_answer(name, source_ref)):
+                    return made
                 raise BranchExists(f"branch {name!r} already exists in {self._where}") from None
             self._fail(
                 f"create branch {name!r} from {source_ref!r}",
@@ -183,13 +188,18 @@ class LakeFSStore(VersionedStore):
 
     def delete_branch(self, name: str) -> None:
         validate_branch_name(name)
-        self._call(
-            f"delete branch {name!r}",
-            self._branches.delete_branch,
-            self._repository,
-            name,
-            missing=lambda: self._missing_ref(name),
-        )
+        try:
+            self._send(f"delete branch {name!r}", self._branches.delete_branch, self._repository, name)
+        except _HttpError as error:
+            if error.status == 404 and error.after_retry:
+                return  # an earlier attempt deleted it; its answer was lost on the way
+            self._fail(f"delete branch {name!r}", error, missing=lambda: self._missing_ref(name))
+
+    def _made_by_lost_answer(self, name: str, source_ref: str) -> Branch | None:
+        """The branch an earlier, applied attempt of ``create_branch`` made: it exists and points at
+        the source's commit. None if it is another branch of that name (a true conflict)."""
+        branch = self.get_branch(name)
+        return branch if branch.commit_id == self.get_commit(source_ref).id else None
 
     def list_branches(self) -> list[Branch]:
         refs = self._paginate("list branches", self._branches.list_branches, self._repository)
@@ -277,6 +287,12 @@ class LakeFSStore(VersionedStore):
             commit = self._send("commit", self._commits.commit, self._repository, branch, creation)
         except _HttpError as error:
             if error.status == 400 and "no changes" in error.message:
+                if error.after_retry:
+                    # An earlier attempt committed and its answer was lost: the branch's head is
+                    # that commit (same message and metadata), not "nothing to commit".
+                    head = self.get_commit(branch)
+                    if head.message == message and dict(head.metadata) == _string_map(metadata):
+                        return head
                 raise NothingToCommit(
                     f"branch {branch!r} in {self._where} has no staged changes to commit"
                 ) from None
@@ -457,6 +473,7 @@ class LakeFSStore(VersionedStore):
                 last_failure = self._scrub(f"{type(error).__name__}: {error}")
             if failure is not None:
                 if failure.status not in RETRYABLE_STATUSES:
+                    failure.after_retry = attempt > 0
                     raise failure
                 last_failure = str(failure)
         raise StoreUnavailable(

@@ -275,7 +275,9 @@ class LocalStore(VersionedStore):
         message: str,
         metadata: Mapping[str, str] | None,
     ) -> Commit:
-        created_at = time.time()
+        # Never older than a parent, whatever the clock does (skew between processes, a coarse
+        # clock): the merge base walk takes history newest first.
+        created_at = max([time.time(), *(self._commit_row(con, p).created_at + 1e-6 for p in parents)])
         meta = {str(k): str(v) for k, v in (metadata or {}).items()}
         body = json.dumps([tree_id, parents, message, meta, created_at], sort_keys=True).encode()
         commit_id = _sha256(body)

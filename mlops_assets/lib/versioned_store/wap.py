@@ -13,7 +13,7 @@ import hashlib
 import io
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -181,17 +181,57 @@ class RemovedBranch:
     age_days: float
 
 
+@dataclass(frozen=True)
+class RunState:
+    """What the orchestrator knows of the run a WAP branch belongs to."""
+
+    in_progress: bool
+    started_at: float | None  # unix seconds; None if it never started
+
+
+@dataclass(frozen=True)
+class BranchCleanup:
+    removed: list[RemovedBranch]
+    in_progress: list[str]  # kept whatever their age: their run may still be writing
+
+
+_RUN_OF_BRANCH = re.compile(
+    rf"^{WAP_PREFIX}([0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}})-"
+)
+
+
+def run_of_branch(name: str) -> str | None:
+    """The run id a WAP branch is named after (``wap_branch``), if it is one."""
+    found = _RUN_OF_BRANCH.match(name)
+    return found.group(1) if found else None
+
+
 def remove_stale_branches(
-    store: VersionedStore, older_than_days: float, now: float | None = None
-) -> list[RemovedBranch]:
-    """Delete WAP branches whose head is older than the retention (they were never published)."""
+    store: VersionedStore,
+    older_than_days: float,
+    now: float | None = None,
+    run_state: Callable[[str], RunState | None] = lambda _: None,
+) -> BranchCleanup:
+    """Delete WAP branches older than the retention (they were never published).
+
+    A branch is as old as its run (``run_state``: when it started): its head commit may be a much
+    older commit of main it was made from. A branch whose run is still in progress is never
+    removed. Without a known run, the branch's head commit dates it (its own staged commit, or
+    main's when it made none: then nothing of value is on it).
+    """
     now = time.time() if now is None else now
-    removed = []
+    removed, in_progress = [], []
     for branch in store.list_branches():
         if not branch.name.startswith(WAP_PREFIX):
             continue
-        age_days = (now - store.get_commit(branch.commit_id).created_at) / 86400
+        run_id = run_of_branch(branch.name)
+        state = run_state(run_id) if run_id else None
+        if state is not None and state.in_progress:
+            in_progress.append(branch.name)
+            continue
+        made_at = state.started_at if state is not None and state.started_at else None
+        age_days = (now - (made_at or store.get_commit(branch.commit_id).created_at)) / 86400
         if age_days >= older_than_days:
             store.delete_branch(branch.name)
             removed.append(RemovedBranch(branch.name, age_days))
-    return removed
+    return BranchCleanup(removed, in_progress)
