@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from mlops_assets.definitions import build_definitions
+from mlops_assets.errors import StoreError
 from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
 from mlops_assets.settings import load_settings
@@ -34,6 +35,9 @@ def lakefs_world(tmp_path, monkeypatch):
         store = LakeFSStore(
             server.endpoint, server.access_key_id, server.secret_access_key, "flights", "local://flights"
         )
+        # As production runs it (deploy/README.md): main is protected, data reaches it only by merges.
+        store.ensure_repository()
+        server.protect("flights", "main")
         yield settings, server, store
         assert server.unknown_calls == []
 
@@ -82,3 +86,11 @@ def test_failed_contract_leaves_lakefs_main_unchanged(lakefs_world):
     assert not [c for c in store.diff(main_before, "main") if c.path.startswith("raw/flights/")]
     kept = [b.name for b in store.list_branches() if b.name.startswith("wap-") and "raw-flights" in b.name]
     assert kept == [f"wap-{result.run_id}-raw-flights"]
+
+
+def test_main_is_protected_and_a_direct_write_is_refused_clearly(lakefs_world):
+    _, _, store = lakefs_world
+    before = store.get_commit("main").id
+    with pytest.raises(StoreError, match="protected, so data reaches it only through a merge"):
+        store.write_object("main", "raw/flights/date=2013-01-01/data.parquet", b"not audited")
+    assert store.get_commit("main").id == before and not store.list_objects("main")

@@ -9,6 +9,7 @@ starts using more of the API fails the tests instead of passing against a guess.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -105,6 +106,12 @@ class Repository:
     creation_date: int
     commits: dict[str, FakeCommit] = field(default_factory=dict)
     branches: dict[str, BranchState] = field(default_factory=dict)
+    protected: list[str] = field(default_factory=list)  # branch protection rules (glob patterns)
+
+    def refuse_if_protected(self, branch: str, action: str) -> None:
+        """lakeFS's branch protection: no direct write or commit on a matching branch, merges only."""
+        if any(fnmatch.fnmatchcase(branch, pattern) for pattern in self.protected):
+            raise ApiError(403, f"cannot {action} to protected branch")
 
 
 @dataclass
@@ -218,6 +225,11 @@ class FakeLakeFS:
         been carried out, as a proxy does when the server's answer is lost (a 502 or 504)."""
         with self._lock:
             self._injected_failures.extend([(status, message, after_applying)] * count)
+
+    def protect(self, repository: str, pattern: str) -> None:
+        """A branch protection rule, as an operator adds it (`lakectl branch-protect add`)."""
+        with self._lock:
+            self._repository(repository).protected.append(pattern)
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -392,6 +404,7 @@ class FakeLakeFS:
     def _upload_object(self, request: Request, repository: str, branch: str) -> Response:
         repo = self._repository(repository)
         state = self._branch(repo, branch)
+        repo.refuse_if_protected(branch, "write")
         path = request.required("path")
         if not path:
             raise ApiError(400, "path must not be empty")
@@ -420,6 +433,7 @@ class FakeLakeFS:
     def _delete_object(self, request: Request, repository: str, branch: str) -> Response:
         repo = self._repository(repository)
         state = self._branch(repo, branch)
+        repo.refuse_if_protected(branch, "write")
         path = request.required("path")
         # Like lakeFS, deleting a path that does not exist is not an error.
         if path in self._branch_tree(repo, state):
@@ -460,6 +474,7 @@ class FakeLakeFS:
     def _commit(self, request: Request, repository: str, branch: str) -> Response:
         repo = self._repository(repository)
         state = self._branch(repo, branch)
+        repo.refuse_if_protected(branch, "commit")
         body = request.json()
         _refuse_options(body, {"date": None, "allow_empty": False, "force": False})
         if "message" not in body:

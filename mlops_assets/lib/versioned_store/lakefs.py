@@ -490,6 +490,11 @@ class LakeFSStore(VersionedStore):
                 f"lakeFS at {self._endpoint} rejected the credentials while trying to {action} ({error});"
                 " check LAKEFS_ACCESS_KEY_ID and LAKEFS_SECRET_ACCESS_KEY"
             )
+        if error.status == 403 and "protected branch" in error.message:
+            raise StoreError(
+                f"lakeFS refused to {action} ({error}): the branch is protected, so data reaches it only"
+                " through a merge (write-audit-publish stages on a branch of its own and merges)"
+            )
         if error.status == 403:
             raise StoreError(
                 f"lakeFS at {self._endpoint} refused to {action} ({error}); if this is about permissions,"
