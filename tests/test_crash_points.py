@@ -1,0 +1,182 @@
+"""SIGKILL at every step of write-audit-publish, in real Dagster runs, on both backends.
+
+A child process materializes raw/flights and raw/weather for two days as a Dagster run on a
+persistent instance, and is killed at one step: after staging writes, after the branch commit,
+right before the merge, or after the merge (lakeFS applied it; the answer and the check's result
+never got back). After each: main holds, per asset, either none of the run's days or all of them,
+never a mix; a retry run publishes, exactly once per asset, and the data version Dagster records
+for each day is the checksum main holds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import dagster as dg
+import pytest
+
+from mlops_assets.definitions import build_definitions
+from mlops_assets.instance import prepare_instance
+from mlops_assets.lib.versioned_store import LocalStore
+from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
+from mlops_assets.lib.versioned_store.wap import is_table, partition_of, read_table, table_path
+from mlops_assets.settings import load_settings
+from tests.conftest import PROJECT_ROOT, data_version, expected_rows, land, run_daily
+from tests.lakefs_fake import FakeLakeFS
+
+DAYS = ("2013-05-01", "2013-05-02")
+ASSETS = (["raw", "flights"], ["raw", "weather"])
+POINTS = ("staged", "committed", "merging", "merged")
+CHILD = textwrap.dedent(
+    f"""
+    import sys, time, warnings
+    warnings.simplefilter("ignore")
+    import dagster as dg
+    from mlops_assets.definitions import build_definitions
+    from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
+    from mlops_assets.lib.versioned_store.local import LocalStore
+    from mlops_assets.settings import load_settings
+
+    point, writes = sys.argv[1], []
+
+    def killed_here():
+        print("KILL-POINT", point, flush=True)
+        time.sleep(600)
+
+    def patch(cls):
+        write, commit, merge = cls.write_object, cls.commit, cls.merge
+
+        def write_object(self, branch, path, data):
+            info = write(self, branch, path, data)
+            writes.append(path)
+            if point == "staged" and len(writes) == 2:
+                killed_here()
+            return info
+
+        def commit_on_branch(self, branch, message, metadata=None):
+            made = commit(self, branch, message, metadata)
+            if point == "committed" and branch.startswith("wap-"):
+                killed_here()
+            return made
+
+        def merge_into(self, source, destination, message=None, metadata=None):
+            if point == "merging":
+                killed_here()
+            head = merge(self, source, destination, message, metadata)
+            if point == "merged":
+                killed_here()
+            return head
+
+        cls.write_object, cls.commit, cls.merge = write_object, commit_on_branch, merge_into
+
+    patch(LocalStore)
+    patch(LakeFSStore)
+    defs = build_definitions(load_settings())
+    with dg.DagsterInstance.get() as instance:
+        defs.resolve_job_def("raw_daily").execute_in_process(
+            instance=instance,
+            tags={{"dagster/asset_partition_range_start": "{DAYS[0]}", "dagster/asset_partition_range_end": "{DAYS[1]}"}},
+            raise_on_error=False,
+        )
+    print("FINISHED", flush=True)
+    """
+)
+
+
+@pytest.fixture(params=["local", "lakefs"])
+def backend(request, tmp_path, monkeypatch):
+    """Settings (as the child's environment) and the store, on one backend."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
+    environ = {"MLOPS_HOME": str(tmp_path / "mlops")}
+    if request.param == "local":
+        settings = load_settings(environ)
+        store = LocalStore(settings.local_store_dir)
+        store.ensure_repository()
+        yield environ, settings, store
+        return
+    with FakeLakeFS() as lakefs:
+        environ |= {
+            "LAKEFS_ENDPOINT": lakefs.endpoint,
+            "LAKEFS_ACCESS_KEY_ID": lakefs.access_key_id,
+            "LAKEFS_SECRET_ACCESS_KEY": lakefs.secret_access_key,
+        }
+        monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", lakefs.secret_access_key)  # read at run time
+        settings = load_settings(environ)
+        store = LakeFSStore(
+            lakefs.endpoint, lakefs.access_key_id, lakefs.secret_access_key, "mlops", "local://mlops"
+        )
+        store.ensure_repository()
+        yield environ, settings, store
+        assert lakefs.unknown_calls == []
+
+
+def _days_on_main(store, asset: list[str]) -> set[str]:
+    return {
+        partition_of(o.path) for o in store.list_objects("main", "/".join(asset) + "/") if is_table(o.path)
+    }
+
+
+def _publications(store, asset: list[str]) -> int:
+    label = "/".join(asset)
+    return sum(
+        1
+        for c in store.log("main", limit=100)
+        if c.metadata.get("asset_key") == label and c.message.startswith("Publish")
+    )
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_at_each_wap_step_leaves_main_whole_and_the_retry_publishes_once(backend, point):
+    environ, settings, store = backend
+    land(settings, *DAYS)
+    dagster_home = prepare_instance(settings)
+    main_before = store.get_commit("main").id
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, point],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **environ, "DAGSTER_HOME": str(dagster_home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline, line = time.monotonic() + 180, ""
+        while time.monotonic() < deadline and "KILL-POINT" not in line:
+            line = child.stdout.readline()
+            if not line and child.poll() is not None:
+                break
+        assert f"KILL-POINT {point}" in line, f"the run never reached {point!r}: {line!r}"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+
+    # Main is the old state or, per asset, the whole new one: never some of the run's days.
+    published = {"/".join(asset): _days_on_main(store, asset) for asset in ASSETS}
+    assert all(days in (set(), set(DAYS)) for days in published.values()), published
+    if point == "merged":
+        assert sorted(len(days) for days in published.values()) == [
+            0,
+            len(DAYS),
+        ]  # the first merge went through
+    else:
+        assert store.get_commit("main").id == main_before
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        retry = run_daily(build_definitions(settings), instance, *DAYS)
+        assert retry.success
+        for asset in ASSETS:
+            assert _days_on_main(store, asset) == set(DAYS)
+            assert _publications(store, asset) == 1, "published exactly once"
+            for day in DAYS:
+                held = store.stat_object("main", table_path(asset, day)).checksum
+                assert data_version(instance, dg.AssetKey(asset), day) == held
+    for day in DAYS:
+        assert read_table(store, "main", table_path(ASSETS[0], day)).height == expected_rows("flights", day)
