@@ -29,6 +29,8 @@ from mlops_assets.settings import load_settings
 from tests.conftest import PROJECT_ROOT, data_version, expected_rows, land, run_daily
 from tests.lakefs_fake import FakeLakeFS
 
+pytestmark = pytest.mark.extended  # `make test-extended`, run by CI after `make test`
+
 DAYS = ("2013-05-01", "2013-05-02")
 ASSETS = (["raw", "flights"], ["raw", "weather"])
 POINTS = ("staged", "committed", "merging", "merged")

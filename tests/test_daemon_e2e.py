@@ -21,7 +21,8 @@ from mlops_assets.settings import load_settings
 from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, build_world
 from tests.processes import free_port, stop_group
 
-pytestmark = pytest.mark.slow
+# `make test-extended`, run by CI after `make test`: a year under the real daemon takes minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 SPECS = ("late_arrival", "arrival_delay")
 CHAIN = [
     dg.AssetKey(["raw", "flights"]),

@@ -38,6 +38,8 @@ from tests.lakefs_fake import FakeLakeFS
 from tests.processes import mlflow_server
 from tests.store_links import object_of
 
+pytestmark = pytest.mark.extended  # `make test-extended`, run by CI after `make test`
+
 SPEC = "late_arrival"
 REPORT = f"monitoring/{SPEC}/daily_report"
 DAY_A, DAY_B = "2013-09-12", "2013-09-13"
