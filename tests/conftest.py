@@ -146,15 +146,20 @@ def _no_inherited_tracking_uri(monkeypatch):
 # The longest test files, longest first. `make test` runs two xdist workers that take one file at
 # a time in collection order: starting these first keeps a long file from starting last, alone.
 LONGEST_FIRST = (
-    "test_daemon_e2e",
-    "test_ui_browser",
+    "test_daemon_e2e",  # extended
+    "test_production_state",  # extended
+    "test_crash_points",  # extended
     "test_make_targets",
+    "test_ui_browser",
     "test_dbt",
-    "test_backfill_graphql",
     "test_monitoring",
+    "test_automation",
+    "test_add_a_model",
+    "test_backfill_graphql",
+    "test_secrets",
+    "test_warehouse",
     "test_models",
     "test_sensors",
-    "test_automation",
 )
 
 
