@@ -149,6 +149,7 @@ LONGEST_FIRST = (
     "test_daemon_e2e",  # extended
     "test_production_state",  # extended
     "test_crash_points",  # extended
+    "test_run_queue",  # extended
     "test_make_targets",
     "test_ui_browser",
     "test_dbt",

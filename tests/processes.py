@@ -35,6 +35,23 @@ def stop_group(process: subprocess.Popen, grace_seconds: float = 30) -> bool:
         return False
 
 
+def kill_when_printed(child: subprocess.Popen, marker: str, seconds: float = 180) -> str:
+    """Read the child's stdout until a line holds ``marker``, then SIGKILL it (killed in any case);
+    returns that line ("" if the child ended or the time ran out first)."""
+    line = ""
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and marker not in line:
+            line = child.stdout.readline()
+            if not line and child.poll() is not None:
+                break
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    return line if marker in line else ""
+
+
 @contextmanager
 def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
     """A real ``mlflow server`` on a free 127.0.0.1 port (sqlite and artifacts under ``root``); its URL.

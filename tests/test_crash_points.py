@@ -11,11 +11,9 @@ for each day is the checksum main holds.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import dagster as dg
 import pytest
@@ -28,6 +26,7 @@ from mlops_assets.lib.versioned_store.wap import is_table, partition_of, read_ta
 from mlops_assets.settings import load_settings
 from tests.conftest import PROJECT_ROOT, data_version, expected_rows, land, run_daily
 from tests.lakefs_fake import FakeLakeFS
+from tests.processes import kill_when_printed
 
 pytestmark = pytest.mark.extended  # `make test-extended`, run by CI after `make test`
 
@@ -146,19 +145,8 @@ def test_sigkill_at_each_wap_step_leaves_main_whole_and_the_retry_publishes_once
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    try:
-        deadline, line = time.monotonic() + 180, ""
-        while time.monotonic() < deadline and "KILL-POINT" not in line:
-            line = child.stdout.readline()
-            if not line and child.poll() is not None:
-                break
-        assert f"KILL-POINT {point}" in line, f"the run never reached {point!r}: {line!r}"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait(timeout=30)
+    line = kill_when_printed(child, "KILL-POINT")
+    assert f"KILL-POINT {point}" in line, f"the run never reached {point!r}"
 
     # Main is the old state or, per asset, the whole new one: never some of the run's days.
     published = {"/".join(asset): _days_on_main(store, asset) for asset in ASSETS}

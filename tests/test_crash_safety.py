@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 from mlops_assets.lib.versioned_store.wap import WAP_PREFIX, read_table, table_path
 from tests.conftest import PROJECT_ROOT, expected_rows, land, run_daily
+from tests.processes import kill_when_printed
 
 # The child materializes a 7-day range; it stops after its 3rd object write so we can kill it there.
 CHILD = textwrap.dedent(
@@ -57,20 +55,7 @@ def test_sigkill_mid_write_leaves_main_untouched_and_retry_publishes(
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + 120
-        line = ""
-        while time.monotonic() < deadline and "MID-WRITE" not in line:
-            line = child.stdout.readline()
-            if not line and child.poll() is not None:
-                break
-        assert "MID-WRITE" in line, "child never reached the middle of its write"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait(timeout=30)
+    assert kill_when_printed(child, "MID-WRITE", seconds=120), "child never reached the middle of its write"
 
     assert store.get_branch("main").commit_id == main_before
     assert store.list_objects("main", "raw/") == []
