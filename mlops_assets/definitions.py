@@ -13,9 +13,9 @@ import dagster as dg
 from mlops_assets.components import load_models_folder, models_in
 from mlops_assets.instance import estimator_cache_dir
 from mlops_assets.lib.model_spec import EstimatorValidationCache, SpecError
-from mlops_assets.platform import automation, data, dbt, features, jobs, monitoring, resources
+from mlops_assets.platform import automation, data, dbt, features, jobs, resources
 from mlops_assets.platform.automation.freshness import DAILY_DATA
-from mlops_assets.platform.monitoring import overview
+from mlops_assets.platform.monitoring import daily_reports, overview
 from mlops_assets.platform.partitions import DAILY
 from mlops_assets.settings import Settings, current_settings, project_root
 
@@ -68,9 +68,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         models,
         data.build_defs(),
         features.build_defs(),
-        dbt.build_defs(
-            settings, [spec.name for spec in specs], gate=[monitoring.report_key(spec) for spec in specs]
-        ),
+        dbt.build_defs(settings, [spec.name for spec in specs], gate=[daily_reports.DAILY_REPORTS_KEY]),
+        daily_reports.build_defs(specs),
         overview.build_defs(specs),
         jobs.build_defs(specs),
         automation.build_defs(specs),

@@ -139,7 +139,12 @@ def test_three_weeks_of_automation_decisions(sim, settings, tmp_path):
     assert len(marts) >= 10
 
     def reports(day: str) -> set:
-        return {(f"monitoring/{s}/daily_report", day) for s in SPECS} | {(k, day) for k in marts}
+        """Every model's report of the day, the day's monitoring as one table, and the marts after it."""
+        return (
+            {(f"monitoring/{s}/daily_report", day) for s in SPECS}
+            | {("monitoring/daily_reports", day)}
+            | {(k, day) for k in marts}
+        )
 
     def day_chain(day: str) -> set:
         return {(f"predictions/{s}", day) for s in SPECS} | reports(day)
@@ -248,6 +253,7 @@ def test_one_new_day_costs_the_same_on_a_month_and_a_year(settings, history_days
         {("features/flight_features", new_day)}
         | {(f"predictions/{s}", new_day) for s in SPECS}
         | {(f"monitoring/{s}/daily_report", d) for s in SPECS for d in (new_day, days[-1])}
+        | {("monitoring/daily_reports", d) for d in (new_day, days[-1])}
         | {(k, d) for k in marts for d in (new_day, days[-1])}
         | {(f"monitoring/{s}/summary", None) for s in SPECS}
         | {("monitoring/overview", None)}

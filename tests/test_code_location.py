@@ -120,6 +120,7 @@ def test_launchpad_offers_manual_retraining_and_monitoring_rebuilds(defs, instan
     assert {k.to_user_string() for k in rebuild.asset_layer.executable_asset_keys} == {
         "monitoring/late_arrival/daily_report",
         "monitoring/arrival_delay/daily_report",
+        "monitoring/daily_reports",
     }
     assert rebuild.partitions_def is not None  # a range is launched as a backfill
 

@@ -164,6 +164,7 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
             {("raw/flights", new_day), ("raw/weather", new_day), ("features/flight_features", new_day)}
             | {(f"predictions/{s}", new_day) for s in SPECS}
             | {(f"monitoring/{s}/daily_report", d) for s in SPECS for d in (new_day, last)}
+            | {("monitoring/daily_reports", d) for d in (new_day, last)}
             | {(k, d) for k in marts for d in (new_day, last)}
             | {(f"monitoring/{s}/summary", None) for s in SPECS}
             | {("monitoring/overview", None)}

@@ -484,6 +484,60 @@ def test_the_overview_page_shows_a_healthy_and_a_drifting_model_in_a_browser(wor
         assert tab.title() == f"late_arrival monitoring report {WEEK[-1]} (model v1)"
 
 
+def test_the_days_monitoring_of_every_model_is_one_table_that_the_marts_follow(worlds):
+    """monitoring/daily_reports holds every model's report of the day, as main holds them; each dbt
+    mart follows it, and no longer each model's report. A day no model has scored fails alone."""
+    settings, instance = worlds["a"], worlds["instance"]
+    store = LocalStore(settings.local_store_dir)
+    defs = build_definitions(settings)
+    day_key = dg.AssetKey(["monitoring", "daily_reports"])
+    for day in WEEK:
+        combined = read_table(store, "main", table_path(day_key.path, day))
+        built = next(  # the step's materialization (the check's publication follows it)
+            r.asset_materialization.metadata
+            for r in instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=day_key, asset_partitions=[day]), limit=5
+            ).records
+            if "source_commit" in r.asset_materialization.metadata
+        )
+        source = built["source_commit"].value  # every model's report read at one commit
+        assert built["models"].value == 2 and built["models_without_report"].value == 0
+        each = pl.concat(
+            read_table(store, source, table_path(["monitoring", spec, "daily_report"], day))
+            for spec in ("arrival_delay", "late_arrival")
+        )
+        order = ["spec", "metric", "feature"]
+        assert combined.sort(order, nulls_last=True).equals(each.sort(order, nulls_last=True)), day
+        main = {o.path: o.checksum for o in store.list_objects("main", table_path(day_key.path, day))}
+        assert data_version(instance, day_key, day) == main[table_path(day_key.path, day)], day
+    graph = defs.resolve_asset_graph()
+    marts = [k for k in graph.get_all_asset_keys() if k.path[0] == "dbt"]
+    assert marts and all(day_key in graph.get(k).parent_keys for k in marts)
+    for mart in marts:  # the marts' automation looks at the day's monitoring, not at each model's report
+        condition = repr(graph.get(mart).automation_condition)
+        assert repr(day_key) in condition and "'daily_report'])" not in condition, mart
+
+    trained_on = "2013-03-21"  # the training window's last day: no model scored it
+    main_before = {o.path: o.checksum for o in store.list_objects("main", "monitoring/daily_reports/")}
+    result = defs.resolve_job_def("rebuild_monitoring").execute_in_process(
+        instance=instance,
+        asset_selection=[day_key],
+        tags={RANGE_START: trained_on, RANGE_END: WEEK[0]},
+        run_config=QUIET,
+        raise_on_error=False,
+    )
+    check = next(e for e in result.get_asset_check_evaluations() if e.asset_key == day_key)
+    assert not check.passed
+    assert check.metadata["failed_partitions"].value == [trained_on]
+    assert f"no model's daily report of {trained_on} is published on main" in check.description
+    after = {o.path: o.checksum for o in store.list_objects("main", "monitoring/daily_reports/")}
+    assert after == main_before  # the scored days are unchanged, the unscored day is not published
+    with pytest.raises(Exception, match=f"no model's daily report of {trained_on}"):
+        defs.resolve_job_def("rebuild_monitoring").execute_in_process(
+            instance=instance, asset_selection=[day_key], partition_key=trained_on, run_config=QUIET
+        )
+
+
 def test_rescoring_identical_inputs_keeps_the_data_version(worlds):
     """Scores carry no scoring time (that is metadata), so the same features and model give the same
     table: a re-scored day changes nothing on main and nothing in Dagster's data version, and a

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import rankdata
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib import training
@@ -66,6 +65,8 @@ def roc_auc_of_labels(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     AUC = (sum of the positives' ranks - n1 (n1 + 1) / 2) / (n1 n0): one matrix product for all
     draws. A draw with a single class has no AUC (NaN).
     """
+    from scipy.stats import rankdata  # scipy is not imported at code-location load
+
     labels = np.atleast_2d(labels).astype(np.float64)
     ranks = rankdata(scores)
     positives = labels.sum(axis=1)

@@ -8,6 +8,7 @@ from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.inference import predictions_key
 from mlops_assets.platform.monitoring import report_key, summary_key
+from mlops_assets.platform.monitoring.daily_reports import DAILY_REPORTS_KEY
 from mlops_assets.platform.monitoring.overview import OVERVIEW_KEY
 from mlops_assets.platform.run_resources import run_tags
 
@@ -21,6 +22,7 @@ def daily_keys(specs: list[ModelSpec]) -> list[dg.AssetKey]:
         FEATURES_KEY,
         *[predictions_key(s) for s in specs],
         *[report_key(s) for s in specs],
+        DAILY_REPORTS_KEY,
     ]
 
 
@@ -41,7 +43,7 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
             ),
             dg.define_asset_job(
                 "rebuild_monitoring",
-                selection=dg.AssetSelection.assets(*[report_key(s) for s in specs]),
+                selection=dg.AssetSelection.assets(*[report_key(s) for s in specs], DAILY_REPORTS_KEY),
                 description="Recompute the daily monitoring reports of a range (launch it as a backfill of the range).",
                 tags={"mlops/trigger": "manual", **run_tags("default")},
             ),

@@ -49,9 +49,11 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
 
     A source over every model's tables (``meta.mlops.per_model``, e.g. ``[predictions, "{model}"]``)
     stands for one asset per model: a dbt model reading it depends on each of them. Every dbt
-    model also depends on the day's monitoring reports (``gate``): a day's marts are built once,
-    when the day has been scored and monitored, not after each upstream step; and a model that
-    reads only dimensions is not requested for every day of the year.
+    model also depends on the day's complete monitoring (``gate``: ``monitoring/daily_reports``,
+    every model's report of the day): a day's marts are built once, when the day has been scored
+    and monitored, not after each upstream step; a model that reads only dimensions is not
+    requested for every day of the year; and each mart's automation looks at one dependency,
+    not one per model.
     """
 
     def __init__(self, models: list[str], gate: list[dg.AssetKey]):
@@ -95,7 +97,7 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
     ) -> dg.AutomationCondition | None:
         if self._is_source(dbt_resource_props):
             return None
-        # A day's marts follow its monitoring reports (the last step of the day's chain): a new model
+        # A day's marts follow its complete monitoring (the last step of the day's chain): a new model
         # version or a dimension refresh does not rebuild the whole year, day by day.
         return gated_by(dg.AssetSelection.assets(*self._gate))
 
