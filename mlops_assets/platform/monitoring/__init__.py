@@ -65,26 +65,28 @@ def recent_reports(store: VersionedStore, ref: str, spec: ModelSpec) -> pl.DataF
     return pl.concat(list(tables.values()), how="diagonal_relaxed")
 
 
+def report_schema(name: str, specs: list[str]):
+    """The Pandera contract of daily report rows (long format) of the models ``specs``."""
+    import pandera.polars as pa
+
+    return pa.DataFrameSchema(
+        {
+            "date": pa.Column(pl.Date()),
+            "spec": pa.Column(pl.String(), pa.Check.isin(specs)),
+            "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
+            "metric": pa.Column(pl.String()),
+            "feature": pa.Column(pl.String(), nullable=True),
+            "value": pa.Column(pl.Float64(), nullable=True),
+            "threshold": pa.Column(pl.Float64(), nullable=True),
+            "status": pa.Column(pl.String(), pa.Check.isin(STATUSES)),
+        },
+        strict=True,
+        name=name,
+    )
+
+
 def _report_contract(spec: ModelSpec):
-    def contract():
-        import pandera.polars as pa
-
-        return pa.DataFrameSchema(
-            {
-                "date": pa.Column(pl.Date()),
-                "spec": pa.Column(pl.String(), pa.Check.equal_to(spec.name)),
-                "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
-                "metric": pa.Column(pl.String()),
-                "feature": pa.Column(pl.String(), nullable=True),
-                "value": pa.Column(pl.Float64(), nullable=True),
-                "threshold": pa.Column(pl.Float64(), nullable=True),
-                "status": pa.Column(pl.String(), pa.Check.isin(STATUSES)),
-            },
-            strict=True,
-            name=f"monitoring/{spec.name}/daily_report",
-        )
-
-    return contract
+    return lambda: report_schema(report_key(spec).to_user_string(), [spec.name])
 
 
 def _summary_contract():

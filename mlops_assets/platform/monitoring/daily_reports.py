@@ -15,7 +15,7 @@ from mlops_assets.lib.features import row_day
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.platform.automation.conditions import every_partition_eager
 from mlops_assets.platform.contract_checks import publishing_contract_check
-from mlops_assets.platform.monitoring import STATUSES, report_key
+from mlops_assets.platform.monitoring import report_key, report_schema
 from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.resources.io_manager import read_partitions, withhold
@@ -25,26 +25,7 @@ DAILY_REPORTS_KEY = dg.AssetKey(["monitoring", "daily_reports"])
 
 def _contract(specs: list[ModelSpec]):
     names = sorted(spec.name for spec in specs)
-
-    def contract():
-        import pandera.polars as pa
-
-        return pa.DataFrameSchema(
-            {
-                "date": pa.Column(pl.Date()),
-                "spec": pa.Column(pl.String(), pa.Check.isin(names)),
-                "model_version": pa.Column(pl.Int64(), pa.Check.gt(0)),
-                "metric": pa.Column(pl.String()),
-                "feature": pa.Column(pl.String(), nullable=True),
-                "value": pa.Column(pl.Float64(), nullable=True),
-                "threshold": pa.Column(pl.Float64(), nullable=True),
-                "status": pa.Column(pl.String(), pa.Check.isin(STATUSES)),
-            },
-            strict=True,
-            name=DAILY_REPORTS_KEY.to_user_string(),
-        )
-
-    return contract
+    return lambda: report_schema(DAILY_REPORTS_KEY.to_user_string(), names)
 
 
 def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
