@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,20 +20,35 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 2
-# The daemon fails a run that never starts or outlives max_runtime_seconds (the local launcher
-# cannot see a run worker die; this is how such a run stops holding its slot), and retries once a
-# run that failed for a reason other than its own steps (a crashed or killed worker). A run whose
-# data failed a step or check is not retried: it would fail again the same way.
+# Dagster's launcher (run workers are processes of the code server), plus a health check the run
+# monitor calls: it finds the run worker's pid in the run's events and watches that process.
+run_launcher:
+  module: mlops_assets.run_launcher
+  class: LocalRunLauncher
+# The daemon fails a run whose worker died (checked every poll; a local worker cannot be resumed)
+# or that never starts, stops one that outlives max_runtime_seconds, and retries once a run that
+# failed for a reason other than its own steps (a crashed or killed worker). A run whose data failed
+# a step or check is not retried: it would fail again the same way.
 run_monitoring:
   enabled: true
   start_timeout_seconds: 180
   max_runtime_seconds: 21600
-  poll_interval_seconds: 30
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 10
 run_retries:
   enabled: true
   max_retries: 1
   retry_on_asset_or_op_failure: false
 """
+# sha256 of the dagster.yaml earlier versions wrote: left unedited, it is replaced by today's.
+EARLIER_EMBEDDED_DAGSTER_YAMLS = frozenset(
+    {
+        "2708327489e7273416bf72065e8bd49f010e764eba78ccdca9c50fc4daa9c4c9",
+        "725f0237aaf6960417c78b4ec12132113092bfad908122c72e5ac471804511b0",
+        "a0914340c9ff728e65bae76781f34474f62e08a9b6b177ae4ca06b2f4c08056c",
+        "124b6e056babbef74dcf343b69e7cc3af9e592b9e7f7a2b37d00595bee00c7a4",
+    }
+)
 
 
 def estimator_cache_dir(settings: Settings) -> Path:
@@ -46,7 +62,7 @@ def prepare_instance(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     estimator_cache_dir(settings).mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or _written_by_an_earlier_version(config):
         config.write_text(EMBEDDED_DAGSTER_YAML)
     # Dagster itself reads DAGSTER_HOME; we only hand it the value settings decided.
     os.environ["DAGSTER_HOME"] = str(home)
@@ -56,3 +72,7 @@ def prepare_instance(settings: Settings) -> Path:
 
     dg.DagsterInstance.from_config(str(home)).dispose()
     return home
+
+
+def _written_by_an_earlier_version(config: Path) -> bool:
+    return hashlib.sha256(config.read_bytes()).hexdigest() in EARLIER_EMBEDDED_DAGSTER_YAMLS

@@ -97,6 +97,18 @@ def data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str 
     return (newest.asset_materialization or newest.asset_observation).tags.get("dagster/data_version")
 
 
+def publications(store, asset: list[str], day: str | None = None) -> int:
+    """Commits on main that published ``asset`` (of one day's run, if ``day`` is given)."""
+    label = "/".join(asset)
+    return sum(
+        1
+        for c in store.log("main", limit=200)
+        if c.message.startswith("Publish")
+        and c.metadata.get("asset_key") == label
+        and (day is None or c.metadata.get("partitions") == day)
+    )
+
+
 def failure_text(result) -> str:
     """Every step-failure message of a run, causes included."""
     texts = []
@@ -116,13 +128,18 @@ def materialize(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[d
     )
 
 
+def publish_dimensions(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """Publish the landed reference dimensions (airports, planes, airlines) in one in-process run."""
+    assert (
+        defs.resolve_job_def("raw_dimensions").execute_in_process(instance=instance, run_config=QUIET).success
+    )
+
+
 def build_world(settings: Settings, instance: dg.DagsterInstance, start: str, end: str) -> dg.Definitions:
     """Land ``start..end`` and publish the dimensions, raw days and features for it (no model yet)."""
     land(settings, start, end)
     defs = build_definitions(settings)
-    assert (
-        defs.resolve_job_def("raw_dimensions").execute_in_process(instance=instance, run_config=QUIET).success
-    )
+    publish_dimensions(defs, instance)
     assert (
         defs.resolve_job_def("daily_assets")
         .execute_in_process(
@@ -150,6 +167,7 @@ LONGEST_FIRST = (
     "test_production_state",  # extended
     "test_crash_points",  # extended
     "test_run_queue",  # extended
+    "test_worker_killed",  # extended
     "test_make_targets",
     "test_ui_browser",
     "test_dbt",

@@ -24,7 +24,7 @@ from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 from mlops_assets.lib.versioned_store.wap import is_table, partition_of, read_table, table_path
 from mlops_assets.settings import load_settings
-from tests.conftest import PROJECT_ROOT, data_version, expected_rows, land, run_daily
+from tests.conftest import PROJECT_ROOT, data_version, expected_rows, land, publications, run_daily
 from tests.lakefs_fake import FakeLakeFS
 from tests.processes import kill_when_printed
 
@@ -122,15 +122,6 @@ def _days_on_main(store, asset: list[str]) -> set[str]:
     }
 
 
-def _publications(store, asset: list[str]) -> int:
-    label = "/".join(asset)
-    return sum(
-        1
-        for c in store.log("main", limit=100)
-        if c.metadata.get("asset_key") == label and c.message.startswith("Publish")
-    )
-
-
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_each_wap_step_leaves_main_whole_and_the_retry_publishes_once(backend, point):
     environ, settings, store = backend
@@ -164,7 +155,7 @@ def test_sigkill_at_each_wap_step_leaves_main_whole_and_the_retry_publishes_once
         assert retry.success
         for asset in ASSETS:
             assert _days_on_main(store, asset) == set(DAYS)
-            assert _publications(store, asset) == 1, "published exactly once"
+            assert publications(store, asset) == 1, "published exactly once"
             for day in DAYS:
                 held = store.stat_object("main", table_path(asset, day)).checksum
                 assert data_version(instance, dg.AssetKey(asset), day) == held

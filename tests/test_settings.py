@@ -142,11 +142,54 @@ def test_the_embedded_instance_monitors_and_retries_crashed_runs(tmp_path, monke
     import dagster as dg
 
     from mlops_assets.instance import prepare_instance
+    from mlops_assets.run_launcher import LocalRunLauncher
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
     home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_runtime_seconds == 21600
+        # A dead run worker is seen by the launcher's health check (tests/test_worker_killed.py) and
+        # failed, not resumed: the local launcher cannot resume a run.
+        assert isinstance(instance.run_launcher, LocalRunLauncher)
+        assert instance.run_launcher.supports_check_run_worker_health
+        assert instance.run_monitoring_max_resume_run_attempts == 0
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
         assert instance.get_settings("run_retries")["retry_on_asset_or_op_failure"] is False
+
+
+def test_prepare_instance_upgrades_an_unedited_earlier_dagster_yaml_and_keeps_an_edited_one(
+    tmp_path, monkeypatch
+):
+    from mlops_assets.instance import EMBEDDED_DAGSTER_YAML, prepare_instance
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
+    settings = load_settings({"MLOPS_HOME": str(tmp_path / "mlops")})
+    config = settings.dagster_home / "dagster.yaml"
+    config.parent.mkdir(parents=True)
+    # What the previous version wrote (Dagster's own launcher, blind to a dead worker).
+    earlier = EMBEDDED_DAGSTER_YAML.replace(
+        """# Dagster's launcher (run workers are processes of the code server), plus a health check the run
+# monitor calls: it finds the run worker's pid in the run's events and watches that process.
+run_launcher:
+  module: mlops_assets.run_launcher
+  class: LocalRunLauncher
+# The daemon fails a run whose worker died (checked every poll; a local worker cannot be resumed)
+# or that never starts, stops one that outlives max_runtime_seconds, and retries once a run that
+# failed for a reason other than its own steps (a crashed or killed worker). A run whose data failed
+# a step or check is not retried: it would fail again the same way.
+""",
+        """# The daemon fails a run that never starts or outlives max_runtime_seconds (the local launcher
+# cannot see a run worker die; this is how such a run stops holding its slot), and retries once a
+# run that failed for a reason other than its own steps (a crashed or killed worker). A run whose
+# data failed a step or check is not retried: it would fail again the same way.
+""",
+    ).replace("  max_resume_run_attempts: 0\n  poll_interval_seconds: 10\n", "  poll_interval_seconds: 30\n")
+    config.write_text(earlier)
+    prepare_instance(settings)
+    assert config.read_text() == EMBEDDED_DAGSTER_YAML
+
+    edited = earlier.replace("max_concurrent_runs: 2", "max_concurrent_runs: 1")
+    config.write_text(edited)
+    prepare_instance(settings)
+    assert config.read_text() == edited
