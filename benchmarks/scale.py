@@ -174,16 +174,27 @@ clock = datetime.datetime(2014, 1, 2, tzinfo=datetime.UTC)
 first_tick = time.perf_counter()
 cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=clock).cursor
 first_tick = time.perf_counter() - first_tick
-new_day = (first + datetime.timedelta(days=days)).isoformat()
-for table in ("flights", "weather"):
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", table], partition=new_day, tags={"dagster/data_version": ""}))
-    instance.report_runless_asset_event(dg.AssetObservation(asset_key=["raw", table], partition=new_day, tags={"dagster/data_version": "new"}))
-began = time.perf_counter()
-result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor, evaluation_time=clock + datetime.timedelta(minutes=1))
-tick_s = time.perf_counter() - began
+def land(n):
+    new_day = (first + datetime.timedelta(days=n)).isoformat()
+    for table in ("flights", "weather"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=["raw", table], partition=new_day, tags={"dagster/data_version": ""}))
+        instance.report_runless_asset_event(dg.AssetObservation(asset_key=["raw", table], partition=new_day, tags={"dagster/data_version": "new"}))
+
+def tick(minutes):
+    began = time.perf_counter()
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor, evaluation_time=clock + datetime.timedelta(minutes=minutes))
+    return result, time.perf_counter() - began
+
+# The first day after the history: Dagster builds its partition-status caches (stored in the
+# instance) on this tick. The next day's tick is the steady state of a running daemon.
+land(days)
+result, tick_s = tick(1)
 requested = sum(len(result.get_requested_partitions(k)) for k in graph.get_all_asset_keys())
+cursor = result.cursor
+land(days + 1)
+result, next_tick_s = tick(2)
 print(json.dumps({"assets": len(daily) + len(other), "events": len(daily) * days + len(other), "history_s": history_s,
-                  "first_tick_s": first_tick, "tick_s": tick_s, "requested": requested}))
+                  "first_tick_s": first_tick, "tick_s": tick_s, "next_tick_s": next_tick_s, "requested": requested}))
 """
 
 
@@ -209,7 +220,8 @@ def measure_tick(work: Path, cases: list[tuple[int, int]]) -> None:
             f"  {count:>3} specs, {days} days, {figures['assets']} assets, {figures['events']:,} materializations "
             f"(written in {figures['history_s']:.0f} s): first evaluation {figures['first_tick_s']:.2f} s, "
             f"the new day's tick {figures['tick_s']:.2f} s ({figures['requested']} asset partitions requested; "
-            f"{figures['tick_s'] / figures['assets'] * 1000:.1f} ms per asset) (goal < 5 s at 100 specs)",
+            f"{figures['tick_s'] / figures['assets'] * 1000:.1f} ms per asset), the next day's tick "
+            f"{figures['next_tick_s']:.2f} s (goal < 5 s at 100 specs)",
             flush=True,
         )
 
