@@ -164,6 +164,7 @@ def _no_inherited_tracking_uri(monkeypatch):
 # a time in collection order: starting these first keeps a long file from starting last, alone.
 LONGEST_FIRST = (
     "test_daemon_e2e",  # extended
+    "test_drift_retrain_daemon",  # extended
     "test_production_state",  # extended
     "test_crash_points",  # extended
     "test_run_queue",  # extended

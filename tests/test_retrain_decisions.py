@@ -127,3 +127,22 @@ def test_a_failed_initial_training_is_not_retried_for_the_same_reason(world):
     for n in range(9, 14):
         world.land(n)
         assert world.decide() is None
+
+
+def test_drift_summarized_after_the_sensor_saw_the_day_still_retrains_once(world):
+    """The daemon's order: a day's features publish, a sensor tick, then its report and summary."""
+    for n in range(0, 9):
+        world.land(n)
+        world.decide()
+    world.train(version=1, until=7)
+    world.summarize("ok", 8, 8)
+    assert world.decide() is None
+    world.land(9)
+    assert world.decide() is None  # the tick came before monitoring reached day 9
+    world.summarize("drift", 8, 9)
+    assert world.decide() == "drift"
+    assert world.decide() is None
+    # v2 (trained up to day 8) re-scores day 9: its summary judges the same day, no new evidence.
+    world.train(version=2, until=8)
+    world.summarize("drift", 9, 9)
+    assert world.decide() is None

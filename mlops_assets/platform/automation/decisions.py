@@ -42,10 +42,14 @@ def decide_retraining(
     if not days:
         return RetrainDecision(None, why_not="no feature data is published", state=state)
     latest = days[-1]
-    if state.get("data_day") == latest:
-        return RetrainDecision(None, why_not=f"no new data since {latest}", state=state)
+    summary = _row(store, list(summary_key(spec).path))
+    # A day's summary is published minutes after its features: a tick in between must not make the
+    # sensor blind to that day's verdict, so a summary that judges a new day is new evidence too.
+    monitored = summary["window_end"].isoformat() if summary is not None else None
+    if state.get("data_day") == latest and state.get("monitored_day") == monitored:
+        return RetrainDecision(None, why_not=f"no new data or monitoring since {latest}", state=state)
     handled = list(state.get("handled", []))
-    new_state = {"data_day": latest, "handled": handled}
+    new_state = {"data_day": latest, "monitored_day": monitored, "handled": handled}
 
     reference = _row(store, ["models", spec.name])
     reason = evidence = key = None
@@ -57,7 +61,6 @@ def decide_retraining(
         reason, key = "initial", "initial"
         evidence = f"no trained version yet; {len(days)} day(s) of features published up to {latest}"
     else:
-        summary = _row(store, list(summary_key(spec).path))
         trained_until = reference["holdout_end"]
         unseen = summary is not None and summary["window_start"].isoformat() > trained_until
         last_labelled = date.fromisoformat(latest).toordinal() - spec.training.label_delay_days

@@ -118,7 +118,7 @@ def build_retrain_sensor(specs: list[ModelSpec]) -> dg.SensorDefinition:
             "Retrains a model when its monitoring summary says drift or decay on data it never saw, when it is "
             "older than its spec's max_model_age_days of new data, or when it has never been trained and enough "
             "data is published. Never while a run of it is in progress, never twice for the same evidence, and "
-            "only on a day with new data."
+            "only when a new day's features or its monitoring summary are published."
         ),
         asset_selection=dg.AssetSelection.assets(*[model_key(s) for s in specs]),
         minimum_interval_seconds=60,
