@@ -28,12 +28,12 @@ from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.landing import land_days
 from mlops_assets.settings import Settings, load_settings
 from tests.conftest import PROJECT_ROOT, QUIET, build_world
+from tests.dagster_dev import LOCATION, REPOSITORIES
 from tests.processes import free_port, stop_group
 
 PUBLISHED = ("2013-03-01", "2013-03-14")
 BACKFILL_DAYS = ["2013-03-15", "2013-03-16", "2013-03-17"]
 RAW_DAILY = [dg.AssetKey(["raw", "flights"]), dg.AssetKey(["raw", "weather"])]
-LOCATION = "mlops_assets"
 SENSORS_TO_STOP = (
     "landing_zone",
     "automation_conditions",
@@ -121,9 +121,6 @@ mutation Stop($id: String!) {
     ... on PythonError { message }
   }
 }"""
-
-REPOSITORIES = """
-query { repositoriesOrError { __typename ... on RepositoryConnection { nodes { name location { name } } } } }"""
 
 
 def _stop_sensors(world: World) -> dict[str, str]:
