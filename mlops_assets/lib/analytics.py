@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-import psycopg2  # installed with dagster-postgres, which the production instance uses
-
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.versioned_store import VersionedStore
 from mlops_assets.lib.versioned_store.export import MirrorSync, sync_mirror
@@ -99,6 +96,8 @@ def postgres_warehouse_lock(
     shows them the old or the new table). The lock belongs to this connection, so a pod that dies
     releases it with its connection. Yields the seconds waited; raises after ``timeout_s``.
     """
+    import psycopg2  # installed with dagster-postgres; imported when a run writes, not at load
+
     began = time.monotonic()
     try:
         connection = psycopg2.connect(
@@ -142,6 +141,7 @@ def postgres_extension_dir(directory: Path) -> Path:
     Installing from the wheel's file needs no network; DuckDB then loads it from ``directory``
     (profiles.yml turns autoinstall off, so nothing is ever downloaded).
     """
+    import duckdb
     import duckdb_extension_postgres
 
     config = {"extension_directory": str(directory), "autoinstall_known_extensions": False}
