@@ -34,15 +34,28 @@ REPOSITORIES = """
 query { repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"""
 
 
-def wait_for(condition: Callable[[], T], what: str, seconds: float, interval: float = 2) -> T:
-    """``condition()`` once it is truthy; fails the test naming ``what`` after ``seconds``."""
+def wait_for(
+    condition: Callable[[], T],
+    what: str,
+    seconds: float,
+    interval: float = 2,
+    explain: Callable[[], str] | None = None,
+) -> T:
+    """``condition()`` once it is truthy; fails the test naming ``what`` after ``seconds``, with
+    what ``explain()`` says of the state then."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = condition()
         if found:
             return found
         time.sleep(interval)
-    pytest.fail(f"not within {seconds:.0f} s: {what}")
+    pytest.fail(f"not within {seconds:.0f} s: {what}" + (f"\n{explain()}" if explain else ""))
+
+
+def log_tail(log: Path, lines: int = 60) -> str:
+    """The last ``lines`` of a server's log (what a failing wait shows)."""
+    text = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return "\n".join(text[-lines:])
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,12 @@ def dagster_dev(
             except OSError:
                 return False
 
-        wait_for(serving, "dagster dev answering", start_seconds)
+        wait_for(
+            serving,
+            "dagster dev answering",
+            start_seconds,
+            explain=lambda: f"dagster dev log:\n{log_tail(log)}",
+        )
         nodes = graphql(port, REPOSITORIES)["repositoriesOrError"]["nodes"]
         yield DagsterDev(port, next(n["name"] for n in nodes if n["location"]["name"] == LOCATION), server)
     finally:

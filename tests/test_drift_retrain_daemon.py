@@ -8,11 +8,8 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 import polars as pl
@@ -33,7 +30,7 @@ from mlops_assets.platform.models.assets import model_key
 from mlops_assets.platform.monitoring import report_key, summary_key
 from mlops_assets.settings import MODELS_DIR, load_settings
 from tests.conftest import QUIET, RANGE_END, RANGE_START, build_world
-from tests.dagster_dev import dagster_dev
+from tests.dagster_dev import dagster_dev, log_tail, wait_for
 
 # `make test-extended`, run by CI after `make test`: the loop under the real daemon takes minutes.
 # Bounded by its waits: start 180 s, the loop to the retrain 600 s, the training 600 s, two ticks 420 s.
@@ -47,7 +44,6 @@ SHIFT_MINUTES = 150
 # Every scheduled arrival moves later, so each flight's scheduled block time grows: that feature drifts.
 SHIFTED_FEATURE = "sched_block_minutes"
 RETRAIN_TRIGGER = {"mlops/trigger": "retrain_sensor"}
-T = TypeVar("T")
 
 
 def _shift_scheduled_arrivals(path: Path, minutes: int) -> None:
@@ -66,23 +62,6 @@ def _deliver_drifted_day(settings, scratch: Path, day: str) -> None:
     _shift_scheduled_arrivals(scratch / "flights" / f"{day}.parquet", SHIFT_MINUTES)
     for table in ("weather", "flights"):
         os.replace(scratch / table / f"{day}.parquet", settings.landing_dir / table / f"{day}.parquet")
-
-
-def _tail(log: Path, lines: int = 60) -> str:
-    text = log.read_text(errors="replace").splitlines() if log.exists() else []
-    return "\n".join(text[-lines:])
-
-
-def _wait(what: str, found: Callable[[], T | None], seconds: float, explain: Callable[[], str]) -> T:
-    """Poll ``found`` every few seconds until it returns something; fail naming ``what`` after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = found()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:.0f} s\n{explain()}")
-        time.sleep(5)
 
 
 def _check_evaluation(instance: dg.DagsterInstance, key: dg.AssetKey, check: str, run_id: str):
@@ -173,30 +152,27 @@ def test_a_drifted_day_retrains_its_model_once_by_the_sensor_and_the_gate_decide
                 summary = f"unreadable: {exc}"
             ticks = _retrain_ticks(instance, sensor_name, after=0)[-3:]
             said = [(t.status.value, t.skip_reason, list(t.run_ids)) for t in ticks]
-            return f"summary on main: {summary}\nlast {sensor_name} ticks: {said}\ndagster dev log tail:\n{_tail(log)}"
+            return f"summary on main: {summary}\nlast {sensor_name} ticks: {said}\ndagster dev log tail:\n{log_tail(log)}"
 
-        with ExitStack() as running:
-            try:
-                running.enter_context(dagster_dev(env, log))
-            except pytest.fail.Exception as exc:
-                pytest.fail(f"{exc}\ndagster dev log tail:\n{_tail(log)}")
-
+        with dagster_dev(env, log):
             # Upstream delivers one day whose schedules moved. Nobody launches anything from here on.
             landed_at = time.time()
             _deliver_drifted_day(settings, tmp_path / "upstream", DRIFTED_DAY)
 
             retrain_filter = dg.RunsFilter(tags={**RETRAIN_TRIGGER, "mlops/spec": spec.name})
-            retrain = _wait(
-                f"the retrain sensor launching models/{spec.name} after {DRIFTED_DAY} landed",
+            retrain = wait_for(
                 lambda: next(iter(instance.get_runs(retrain_filter)), None),
+                f"the retrain sensor launching models/{spec.name} after {DRIFTED_DAY} landed",
                 600,
-                explain,
+                interval=5,
+                explain=explain,
             )
-            retrain = _wait(
-                f"retrain run {retrain.run_id} finishing",
+            retrain = wait_for(
                 lambda: (run := instance.get_run_by_id(retrain.run_id)).is_finished and run,
+                f"retrain run {retrain.run_id} finishing",
                 600,
-                explain,
+                interval=5,
+                explain=explain,
             )
             assert retrain.status == dg.DagsterRunStatus.SUCCESS, explain()
 
@@ -211,8 +187,12 @@ def test_a_drifted_day_retrains_its_model_once_by_the_sensor_and_the_gate_decide
                 ticks = _retrain_ticks(instance, sensor_name, after=quiet_since)
                 return ticks if len(ticks) >= 2 else None
 
-            later_ticks = _wait(
-                f"two {sensor_name} ticks after the loop settled", settled_ticks, 420, explain
+            later_ticks = wait_for(
+                settled_ticks,
+                f"two {sensor_name} ticks after the loop settled",
+                420,
+                interval=5,
+                explain=explain,
             )
 
         # 1. The day landed and its chain ran by itself; its report flagged the shifted feature, and
