@@ -7,6 +7,7 @@ history keeps both commits, and the data version Dagster recorded last is what m
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,11 +15,13 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.landing import land_days
 from mlops_assets.lib.versioned_store import LocalStore
-from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.lib.versioned_store.wap import encode_table, read_table, table_path
+from mlops_assets.platform.contract_checks import _record_publication
 from mlops_assets.settings import load_settings
 from tests.conftest import data_version
 
@@ -108,3 +111,52 @@ def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path, monkeyp
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         checksum = store.stat_object("main", table_path(FLIGHTS.path, "2013-05-09")).checksum
         assert data_version(instance, FLIGHTS, "2013-05-09") == checksum
+
+
+class _Recorder:
+    """What ``_record_publication`` uses of a check's context, writing events into a list in the
+    order they are logged (Dagster writes a logged event to the event log at once)."""
+
+    def __init__(self, on_first_event):
+        self.events: list[dg.AssetMaterialization] = []
+        self._on_first_event = on_first_event
+        self.op_execution_context = self
+        self.log = logging.getLogger("record_publication")
+
+    def log_event(self, event: dg.AssetMaterialization) -> None:
+        if self._on_first_event is not None:
+            hook, self._on_first_event = self._on_first_event, None
+            hook()
+        self.events.append(event)
+
+
+def test_a_run_that_records_after_another_run_published_records_what_main_holds(tmp_path):
+    """The interleaving the real runs above can meet: run A reads main's version of a day, run B
+    merges its own delivery of that day and records it, then A's event lands. Dagster's last word
+    on the day must still be main's checksum, not A's stale read."""
+    store = LocalStore(tmp_path / "store")
+    store.ensure_repository()
+    path = table_path(FLIGHTS.path, "2013-05-09")
+
+    def deliver(dest: str) -> str:
+        branch = f"delivery-{dest}"
+        store.create_branch(branch)
+        store.write_object(branch, path, encode_table(pl.DataFrame({"dest": [dest]})))
+        store.commit(branch, f"deliver {dest}")
+        store.merge(branch, "main")
+        return store.stat_object("main", path).checksum
+
+    deliver("ORD")  # run A's publication: main holds A's delivery when A reads it
+
+    def run_b_publishes_and_records() -> None:
+        recorder.events.append(
+            dg.AssetMaterialization(FLIGHTS, partition="2013-05-09", tags={DATA_VERSION_TAG: deliver("BOS")})
+        )
+
+    recorder = _Recorder(on_first_event=run_b_publishes_and_records)
+    _record_publication(recorder, store, FLIGHTS, {"2013-05-09": {"rows": 1.0}}, failed=set())
+
+    held = store.stat_object("main", path).checksum
+    assert [e.tags[DATA_VERSION_TAG] for e in recorder.events][-1] == held
+    assert recorder.events[-1].metadata["recorded_from_main"].value is True
+    assert len(recorder.events) == 3, "A's stale event, B's, and A's record of what main now holds"

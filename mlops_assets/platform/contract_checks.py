@@ -91,20 +91,63 @@ def _record_publication(
     it sees exactly the days whose content changed on main, and nothing for data that never got
     there. It repeats the step's metadata, so the latest materialization in the UI says it all.
     """
-    held = main_versions(store, list(asset_key.path))
+    path = list(asset_key.path)
+    recorded = main_versions(store, path)
     for partition in sorted(materialized, key=lambda p: p or ""):
-        published = partition not in failed
-        context.op_execution_context.log_event(
-            dg.AssetMaterialization(
-                asset_key=asset_key,
-                partition=partition,
-                tags={
-                    DATA_VERSION_TAG: held.get(table_path(list(asset_key.path), partition), ""),
-                    DATA_VERSION_IS_USER_PROVIDED_TAG: "true",
-                },
-                metadata={**materialized[partition], "published": published},
-            )
+        _log_version(
+            context,
+            asset_key,
+            partition,
+            recorded.get(table_path(path, partition), ""),
+            {**materialized[partition], "published": partition not in failed},
         )
+    # Another run of the same partition may merge between our read of main and our event: its
+    # event can then land before ours, and ours (stale) would be Dagster's last word. Events are
+    # written when logged, so read main again: whatever moved since is recorded once more. The run
+    # whose event is last read main after writing it, so the last recorded version is main's.
+    for _ in range(_RECORD_ROUNDS):
+        held = main_versions(store, path)
+        moved = {
+            p: held.get(table_path(path, p), "")
+            for p in materialized
+            if held.get(table_path(path, p), "") != recorded.get(table_path(path, p), "")
+        }
+        if not moved:
+            return
+        for partition, version in sorted(moved.items(), key=lambda item: item[0] or ""):
+            context.log.info(
+                f"{asset_key.to_user_string()} {partition or ''}: main moved while this run recorded"
+                " (another run published it); recording main's version"
+            )
+            _log_version(
+                context, asset_key, partition, version, {"published": False, "recorded_from_main": True}
+            )
+        recorded = held
+    context.log.warning(
+        f"{asset_key.to_user_string()}: main kept moving while this run recorded its data versions "
+        f"({_RECORD_ROUNDS} rounds); the runs that moved it record after it. If the data version "
+        "shown differs from main's, re-run this check"
+    )
+
+
+_RECORD_ROUNDS = 10
+
+
+def _log_version(
+    context: dg.AssetCheckExecutionContext,
+    asset_key: dg.AssetKey,
+    partition: str | None,
+    version: str,
+    metadata: dict[str, Any],
+) -> None:
+    context.op_execution_context.log_event(
+        dg.AssetMaterialization(
+            asset_key=asset_key,
+            partition=partition,
+            tags={DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
+            metadata=metadata,
+        )
+    )
 
 
 def contract_result(
