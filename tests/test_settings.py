@@ -185,6 +185,15 @@ run_launcher:
 # data failed a step or check is not retried: it would fail again the same way.
 """,
     ).replace("  max_resume_run_attempts: 0\n  poll_interval_seconds: 10\n", "  poll_interval_seconds: 30\n")
+    earlier = earlier.replace(
+        """# Dagster's sqlite event log with its connections kept open (mlops_assets/event_log_storage.py):
+# the same files and schema, about 5x faster a write, which is what a year of partitions costs.
+event_log_storage:
+  module: mlops_assets.event_log_storage
+  class: PooledSqliteEventLogStorage
+""",
+        "",
+    )
     config.write_text(earlier)
     prepare_instance(settings)
     assert config.read_text() == EMBEDDED_DAGSTER_YAML

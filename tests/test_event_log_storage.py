@@ -1,0 +1,139 @@
+"""The embedded instance's event log (``mlops_assets/event_log_storage.py``): Dagster's sqlite files
+and schema, written through kept-open connections.
+
+What must hold: the instance ``prepare-instance`` writes uses it; what it writes is what Dagster's
+own ``SqliteEventLogStorage`` reads from the same directory (and the other way round), across
+more run shards than it keeps open; an event it committed survives the writing process being
+killed; a forked child does not use its parent's connections.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import pytest
+from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from mlops_assets.event_log_storage import OPEN_SHARDS, PooledSqliteEventLogStorage
+from mlops_assets.instance import prepare_instance
+from mlops_assets.settings import load_settings
+
+ASSET = dg.AssetKey(["raw", "flights"])
+
+
+def _materialization(run_id: str, partition: str, version: str) -> EventLogEntry:
+    return EventLogEntry(
+        error_info=None,
+        level=10,
+        user_message="",
+        run_id=run_id,
+        timestamp=time.time(),
+        dagster_event=DagsterEvent(
+            DagsterEventType.ASSET_MATERIALIZATION.value,
+            "job",
+            event_specific_data=StepMaterializationData(
+                dg.AssetMaterialization(
+                    ASSET, partition=partition, tags={"dagster/data_version": version}, metadata={"rows": 1.0}
+                )
+            ),
+        ),
+    )
+
+
+def _latest_versions(storage: SqliteEventLogStorage) -> dict[str, str]:
+    records = storage.fetch_materializations(dg.AssetRecordsFilter(asset_key=ASSET), limit=10_000).records
+    latest: dict[str, str] = {}
+    for record in records:  # newest first
+        latest.setdefault(record.partition_key, record.asset_materialization.tags["dagster/data_version"])
+    return latest
+
+
+def test_the_embedded_instance_writes_its_events_through_the_pooled_storage(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
+    settings = load_settings({"MLOPS_HOME": str(tmp_path / "mlops")})
+    home = prepare_instance(settings)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        # Dagster's own place for it, so an instance from before keeps its history.
+        assert instance.event_log_storage._base_dir == str(home / "history" / "runs")
+        dg.materialize([dg.asset(name="one")(lambda: 1)], instance=instance)
+        assert instance.get_latest_materialization_event(dg.AssetKey("one")) is not None
+
+
+def test_it_reads_and_writes_the_same_files_as_dagsters_own_storage_across_many_run_shards(tmp_path):
+    runs = [f"run{i:02d}" for i in range(OPEN_SHARDS * 2 + 3)]  # more shards than it keeps open
+    pooled = PooledSqliteEventLogStorage(str(tmp_path))
+    for i, run_id in enumerate(runs):
+        pooled.store_event(_materialization(run_id, f"2013-01-{i + 1:02d}", f"pooled-{i}"))
+    stock = SqliteEventLogStorage(str(tmp_path))
+    assert _latest_versions(stock) == {f"2013-01-{i + 1:02d}": f"pooled-{i}" for i in range(len(runs))}
+    assert [len(stock.get_logs_for_run(run_id)) for run_id in runs] == [1] * len(runs)
+
+    stock.store_event(_materialization(runs[0], "2013-01-01", "stock"))  # a shard it holds open
+    assert _latest_versions(pooled)["2013-01-01"] == "stock"
+    assert len(pooled.get_logs_for_run(runs[0])) == 2
+    assert len(pooled._engines) <= OPEN_SHARDS
+    pooled.dispose()
+    stock.dispose()
+
+
+WRITER = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from tests.test_event_log_storage import _materialization
+from mlops_assets.event_log_storage import PooledSqliteEventLogStorage
+
+storage = PooledSqliteEventLogStorage(sys.argv[1])
+for i in range(50):
+    storage.store_event(_materialization("killed-run", f"p{i:02d}", f"v{i}"))
+print("stored", flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_event_it_committed_survives_its_process_being_killed(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    writer = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-c", WRITER, str(tmp_path), root],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "stored"
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    stock = SqliteEventLogStorage(str(tmp_path))
+    assert _latest_versions(stock) == {f"p{i:02d}": f"v{i}" for i in range(50)}
+    assert len(stock.get_logs_for_run("killed-run")) == 50
+    stock.dispose()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_connections(tmp_path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    storage.store_event(_materialization("parent", "p0", "parent"))
+    parents = dict(storage._engines)
+    pid = os.fork()
+    if pid == 0:  # the child: write, and say whether it reused its parent's engines
+        code = 0
+        try:
+            storage.store_event(_materialization("child", "p1", "child"))
+            code = 3 if any(storage._engines.get(k) is e for k, e in parents.items()) else 0
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _latest_versions(storage) == {"p0": "parent", "p1": "child"}
+    storage.dispose()
