@@ -137,3 +137,51 @@ def test_a_forked_child_opens_its_own_connections(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert _latest_versions(storage) == {"p0": "parent", "p1": "child"}
     storage.dispose()
+
+
+def test_a_failed_run_is_marked_failed_and_tagged_for_retry_before_its_failure_event_is_readable(
+    tmp_path, monkeypatch
+):
+    """The retry daemon acts on ``RUN_FAILURE`` events as it reads them: by then the run must be
+    failed and carry its retry decision, or the daemon passes it by for good."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
+    seen_at_write: list[tuple[dg.DagsterRunStatus, str | None]] = []
+    store = SqliteEventLogStorage.store_event
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+
+        def observing_store(self, event: EventLogEntry) -> None:
+            store(self, event)
+            if event.dagster_event_type == DagsterEventType.RUN_FAILURE:
+                run = instance.get_run_by_id(event.run_id)
+                seen_at_write.append((run.status, run.tags.get("dagster/will_retry")))
+
+        monkeypatch.setattr(SqliteEventLogStorage, "store_event", observing_store)
+
+        @dg.asset
+        def fails() -> None:
+            raise RuntimeError("upstream file is gone")
+
+        # A step that fails: not retried (the embedded instance's retry_on_asset_or_op_failure).
+        result = dg.materialize([fails], instance=instance, raise_on_error=False)
+        assert not result.success
+        # A run whose worker died, failed by the run monitor: retried.
+        orphan = instance.create_run_for_job(
+            dg.define_asset_job("j", [fails]).resolve(
+                asset_graph=dg.Definitions(assets=[fails]).resolve_asset_graph()
+            )
+        )
+        instance.handle_run_event(orphan.run_id, DagsterEvent(DagsterEventType.RUN_START.value, "j"))
+        instance.report_run_failed(instance.get_run_by_id(orphan.run_id), "the run worker is gone")
+
+        assert seen_at_write == [
+            (dg.DagsterRunStatus.FAILURE, "false"),
+            (dg.DagsterRunStatus.FAILURE, "true"),
+        ]
+        for run_id, will_retry in [(result.run_id, "false"), (orphan.run_id, "true")]:
+            run = instance.get_run_by_id(run_id)
+            assert (run.status, run.tags["dagster/will_retry"]) == (dg.DagsterRunStatus.FAILURE, will_retry)
+            assert (
+                len(instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records) == 1
+            )
