@@ -70,6 +70,7 @@ class Settings(BaseModel):
     store_ui_url: str
     branch_retention_days: float
     executor: Literal["in_process", "multiprocess", "k8s"]
+    step_threads: int  # threads each side-by-side step process may use (OpenMP, BLAS)
     mlflow_tracking_uri: str
     mlflow_ui_url: str | None  # where people open MLflow (links on model materializations)
     mlflow_artifact_dir: Path
@@ -120,6 +121,11 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_EXECUTOR": (
         "multiprocess",
         "run executor: `in_process`, `multiprocess` or `k8s` (k8s_job_executor)",
+    ),
+    "MLOPS_STEP_THREADS": (
+        "1",
+        "threads for scikit-learn's OpenMP and numpy's BLAS in each step process of the multiprocess "
+        "executor, which runs a step per core side by side (more oversubscribes the cores)",
     ),
     "MLOPS_MLFLOW_UI_URL": (
         "the tracking URI if it is http(s); `make dev` sets it to the MLflow UI it serves",
@@ -255,6 +261,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if executor not in ("in_process", "multiprocess", "k8s"):
         problems.append(f"MLOPS_EXECUTOR={executor!r}: expected 'in_process', 'multiprocess' or 'k8s'")
 
+    step_threads_raw = get("MLOPS_STEP_THREADS", "1")
+    step_threads = int(step_threads_raw) if step_threads_raw.isdigit() else 0
+    if step_threads < 1:
+        problems.append(
+            f"MLOPS_STEP_THREADS={step_threads_raw!r}: expected a whole number of threads, 1 or more"
+        )
+
     retention_raw = get("MLOPS_BRANCH_RETENTION_DAYS", "7")
     try:
         retention = float(retention_raw)
@@ -299,6 +312,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ).rstrip("/"),
             branch_retention_days=retention,
             executor=executor,
+            step_threads=step_threads,
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             mlflow_ui_url=(get("MLOPS_MLFLOW_UI_URL") or "").rstrip("/") or None,
             mlflow_artifact_dir=home / "mlflow" / "artifacts",

@@ -56,8 +56,9 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     if settings.executor == "in_process":
         return dg.in_process_executor
     # Steps fork from a server that imported the code location (and pandera, which every contract
-    # check needs) once per run, instead of each step process importing them again.
-    preload = ["mlops_assets.definitions", "mlops_assets.lib.contracts"]
+    # check needs) once per run, instead of each step process importing them again; each step
+    # process gets its thread budget (step_process.py) from it.
+    preload = ["mlops_assets.platform.step_process", "mlops_assets.definitions", "mlops_assets.lib.contracts"]
     return dg.multiprocess_executor.configured(
         {"start_method": {"forkserver": {"preload_modules": preload}}}, name="multiprocess_executor"
     )
