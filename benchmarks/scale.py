@@ -16,8 +16,8 @@ directory and a fresh state, and measures in one run, each against a peer measur
 
 Every measured step runs in its own process: wall time and peak RSS (largest process) are printed.
 
-Run: .venv/bin/python benchmarks/scale.py [--specs 20] [--load-specs 2,20,100] [--tick 2:30,2:364,20:364,100:91]
-     [--skip-pipeline]    # about 10 minutes with the defaults on 2 cores
+Run: .venv/bin/python benchmarks/scale.py [--specs 10] [--load-specs 2,20,100] [--tick 2:364,20:364,100:364]
+     [--skip-pipeline]    # about 9 minutes with the defaults on 2 cores; --specs 20 about 13
 """
 
 from __future__ import annotations
@@ -407,13 +407,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--specs", type=int, default=20, help="specs for the pipeline (3-5)")
+    parser.add_argument(
+        "--specs", type=int, default=10, help="specs for the pipeline (3-5); 20 adds about 4 minutes"
+    )
     parser.add_argument("--load-specs", default="2,20,100")
     parser.add_argument(
         "--tick",
-        default="2:30,2:364,20:364,100:91",
-        help="specs:days of history for the automation evaluation; writing history costs about 5 ms an "
-        "event (Dagster's sqlite storage), so 100:364 (78,000 events) adds about 7 minutes",
+        default="2:364,20:364,100:364",
+        help="specs:days of history for the automation evaluation; writing history costs about 1 ms an "
+        "event, so 100:364 (78,000 events) takes about 90 s",
     )
     parser.add_argument("--first", default=FIRST_DAY)
     parser.add_argument("--last", default=LAST_DAY)

@@ -19,20 +19,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 RUN = """
-import json
+import json, sys
 import dagster as dg
-from tests.test_step_threads import threads_job
+import tests.test_step_threads as jobs
 
-with dg.instance_for_test() as instance, dg.execute_job(dg.reconstructable(threads_job), instance) as result:
+job, node = sys.argv[1:]
+with dg.instance_for_test() as instance, dg.execute_job(dg.reconstructable(getattr(jobs, job)), instance) as result:
     assert result.success
-    print(json.dumps(result.output_for_node("threads")))
+    print(json.dumps(result.output_for_node(node)))
 """
 
 
 def _threads_job():
     import dagster as dg
 
-    from mlops_assets.platform.resources import executor_for
+    from mlops_assets.platform.executor import executor_for
     from mlops_assets.settings import current_settings
 
     @dg.op
@@ -53,13 +54,60 @@ def threads_job():
     return _threads_job()
 
 
-def _threads_in_a_step(tmp_path: Path, **env: str) -> dict[str, int]:
+def imports_job():
+    """Only a step that does not use MLflow."""
+    import dagster as dg
+
+    from mlops_assets.platform.executor import executor_for
+    from mlops_assets.settings import current_settings
+
+    @dg.op
+    def data_step() -> dict[str, bool]:
+        return {module: module in sys.modules for module in ("mlflow", "skops.io", "polars")}
+
+    @dg.job(executor_def=executor_for(current_settings()))
+    def imports():
+        data_step()
+
+    return imports
+
+
+def preload_job():
+    """A step that uses the MLflow resource and one that does not; each says what it found imported."""
+    import dagster as dg
+
+    from mlops_assets.platform.executor import executor_for
+    from mlops_assets.settings import current_settings
+
+    def imported() -> dict[str, bool]:
+        return {module: module in sys.modules for module in ("mlflow", "skops.io", "polars")}
+
+    @dg.op(required_resource_keys={"mlflow"})
+    def model_step() -> dict[str, bool]:
+        return imported()
+
+    @dg.op
+    def data_step() -> dict[str, bool]:
+        return imported()
+
+    @dg.job(
+        executor_def=executor_for(current_settings()),
+        resource_defs={"mlflow": dg.ResourceDefinition.none_resource()},
+    )
+    def preload():
+        model_step()
+        data_step()
+
+    return preload
+
+
+def _step_output(tmp_path: Path, job: str, node: str, **env: str) -> dict:
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "OMP_", "OPENBLAS_", "MKL_"))
     }
     environment.update(MLOPS_HOME=str(tmp_path), MLOPS_EXECUTOR="multiprocess", PYTHONPATH=str(ROOT), **env)
     done = subprocess.run(
-        [sys.executable, "-c", RUN],
+        [sys.executable, "-c", RUN, job, node],
         env=environment,
         cwd=ROOT,
         capture_output=True,
@@ -72,10 +120,24 @@ def _threads_in_a_step(tmp_path: Path, **env: str) -> dict[str, int]:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every budget is one thread")
 def test_a_step_process_uses_one_thread_by_default_and_the_budget_it_is_given(tmp_path):
-    assert _threads_in_a_step(tmp_path) == {"openmp": 1, "blas": 1}
-    assert _threads_in_a_step(tmp_path, MLOPS_STEP_THREADS="2") == {"openmp": 2, "blas": 2}
+    threads = "threads_job", "threads"
+    assert _step_output(tmp_path, *threads) == {"openmp": 1, "blas": 1}
+    assert _step_output(tmp_path, *threads, MLOPS_STEP_THREADS="2") == {"openmp": 2, "blas": 2}
     # A variable the user set for the OpenMP runtime is kept.
-    assert _threads_in_a_step(tmp_path, OMP_NUM_THREADS="2")["openmp"] == 2
+    assert _step_output(tmp_path, *threads, OMP_NUM_THREADS="2")["openmp"] == 2
+
+
+def test_a_run_with_a_step_that_uses_mlflow_forks_its_steps_from_a_server_that_imported_it(tmp_path):
+    model = _step_output(tmp_path, "preload_job", "model_step")
+    data = _step_output(tmp_path, "preload_job", "data_step")
+    # One server per run: both steps of this run find MLflow and skops (scikit-learn's model format) imported.
+    assert model == data == {"mlflow": True, "skops.io": True, "polars": True}
+    # A run without such a step does not import them (the thread test's run).
+    assert _step_output(tmp_path, "imports_job", "data_step") == {
+        "mlflow": False,
+        "skops.io": False,
+        "polars": True,
+    }
 
 
 def test_a_bad_step_thread_budget_is_a_settings_error_naming_it():

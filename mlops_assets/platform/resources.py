@@ -8,6 +8,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from mlops_assets.lib.versioned_store.wap import RunState
+from mlops_assets.platform.executor import executor_for
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
 from mlops_assets.resources.alerts import AlertResource
 from mlops_assets.resources.mlflow import MlflowResource
@@ -46,22 +47,6 @@ def dagster_run_state(instance: dg.DagsterInstance) -> Callable[[str], RunState 
         return RunState(in_progress=not record.dagster_run.is_finished, started_at=started)
 
     return state
-
-
-def executor_for(settings: Settings) -> dg.ExecutorDefinition:
-    if settings.executor == "k8s":
-        from dagster_k8s import k8s_job_executor
-
-        return k8s_job_executor
-    if settings.executor == "in_process":
-        return dg.in_process_executor
-    # Steps fork from a server that imported the code location (and pandera, which every contract
-    # check needs) once per run, instead of each step process importing them again; each step
-    # process gets its thread budget (step_process.py) from it.
-    preload = ["mlops_assets.platform.step_process", "mlops_assets.definitions", "mlops_assets.lib.contracts"]
-    return dg.multiprocess_executor.configured(
-        {"start_method": {"forkserver": {"preload_modules": preload}}}, name="multiprocess_executor"
-    )
 
 
 def _secret(variable: str, value: str) -> str | dg.EnvVar:

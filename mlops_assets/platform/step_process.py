@@ -1,7 +1,7 @@
 """What every step process of the multiprocess executor starts with: a thread budget.
 
 The executor runs steps side by side, as many as the machine has cores, each in a process forked
-from one server that imports this module once per run (``executor_for``). scikit-learn's OpenMP
+from one server that imports this module once per run (``platform/executor.py``). scikit-learn's OpenMP
 and numpy's BLAS start a thread per core in every one of those processes, and OpenMP's threads
 spin while they wait: on 2 cores, the two models' year of predictions took 60 s a step side by
 side against 8 s with one thread each (benchmarks/README.md). So each step process gets

@@ -1,0 +1,84 @@
+"""The executor runs are given: in process, a process per step, or a pod per step (``MLOPS_EXECUTOR``).
+
+With a process per step (the default), steps fork from one server that imports, once per run, what
+they all need: the thread budget (``step_process.py``), the code location and pandera, which every
+contract check uses. A run with steps that use MLflow (training, scoring, monitoring) also has the
+server import MLflow, scikit-learn and skops, about 3 s that each such step paid on its own: at 20
+models a year of scoring is 80 of them. A run of raw data and features does not pay for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.executor_definition import (
+    MULTI_PROC_CONFIG,
+    multiple_process_executor_requirements,
+)
+from dagster._core.execution.retries import RetryMode
+from dagster._core.execution.step_dependency_config import StepDependencyConfig
+from dagster._core.executor.multiprocess import MultiprocessExecutor
+
+from mlops_assets.settings import Settings
+
+STEP_PRELOAD = (
+    "mlops_assets.platform.step_process",
+    "mlops_assets.definitions",
+    "mlops_assets.lib.contracts",
+)
+MODEL_PRELOAD = (
+    "sklearn.ensemble",
+    "sklearn.pipeline",
+    "skops.io",
+    "mlflow",
+    "mlflow.sklearn",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "mlops_assets.lib.tracking.tracker",
+)
+MODEL_RESOURCE = "mlflow"
+
+
+class StepPreloadingExecutor(MultiprocessExecutor):
+    """Dagster's multiprocess executor, forking steps from a server that preloads what they use."""
+
+    def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[dg.DagsterEvent]:
+        job = plan_context.job.get_definition()
+        uses_models = any(
+            MODEL_RESOURCE in job.get_node(step.node_handle).definition.required_resource_keys
+            for step in execution_plan.get_steps_to_execute_in_topo_order()
+        )
+        self._explicit_forkserver_preload = [*STEP_PRELOAD, *(MODEL_PRELOAD if uses_models else ())]
+        yield from super().execute(plan_context, execution_plan)
+
+
+def _step_preloading_executor(init_context: dg.InitExecutorContext) -> StepPreloadingExecutor:
+    config = init_context.executor_config
+    return StepPreloadingExecutor(
+        retries=RetryMode.from_config(config["retries"]),  # ty: ignore[invalid-argument-type]
+        max_concurrent=config.get("max_concurrent"),
+        tag_concurrency_limits=config.get("tag_concurrency_limits"),
+        start_method="forkserver",
+        step_dependency_config=StepDependencyConfig.from_config(config.get("step_dependency_config")),
+    )
+
+
+step_preloading_executor = dg.ExecutorDefinition(
+    name="multiprocess_executor",
+    config_schema=MULTI_PROC_CONFIG,
+    requirements=multiple_process_executor_requirements(),
+    executor_creation_fn=_step_preloading_executor,
+    description="Dagster's multiprocess executor; steps fork from a server that preloads what they use.",
+)
+
+
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    if settings.executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if settings.executor == "in_process":
+        return dg.in_process_executor
+    return step_preloading_executor
