@@ -1,9 +1,11 @@
-"""Each step process of the multiprocess executor gets MLOPS_STEP_THREADS threads for scikit-learn's
-OpenMP and numpy's BLAS (``platform/step_process.py``): steps run side by side, one per core, and a
-thread per core in each oversubscribed the machine (two models scoring a year: 60 s a step, against
-8 s with a thread each).
+"""The step processes of the multiprocess executor (``platform/executor.py``, ``step_process.py``).
 
-Run in a fresh interpreter: the fork server that preloads the budget is started once per process.
+- Each gets MLOPS_STEP_THREADS threads for scikit-learn's OpenMP and numpy's BLAS: steps run side by
+  side, one per core, and a thread per core in each oversubscribed the machine (two models scoring
+  a year: 60 s a step, against 8 s with a thread each).
+- A run with a step that uses MLflow forks its steps from a server that imported MLflow once.
+
+Runs go in a fresh interpreter: the fork server that preloads all this is started once per process.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = """
 import json, sys
 import dagster as dg
-import tests.test_step_threads as jobs
+import tests.test_step_processes as jobs
 
 job, node = sys.argv[1:]
 with dg.instance_for_test() as instance, dg.execute_job(dg.reconstructable(getattr(jobs, job)), instance) as result:
@@ -101,11 +103,16 @@ def preload_job():
     return preload
 
 
-def _step_output(tmp_path: Path, job: str, node: str, **env: str) -> dict:
+def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "OMP_", "OPENBLAS_", "MKL_"))
     }
     environment.update(MLOPS_HOME=str(tmp_path), MLOPS_EXECUTOR="multiprocess", PYTHONPATH=str(ROOT), **env)
+    return environment
+
+
+def _step_output(tmp_path: Path, job: str, node: str, **env: str) -> dict:
+    environment = _environment(tmp_path, **env)
     done = subprocess.run(
         [sys.executable, "-c", RUN, job, node],
         env=environment,
