@@ -25,14 +25,18 @@ import json, sys
 import dagster as dg
 import tests.test_step_processes as jobs
 
-job, node = sys.argv[1:]
+job, *nodes = sys.argv[1:]
 with dg.instance_for_test() as instance, dg.execute_job(dg.reconstructable(getattr(jobs, job)), instance) as result:
     assert result.success
-    print(json.dumps(result.output_for_node(node)))
+    print(json.dumps({node: result.output_for_node(node) for node in nodes}))
 """
 
 
-def _threads_job():
+def _imported() -> dict[str, bool]:
+    return {module: module in sys.modules for module in ("mlflow", "skops.io", "polars")}
+
+
+def threads_job():
     import dagster as dg
 
     from mlops_assets.platform.executor import executor_for
@@ -52,10 +56,6 @@ def _threads_job():
     return threads_job
 
 
-def threads_job():
-    return _threads_job()
-
-
 def imports_job():
     """Only a step that does not use MLflow."""
     import dagster as dg
@@ -65,7 +65,7 @@ def imports_job():
 
     @dg.op
     def data_step() -> dict[str, bool]:
-        return {module: module in sys.modules for module in ("mlflow", "skops.io", "polars")}
+        return _imported()
 
     @dg.job(executor_def=executor_for(current_settings()))
     def imports():
@@ -81,16 +81,13 @@ def preload_job():
     from mlops_assets.platform.executor import executor_for
     from mlops_assets.settings import current_settings
 
-    def imported() -> dict[str, bool]:
-        return {module: module in sys.modules for module in ("mlflow", "skops.io", "polars")}
-
     @dg.op(required_resource_keys={"mlflow"})
     def model_step() -> dict[str, bool]:
-        return imported()
+        return _imported()
 
     @dg.op
     def data_step() -> dict[str, bool]:
-        return imported()
+        return _imported()
 
     @dg.job(
         executor_def=executor_for(current_settings()),
@@ -111,10 +108,11 @@ def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
     return environment
 
 
-def _step_output(tmp_path: Path, job: str, node: str, **env: str) -> dict:
+def _step_outputs(tmp_path: Path, job: str, *nodes: str, **env: str) -> dict:
+    """Run a job of this module in a fresh interpreter; the outputs of the named steps."""
     environment = _environment(tmp_path, **env)
     done = subprocess.run(
-        [sys.executable, "-c", RUN, job, node],
+        [sys.executable, "-c", RUN, job, *nodes],
         env=environment,
         cwd=ROOT,
         capture_output=True,
@@ -127,20 +125,21 @@ def _step_output(tmp_path: Path, job: str, node: str, **env: str) -> dict:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every budget is one thread")
 def test_a_step_process_uses_one_thread_by_default_and_the_budget_it_is_given(tmp_path):
-    threads = "threads_job", "threads"
-    assert _step_output(tmp_path, *threads) == {"openmp": 1, "blas": 1}
-    assert _step_output(tmp_path, *threads, MLOPS_STEP_THREADS="2") == {"openmp": 2, "blas": 2}
+    def threads(**env: str) -> dict[str, int]:
+        return _step_outputs(tmp_path, "threads_job", "threads", **env)["threads"]
+
+    assert threads() == {"openmp": 1, "blas": 1}
+    assert threads(MLOPS_STEP_THREADS="2") == {"openmp": 2, "blas": 2}
     # A variable the user set for the OpenMP runtime is kept.
-    assert _step_output(tmp_path, *threads, OMP_NUM_THREADS="2")["openmp"] == 2
+    assert threads(OMP_NUM_THREADS="2")["openmp"] == 2
 
 
 def test_a_run_with_a_step_that_uses_mlflow_forks_its_steps_from_a_server_that_imported_it(tmp_path):
-    model = _step_output(tmp_path, "preload_job", "model_step")
-    data = _step_output(tmp_path, "preload_job", "data_step")
+    steps = _step_outputs(tmp_path, "preload_job", "model_step", "data_step")
     # One server per run: both steps of this run find MLflow and skops (scikit-learn's model format) imported.
-    assert model == data == {"mlflow": True, "skops.io": True, "polars": True}
-    # A run without such a step does not import them (the thread test's run).
-    assert _step_output(tmp_path, "imports_job", "data_step") == {
+    assert steps["model_step"] == steps["data_step"] == {"mlflow": True, "skops.io": True, "polars": True}
+    # A run without such a step does not import them.
+    assert _step_outputs(tmp_path, "imports_job", "data_step")["data_step"] == {
         "mlflow": False,
         "skops.io": False,
         "polars": True,

@@ -42,25 +42,38 @@ MODEL_RESOURCE = "mlflow"
 
 
 class StepPreloadingExecutor(MultiprocessExecutor):
-    """Dagster's multiprocess executor, forking steps from a server that preloads what they use."""
+    """Dagster's multiprocess executor, forking steps from a server that preloads what they use
+    (and the modules a run's config adds under ``start_method: forkserver: preload_modules``)."""
+
+    def __init__(self, configured_preload: list[str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self._configured_preload = configured_preload
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[dg.DagsterEvent]:
-        job = plan_context.job.get_definition()
-        uses_models = any(
-            MODEL_RESOURCE in job.get_node(step.node_handle).definition.required_resource_keys
-            for step in execution_plan.get_steps_to_execute_in_topo_order()
-        )
-        self._explicit_forkserver_preload = [*STEP_PRELOAD, *(MODEL_PRELOAD if uses_models else ())]
+        if self._start_method == "forkserver":
+            job = plan_context.job.get_definition()
+            uses_models = any(
+                MODEL_RESOURCE in job.get_node(step.node_handle).definition.required_resource_keys
+                for step in execution_plan.get_steps_to_execute_in_topo_order()
+            )
+            self._explicit_forkserver_preload = [
+                *STEP_PRELOAD,
+                *(MODEL_PRELOAD if uses_models else ()),
+                *self._configured_preload,
+            ]
         yield from super().execute(plan_context, execution_plan)
 
 
 def _step_preloading_executor(init_context: dg.InitExecutorContext) -> StepPreloadingExecutor:
     config = init_context.executor_config
+    # Dagster's own config: a run may still ask for `spawn`, or add modules to preload.
+    start_method, start_config = next(iter((config.get("start_method") or {"forkserver": {}}).items()))
     return StepPreloadingExecutor(
+        configured_preload=list((start_config or {}).get("preload_modules") or []),
         retries=RetryMode.from_config(config["retries"]),  # ty: ignore[invalid-argument-type]
         max_concurrent=config.get("max_concurrent"),
         tag_concurrency_limits=config.get("tag_concurrency_limits"),
-        start_method="forkserver",
+        start_method=start_method,
         step_dependency_config=StepDependencyConfig.from_config(config.get("step_dependency_config")),
     )
 
