@@ -15,12 +15,12 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.landing import land_days
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import encode_table, read_table, table_path
+from mlops_assets.platform import contract_checks
 from mlops_assets.platform.contract_checks import _record_publication
 from mlops_assets.settings import load_settings
 from tests.conftest import data_version
@@ -114,23 +114,23 @@ def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path, monkeyp
 
 
 class _Recorder:
-    """What ``_record_publication`` uses of a check's context, writing events into a list in the
-    order they are logged (Dagster writes a logged event to the event log at once)."""
+    """What ``_record_publication`` writes, in the order it is written: it writes a batch of
+    events to the event log before it goes on (``contract_checks._log_versions``)."""
 
-    def __init__(self, on_first_event):
-        self.events: list[dg.AssetMaterialization] = []
-        self._on_first_event = on_first_event
-        self.op_execution_context = self
+    def __init__(self, on_first_batch):
+        self.events: list[tuple[str | None, str, dict]] = []  # (partition, data version, metadata)
+        self._on_first_batch = on_first_batch
         self.log = logging.getLogger("record_publication")
 
-    def log_event(self, event: dg.AssetMaterialization) -> None:
-        if self._on_first_event is not None:
-            hook, self._on_first_event = self._on_first_event, None
+    def log_versions(self, context, asset_key, versions) -> None:
+        assert context is self and asset_key == FLIGHTS
+        if self._on_first_batch is not None:
+            hook, self._on_first_batch = self._on_first_batch, None
             hook()
-        self.events.append(event)
+        self.events.extend(versions)
 
 
-def test_a_run_that_records_after_another_run_published_records_what_main_holds(tmp_path):
+def test_a_run_that_records_after_another_run_published_records_what_main_holds(tmp_path, monkeypatch):
     """The interleaving the real runs above can meet: run A reads main's version of a day, run B
     merges its own delivery of that day and records it, then A's event lands. Dagster's last word
     on the day must still be main's checksum, not A's stale read."""
@@ -149,14 +149,13 @@ def test_a_run_that_records_after_another_run_published_records_what_main_holds(
     deliver("ORD")  # run A's publication: main holds A's delivery when A reads it
 
     def run_b_publishes_and_records() -> None:
-        recorder.events.append(
-            dg.AssetMaterialization(FLIGHTS, partition="2013-05-09", tags={DATA_VERSION_TAG: deliver("BOS")})
-        )
+        recorder.events.append(("2013-05-09", deliver("BOS"), {}))
 
-    recorder = _Recorder(on_first_event=run_b_publishes_and_records)
+    recorder = _Recorder(on_first_batch=run_b_publishes_and_records)
+    monkeypatch.setattr(contract_checks, "_log_versions", recorder.log_versions)
     _record_publication(recorder, store, FLIGHTS, {"2013-05-09": {"rows": 1.0}}, failed=set())
 
     held = store.stat_object("main", path).checksum
-    assert [e.tags[DATA_VERSION_TAG] for e in recorder.events][-1] == held
-    assert recorder.events[-1].metadata["recorded_from_main"].value is True
+    assert recorder.events[-1][1] == held
+    assert recorder.events[-1][2]["recorded_from_main"] is True
     assert len(recorder.events) == 3, "A's stale event, B's, and A's record of what main now holds"

@@ -17,11 +17,16 @@ import time
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.events import (
+    AssetMaterializationPlannedData,
+    DagsterEvent,
+    DagsterEventType,
+    StepMaterializationData,
+)
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from mlops_assets.event_log_storage import OPEN_SHARDS, PooledSqliteEventLogStorage
+from mlops_assets.event_log_storage import EVENT_BATCH_SIZE, OPEN_SHARDS, PooledSqliteEventLogStorage
 from mlops_assets.instance import prepare_instance
 from mlops_assets.settings import load_settings
 
@@ -43,6 +48,21 @@ def _materialization(run_id: str, partition: str, version: str) -> EventLogEntry
                     ASSET, partition=partition, tags={"dagster/data_version": version}, metadata={"rows": 1.0}
                 )
             ),
+        ),
+    )
+
+
+def _planned(run_id: str, asset: dg.AssetKey, partition: str) -> EventLogEntry:
+    return EventLogEntry(
+        error_info=None,
+        level=10,
+        user_message="",
+        run_id=run_id,
+        timestamp=time.time(),
+        dagster_event=DagsterEvent(
+            DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
+            "job",
+            event_specific_data=AssetMaterializationPlannedData(asset, partition=partition),
         ),
     )
 
@@ -82,6 +102,91 @@ def test_it_reads_and_writes_the_same_files_as_dagsters_own_storage_across_many_
     assert len(pooled._engines) <= OPEN_SHARDS
     pooled.dispose()
     stock.dispose()
+
+
+def _what_readers_see(storage: SqliteEventLogStorage, run_id: str) -> dict[str, object]:
+    record = storage.get_asset_records([ASSET])[0].asset_entry
+    return {
+        "versions": _latest_versions(storage),
+        "materialized": storage.get_materialized_partitions(ASSET),
+        "version_tags": storage.get_latest_tags_by_partition(
+            ASSET, DagsterEventType.ASSET_MATERIALIZATION, ["dagster/data_version"]
+        ),
+        "last": (record.last_materialization.dagster_event.partition, record.last_run_id),  # ty: ignore[possibly-missing-attribute]
+        "planned": storage.get_latest_planned_materialization_info(ASSET).run_id,  # ty: ignore[possibly-missing-attribute]
+        "run_log": [
+            (entry.dagster_event_type, entry.dagster_event.partition)  # ty: ignore[possibly-missing-attribute]
+            for entry in storage.get_logs_for_run(run_id)
+        ],
+    }
+
+
+def test_a_batch_is_stored_as_dagster_stores_its_events_one_by_one(tmp_path):
+    """A batch (Dagster's: a run's planned events, a range's materializations) is one transaction
+    per database; what any reader sees must be what Dagster's own storage writes event by event."""
+    days = [f"2013-01-{d:02d}" for d in range(1, 8)]
+    batches = [
+        [_planned("run-a", ASSET, day) for day in days],
+        [_materialization("run-a", day, f"v1-{day}") for day in days],
+        # A later run plans two days and writes them, in one batch: each kind's last event counts.
+        [
+            *(_planned("run-b", ASSET, day) for day in days[2:4]),
+            *(_materialization("run-b", day, f"v2-{day}") for day in reversed(days[2:4])),
+        ],
+    ]
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    pooled = PooledSqliteEventLogStorage(str(tmp_path / "pooled"))
+    for batch in batches:
+        for event in batch:
+            stock.store_event(event)
+        pooled.store_event_batch(batch)
+
+    seen = _what_readers_see(pooled, "run-a")
+    assert seen == _what_readers_see(stock, "run-a")
+    assert seen["versions"]["2013-01-03"] == "v2-2013-01-03"
+    assert seen["last"] == ("2013-01-03", "run-b")
+    assert _what_readers_see(pooled, "run-b") == _what_readers_see(stock, "run-b")
+    stock.dispose()
+    pooled.dispose()
+
+
+def test_a_partition_range_run_writes_its_events_in_batches(tmp_path, monkeypatch):
+    """The embedded instance turns Dagster's batching on: a range's planned events and its
+    materializations (the asset's output and the contract check's record of main) are each one
+    batch, not one transaction per day."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
+    batches: list[list[tuple[DagsterEventType, str | None]]] = []
+    store_batch = PooledSqliteEventLogStorage.store_event_batch
+
+    def observing(self, events) -> None:
+        batches.append([(e.dagster_event_type, e.dagster_event.partition) for e in events])
+        store_batch(self, events)
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event_batch", observing)
+    days = dg.DailyPartitionsDefinition(start_date="2013-01-01", end_date="2013-01-11")
+
+    @dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
+    def daily(context) -> None:
+        assert len(context.partition_keys) == 10
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE)
+        result = dg.materialize(
+            [daily],
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2013-01-01",
+                "dagster/asset_partition_range_end": "2013-01-10",
+            },
+        )
+        assert result.success
+        assert len(instance.get_materialized_partitions(dg.AssetKey("daily"))) == 10
+    keys = days.get_partition_keys()
+    planned = [(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, day) for day in keys]
+    materialized = [(DagsterEventType.ASSET_MATERIALIZATION, day) for day in keys]
+    assert batches == [planned, materialized]
 
 
 WRITER = """

@@ -54,6 +54,37 @@ def test_seven_day_range_runs_as_a_single_run(settings, defs, instance, store):
     assert published == {table_path(FLIGHTS.path, f"2013-03-0{d}") for d in range(1, 8)}
 
 
+def test_a_range_writes_each_assets_days_to_the_event_log_as_one_batch(
+    settings, defs, instance, store, monkeypatch
+):
+    """With Dagster's batching on (the embedded and the production instances turn it on), a
+    range's materializations are one batch per asset: the step's (staged) and the contract
+    check's (what main holds), not a transaction per day."""
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    batches: list[tuple[dg.AssetKey, list[str], bool]] = []
+    storage_type = type(instance.event_log_storage)
+    store_batch = storage_type.store_event_batch
+
+    def observing(self, events) -> None:
+        materializations = [e.asset_materialization for e in events if e.asset_materialization]
+        if materializations and materializations[0].asset_key == FLIGHTS:
+            published = {bool(m.metadata.get("published")) for m in materializations}
+            assert len(published) == 1, "a batch is either the step's or the check's"
+            batches.append((FLIGHTS, [m.partition for m in materializations], published.pop()))
+        store_batch(self, events)
+
+    monkeypatch.setattr(storage_type, "store_event_batch", observing)
+    land(settings, "2013-03-01", "2013-03-07")
+    assert run_daily(defs, instance, "2013-03-01", "2013-03-07").success
+
+    days = [f"2013-03-0{d}" for d in range(1, 8)]
+    assert batches == [(FLIGHTS, days, False), (FLIGHTS, days, True)]
+    assert (
+        data_version(instance, FLIGHTS, "2013-03-04")
+        == store.stat_object("main", table_path(FLIGHTS.path, "2013-03-04")).checksum
+    )
+
+
 def test_identical_rematerialization_keeps_the_data_version(settings, defs, instance, store):
     land(settings, "2013-04-02", "2013-04-02")
 

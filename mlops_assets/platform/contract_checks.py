@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
+from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 
 from mlops_assets.lib.audit import Audit, ContractFactory, RowDay, audit_and_publish
 from mlops_assets.lib.landing import landed_file
@@ -93,14 +94,18 @@ def _record_publication(
     """
     path = list(asset_key.path)
     recorded = main_versions(store, path)
-    for partition in sorted(materialized, key=lambda p: p or ""):
-        _log_version(
-            context,
-            asset_key,
-            partition,
-            recorded.get(table_path(path, partition), ""),
-            {**materialized[partition], "published": partition not in failed},
-        )
+    _log_versions(
+        context,
+        asset_key,
+        [
+            (
+                partition,
+                recorded.get(table_path(path, partition), ""),
+                {**materialized[partition], "published": partition not in failed},
+            )
+            for partition in sorted(materialized, key=lambda p: p or "")
+        ],
+    )
     # Another run of the same partition may merge between our read of main and our event: its
     # event can then land before ours, and ours (stale) would be Dagster's last word. Events are
     # written when logged, so read main again: whatever moved since is recorded once more. The run
@@ -114,14 +119,19 @@ def _record_publication(
         }
         if not moved:
             return
-        for partition, version in sorted(moved.items(), key=lambda item: item[0] or ""):
+        for partition in sorted(moved, key=lambda p: p or ""):
             context.log.info(
                 f"{asset_key.to_user_string()} {partition or ''}: main moved while this run recorded"
                 " (another run published it); recording main's version"
             )
-            _log_version(
-                context, asset_key, partition, version, {"published": False, "recorded_from_main": True}
-            )
+        _log_versions(
+            context,
+            asset_key,
+            [
+                (partition, version, {"published": False, "recorded_from_main": True})
+                for partition, version in sorted(moved.items(), key=lambda item: item[0] or "")
+            ],
+        )
         recorded = held
     context.log.warning(
         f"{asset_key.to_user_string()}: main kept moving while this run recorded its data versions "
@@ -133,21 +143,32 @@ def _record_publication(
 _RECORD_ROUNDS = 10
 
 
-def _log_version(
+def _log_versions(
     context: dg.AssetCheckExecutionContext,
     asset_key: dg.AssetKey,
-    partition: str | None,
-    version: str,
-    metadata: dict[str, Any],
+    versions: list[tuple[str | None, str, dict[str, Any]]],
 ) -> None:
-    context.op_execution_context.log_event(
-        dg.AssetMaterialization(
+    """A materialization of ``asset_key`` per (partition, data version, metadata), written as one
+    batch of the event log (a year's partitions in one transaction, as Dagster writes an output's).
+
+    ``context.log_event`` would write them one at a time; it has no batch. This does what it does
+    (log the event, keep it among the step's events) with Dagster's batch marker on each."""
+    op_context = context.op_execution_context
+    batch_id = generate_event_batch_id()
+    for i, (partition, version, metadata) in enumerate(versions):
+        materialization = dg.AssetMaterialization(
             asset_key=asset_key,
             partition=partition,
             tags={DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
             metadata=metadata,
         )
-    )
+        op_context._events.append(  # noqa: SLF001 - what log_event does, with a batch marker
+            DagsterEvent.asset_materialization(
+                op_context._step_execution_context,  # noqa: SLF001
+                materialization,
+                DagsterEventBatchMetadata(batch_id, i == len(versions) - 1),
+            )
+        )
 
 
 def contract_result(
