@@ -152,3 +152,34 @@ def test_a_bad_step_thread_budget_is_a_settings_error_naming_it():
     for bad in ("0", "two", "-1"):
         with pytest.raises(SettingsError, match="MLOPS_STEP_THREADS"):
             load_settings({"MLOPS_STEP_THREADS": bad})
+
+
+def test_the_step_server_imports_what_a_step_needs_to_open_the_instance(tmp_path):
+    """Every step opens the instance first: about 0.5 s of imports (sqlalchemy, Dagster's sql
+    storages) that the server does once. It imports the classes only, and opens nothing."""
+    from mlops_assets.instance import prepare_instance
+    from mlops_assets.settings import load_settings
+
+    home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
+    before = sorted(p.name for p in Path(home).rglob("*"))
+    probe = (
+        "import sys; import mlops_assets.platform.step_process; "
+        "print(' '.join(m for m in sys.argv[1:] if m in sys.modules))"
+    )
+    wanted = [
+        "sqlalchemy",
+        "mlops_assets.event_log_storage",
+        "dagster._core.storage.runs.sqlite.sqlite_run_storage",
+        "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *wanted],
+        env={**_environment(tmp_path), "DAGSTER_HOME": str(home)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == wanted
+    assert sorted(p.name for p in Path(home).rglob("*")) == before
