@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,36 @@ def preload_job():
     return preload
 
 
+def sleeper_job():
+    """A step that says its pid, then works for longer than any test waits."""
+    import dagster as dg
+
+    from mlops_assets.platform.executor import executor_for
+    from mlops_assets.settings import current_settings
+
+    @dg.op
+    def long_step() -> None:
+        import time
+
+        Path(os.environ["STEP_PID_FILE"]).write_text(str(os.getpid()))
+        time.sleep(300)
+
+    @dg.job(executor_def=executor_for(current_settings()))
+    def sleeper():
+        long_step()
+
+    return sleeper
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, exited and not yet reaped, is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "OMP_", "OPENBLAS_", "MKL_"))
@@ -183,3 +215,38 @@ def test_the_step_server_imports_what_a_step_needs_to_open_the_instance(tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == wanted
     assert sorted(p.name for p in Path(home).rglob("*")) == before
+
+
+def test_a_step_process_ends_when_its_run_worker_is_killed(tmp_path):
+    """Python's fork server does not end its children with the run worker: a step went on after
+    its worker was SIGKILLed, next to the retry the run monitor starts. Now it ends with it."""
+    pid_file = tmp_path / "step.pid"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", RUN, "sleeper_job"],
+        env=_environment(tmp_path, STEP_PID_FILE=str(pid_file)),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    step = None
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() or not pid_file.read_text():
+            assert worker.poll() is None, "the run ended before its step started"
+            assert time.monotonic() < deadline, "the step did not start within 120 s"
+            time.sleep(0.2)
+        step = int(pid_file.read_text())
+        assert _running(step)
+
+        worker.kill()
+        worker.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _running(step) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _running(step), "the step process outlived its run worker by 20 s"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=30)
+        if step is not None and _running(step):
+            os.kill(step, signal.SIGKILL)

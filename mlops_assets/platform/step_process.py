@@ -1,5 +1,6 @@
-"""What every step process of the multiprocess executor starts with: a thread budget, and the
-classes of the instance it opens first (imported once by the server, not in every step).
+"""What every step process of the multiprocess executor starts with: a thread budget, the classes
+of the instance it opens first (imported once by the server, not in every step), and a watch on
+its run worker, so that a killed worker does not leave its steps running.
 
 The executor runs steps side by side, as many as the machine has cores, each in a process forked
 from one server that imports this module once per run (``platform/executor.py``). scikit-learn's OpenMP
@@ -19,6 +20,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import select
+import signal
+import threading
 
 from threadpoolctl import threadpool_limits
 
@@ -56,3 +60,38 @@ def _import_instance_classes() -> None:
 
 
 _import_instance_classes()
+
+
+# A step must not outlive its run worker. The run monitor fails a run whose worker died, and the
+# retry policy runs it again; a step process left running would go on staging and publishing next
+# to the retry (safe through WAP, but work no one waits for). Python's fork server does not end its
+# children when the worker goes: each step watches the worker (this server's parent) itself.
+_SERVER = os.getpid()
+_WORKER = os.getppid()
+_forked_by = [0]
+
+
+def _note_forking_process() -> None:
+    _forked_by[0] = os.getpid()
+
+
+def _end_with_the_run_worker() -> None:
+    """In a process this server forks (a step), after the fork: end it when the run worker ends."""
+    if _forked_by[0] != _SERVER:  # a process a step forks: its step watches for it
+        return
+    try:
+        worker = os.pidfd_open(_WORKER)
+    except ProcessLookupError:  # gone already
+        os.kill(os.getpid(), signal.SIGKILL)
+        return
+    except OSError:  # no pidfd (not Linux 5.3+): steps then outlive a killed worker, as Dagster's do
+        return
+
+    def watch() -> None:
+        select.select([worker], [], [])  # readable once the worker has exited
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="mlops-end-with-run-worker", daemon=True).start()
+
+
+os.register_at_fork(before=_note_forking_process, after_in_child=_end_with_the_run_worker)
