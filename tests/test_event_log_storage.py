@@ -33,38 +33,27 @@ from mlops_assets.settings import load_settings
 ASSET = dg.AssetKey(["raw", "flights"])
 
 
-def _materialization(run_id: str, partition: str, version: str) -> EventLogEntry:
+def _entry(run_id: str, event_type: DagsterEventType, data: object) -> EventLogEntry:
     return EventLogEntry(
         error_info=None,
         level=10,
         user_message="",
         run_id=run_id,
         timestamp=time.time(),
-        dagster_event=DagsterEvent(
-            DagsterEventType.ASSET_MATERIALIZATION.value,
-            "job",
-            event_specific_data=StepMaterializationData(
-                dg.AssetMaterialization(
-                    ASSET, partition=partition, tags={"dagster/data_version": version}, metadata={"rows": 1.0}
-                )
-            ),
-        ),
+        dagster_event=DagsterEvent(event_type.value, "job", event_specific_data=data),
     )
+
+
+def _materialization(run_id: str, partition: str, version: str) -> EventLogEntry:
+    materialization = dg.AssetMaterialization(
+        ASSET, partition=partition, tags={"dagster/data_version": version}, metadata={"rows": 1.0}
+    )
+    return _entry(run_id, DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(materialization))
 
 
 def _planned(run_id: str, asset: dg.AssetKey, partition: str) -> EventLogEntry:
-    return EventLogEntry(
-        error_info=None,
-        level=10,
-        user_message="",
-        run_id=run_id,
-        timestamp=time.time(),
-        dagster_event=DagsterEvent(
-            DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
-            "job",
-            event_specific_data=AssetMaterializationPlannedData(asset, partition=partition),
-        ),
-    )
+    planned = AssetMaterializationPlannedData(asset, partition=partition)
+    return _entry(run_id, DagsterEventType.ASSET_MATERIALIZATION_PLANNED, planned)
 
 
 def _latest_versions(storage: SqliteEventLogStorage) -> dict[str, str]:
