@@ -119,7 +119,8 @@ def _record_publication(
         }
         if not moved:
             return
-        for partition in sorted(moved, key=lambda p: p or ""):
+        in_order = sorted(moved.items(), key=lambda item: item[0] or "")
+        for partition, _ in in_order:
             context.log.info(
                 f"{asset_key.to_user_string()} {partition or ''}: main moved while this run recorded"
                 " (another run published it); recording main's version"
@@ -129,7 +130,7 @@ def _record_publication(
             asset_key,
             [
                 (partition, version, {"published": False, "recorded_from_main": True})
-                for partition, version in sorted(moved.items(), key=lambda item: item[0] or "")
+                for partition, version in in_order
             ],
         )
         recorded = held

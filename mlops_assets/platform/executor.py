@@ -2,9 +2,10 @@
 
 With a process per step (the default), steps fork from one server that imports, once per run, what
 they all need: the thread budget and the instance's storage classes (``step_process.py``), the code
-location and pandera, which every contract check uses. A run with steps that use MLflow (training, scoring, monitoring) also has the
-server import MLflow, scikit-learn and skops, about 3 s that each such step paid on its own: at 20
-models a year of scoring is 80 of them. A run of raw data and features does not pay for them.
+location and pandera, which every contract check uses. A run with steps that use MLflow (training,
+scoring, monitoring) also has the server import MLflow, scikit-learn and skops, about 3 s that each
+such step paid on its own: at 20 models a year of scoring is 80 of them. A run of raw data and
+features does not pay for them.
 
 The run worker also reads the steps' events without waiting on a quiet step while another has
 events waiting (``_poll_for_event`` below).
