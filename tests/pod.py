@@ -9,7 +9,9 @@ being a list of ``{"job": ..., "range": [first, last] | null, "assets": ["a/b", 
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import signal
 import sys
 
 import dagster as dg
@@ -21,6 +23,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def main(plan: list[dict]) -> int:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for our stacks if we hang
     defs = build_definitions(load_settings())
     with dg.DagsterInstance.get() as instance:
         for step in plan:

@@ -56,8 +56,11 @@ def kill_when_printed(child: subprocess.Popen, marker: str, seconds: float = 180
 def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
     """A real ``mlflow server`` on a free 127.0.0.1 port (sqlite and artifacts under ``root``); its URL.
 
-    Waits for /health within ``start_seconds``; stops the server's whole process group after."""
+    Waits for /health within ``start_seconds``; stops the server's whole process group after. Its
+    output goes to ``root/server.log``, for a test that fails to show."""
     port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    log = (root / "server.log").open("ab")
     server = subprocess.Popen(
         [
             os.path.join(os.path.dirname(sys.executable), "mlflow"),
@@ -73,8 +76,8 @@ def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
             "--artifacts-destination",
             str(root / "server-artifacts"),
         ],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # uvicorn workers are children: stop the whole group
     )
     url = f"http://127.0.0.1:{port}"
@@ -95,3 +98,4 @@ def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
         yield url
     finally:
         stop_group(server, grace_seconds=20)
+        log.close()

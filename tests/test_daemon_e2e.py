@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -46,6 +47,27 @@ def _materialized(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
     return records.records[0] if records.records else None
 
 
+def _what_happened(instance: dg.DagsterInstance, log: Path) -> str:
+    """The runs (status, trigger, what failed) and the end of ``dagster dev``'s output: what a
+    failure of this test must say, since it runs once per CI and cannot be watched."""
+    lines = []
+    for run in reversed(instance.get_runs(limit=60)):
+        lines.append(
+            f"{run.run_id[:8]} {run.job_name} {run.status.value} {run.tags.get('mlops/trigger', '')}"
+        )
+        for record in instance.get_records_for_run(
+            run.run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+        ).records:
+            event = record.event_log_entry.dagster_event
+            error = getattr(event.event_specific_data, "error", None) if event else None
+            while error is not None and error.cause is not None:  # the user code's own error
+                error = error.cause
+            said = error.message.strip() if error else (event.message if event else "")
+            lines.append(f"    {record.event_log_entry.step_key or 'run'}: {said}")
+    tail = log.read_text(errors="replace")[-6000:] if log.exists() else "(no output)"
+    return "\n".join(["runs, oldest first:", *lines, "dagster dev, last lines:", tail])
+
+
 def _materializations_after(instance: dg.DagsterInstance, keys, storage_id: int) -> Counter:
     """(asset, partition) -> how many times it was computed (a check's publication is not counted again)."""
     counts: Counter = Counter()
@@ -68,7 +90,9 @@ def _materializations_after(instance: dg.DagsterInstance, keys, storage_id: int)
     ],
     ids=["year"],
 )
+@pytest.mark.timeout(1500)  # the waits below are bounded, and say what happened when they run out
 def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, monkeypatch, history):
+    began = time.monotonic()
     first, last = history
     scored_from = (date.fromisoformat(last) - timedelta(days=13)).isoformat()
     new_day = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
@@ -98,7 +122,10 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
         keys = list(graph.get_all_asset_keys())
         watermark = instance.event_log_storage.get_maximum_record_id() or 0
 
+        print(f"history built and scored in {time.monotonic() - began:.0f} s")
         port = free_port()
+        log_path = tmp_path / "dagster-dev.log"
+        log = log_path.open("w")
         env = {**os.environ, "MLOPS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
         server = subprocess.Popen(
             [
@@ -113,8 +140,8 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
             ],
             cwd=PROJECT_ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
@@ -131,11 +158,15 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
 
             # Upstream delivers one new day. Nobody launches anything.
             land_days(settings.landing_dir, date.fromisoformat(new_day), date.fromisoformat(new_day))
-            deadline = time.monotonic() + 600
+            landed = time.monotonic()
+            deadline = landed + 600
             while time.monotonic() < deadline and not all(_materialized(instance, k, new_day) for k in CHAIN):
                 time.sleep(5)
             missing = [k.to_user_string() for k in CHAIN if not _materialized(instance, k, new_day)]
-            assert not missing, f"not materialized within 600 s: {missing}"
+            assert not missing, (
+                f"not materialized within 600 s: {missing}\n{_what_happened(instance, log_path)}"
+            )
+            print(f"the chain ran in {time.monotonic() - landed:.0f} s")
             # Then let automation settle: no run in progress for 35 s (two automation ticks).
             quiet_since, deadline = time.monotonic(), time.monotonic() + 300
             while time.monotonic() < deadline and time.monotonic() - quiet_since < 35:
@@ -144,6 +175,7 @@ def test_one_landed_day_runs_its_chain_by_itself_and_only_its_chain(tmp_path, mo
                 time.sleep(3)
         finally:
             stop_group(server)
+            log.close()
 
         triggers = {
             k.to_user_string(): instance.get_run_by_id(_materialized(instance, k, new_day).run_id).tags.get(

@@ -18,6 +18,7 @@ import copy
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -139,7 +140,18 @@ def _start_pod(production: dict, name: str, plan: list[dict]) -> tuple[subproces
 
 def _finish_pod(process: subprocess.Popen, home: Path) -> list[dict]:
     """Wait for the pod, then delete its disk, as Kubernetes does with an emptyDir."""
-    out, err = process.communicate(timeout=POD_SECONDS)
+    try:
+        out, err = process.communicate(timeout=POD_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)  # tests/pod.py prints every thread's stack
+        time.sleep(2)
+        process.kill()
+        out, err = process.communicate(timeout=60)
+        tracking_log = home.parents[1] / "mlflow" / "server.log"
+        pytest.fail(
+            f"pod {home.name} still running after {POD_SECONDS} s; its runs: {out}\n{err[-12000:]}\n"
+            f"mlflow server, last lines:\n{tracking_log.read_text(errors='replace')[-4000:]}"
+        )
     print(f"[pod] {home.name}: done at {time.monotonic():.0f} s")
     shutil.rmtree(home)
     runs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]

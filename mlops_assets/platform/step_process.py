@@ -88,7 +88,10 @@ def _end_with_the_run_worker() -> None:
         return
 
     def watch() -> None:
-        select.select([worker], [], [])  # readable once the worker has exited
+        exited = select.poll()  # not select(): it refuses descriptors past 1023
+        exited.register(worker, select.POLLIN)
+        while not exited.poll():  # readable once the worker has exited
+            pass
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="mlops-end-with-run-worker", daemon=True).start()
