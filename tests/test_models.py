@@ -20,6 +20,7 @@ from mlops_assets.lib import training
 from mlops_assets.lib.features import build_flight_features
 from mlops_assets.lib.landing import land_days, read_landed
 from mlops_assets.lib.model_spec import load_spec
+from mlops_assets.lib.tracking.tracker import MODEL_REQUIREMENTS, model_requirements
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
 from mlops_assets.settings import MODELS_DIR, load_settings
@@ -82,6 +83,25 @@ def test_training_registers_a_champion_with_governance(trained):
         .value
         > 0.55
     )
+
+
+def test_a_model_is_logged_with_its_requirements_given_and_they_cover_what_mlflow_would_infer(trained):
+    import mlflow
+    from mlflow.models import infer_pip_requirements
+    from mlflow.pyfunc import get_model_dependencies
+
+    settings, _, _, result = trained
+    assert result.success
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    uri = f"models:/{LATE.path[-1]}/1"
+    logged = Path(get_model_dependencies(uri)).read_text().split()
+    assert logged == model_requirements()
+    assert [line.split("==")[0] for line in logged] == list(MODEL_REQUIREMENTS)
+    # MLflow's own inference (a Python that loads the model and records its imports), once here
+    # rather than at every training: all it finds, but the test runner it runs under, we give.
+    inferred = {line.split("==")[0].lower() for line in infer_pip_requirements(uri, "sklearn")}
+    assert inferred - {"pytest", "rich"} <= set(MODEL_REQUIREMENTS), inferred
 
 
 def test_training_data_stays_readable_at_its_pinned_commit(trained):

@@ -23,6 +23,18 @@ PROFILE_ARTIFACT = "monitoring/reference_profile.json"
 KEY_PACKAGES = ("scikit-learn", "polars", "mlflow", "dagster", "pandera", "numpy", "pyarrow")
 
 
+# What a logged model needs to load and score: MLflow's pyfunc wrapper (and pandas under it),
+# scikit-learn (numpy, scipy), skops (the format it is saved in) and polars (our own transformers).
+# Given, not inferred: MLflow infers them by starting a Python that loads the model and records
+# its imports, 2-3 s for every trained model, and records the process's own extras too (pytest).
+MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas", "polars")
+
+
+def model_requirements() -> list[str]:
+    """``MODEL_REQUIREMENTS`` pinned to the versions installed here, which trained the model."""
+    return [f"{name}=={importlib_metadata.version(name)}" for name in MODEL_REQUIREMENTS]
+
+
 def dependency_versions() -> dict[str, str]:
     versions = {}
     for name in KEY_PACKAGES:
@@ -186,6 +198,7 @@ class Tracker:
                 skops_trusted_types=_own_types(pipeline),
                 signature=infer_signature(input_example, output_example),
                 input_example=input_example,
+                pip_requirements=model_requirements(),
                 registered_model_name=name,
             )
         version = str(info.registered_model_version)
