@@ -8,6 +8,7 @@ silently disappears from the graph would be worse).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -257,6 +258,14 @@ def spec_error(path: Path, text: str, exc: ValidationError) -> SpecError:
     return SpecError("; ".join(f"{_where(path, text, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()))
 
 
+@functools.cache
+def _scikit_learn_version() -> str:
+    """Asked once a process (reading the installed distributions takes about 0.4 ms a spec)."""
+    from importlib.metadata import version
+
+    return version("scikit-learn")
+
+
 def read_spec_file(path: Path) -> tuple[dict[str, Any], str]:
     """The ``attributes`` mapping of a model's ``defs.yaml`` and the file's text."""
     try:
@@ -340,10 +349,8 @@ class EstimatorValidationCache:
 
     @staticmethod
     def _key(estimator: EstimatorSpec) -> str:
-        from importlib.metadata import version
-
         payload = json.dumps(
-            [estimator.type, estimator.params, version("scikit-learn")], sort_keys=True, default=str
+            [estimator.type, estimator.params, _scikit_learn_version()], sort_keys=True, default=str
         )
         return hashlib.sha256(payload.encode()).hexdigest()
 
