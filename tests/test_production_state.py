@@ -80,6 +80,10 @@ def production(tmp_path_factory):
                 "LAKEFS_REPOSITORY": "mlops",
                 "LAKEFS_STORAGE_NAMESPACE": "local://mlops",
                 "MLFLOW_TRACKING_URI": tracking,
+                # A tracking call that gets no answer fails the pod within its time, with MLflow's
+                # error, instead of MLflow's default budget (120 s, 7 retries: about 20 minutes).
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                 "DAGSTER_PG_HOST": postgres.host,
                 "DAGSTER_PG_USERNAME": postgres.user,
                 "DAGSTER_PG_PASSWORD": postgres.password,
