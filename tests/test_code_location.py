@@ -97,6 +97,43 @@ def test_code_location_loads_with_dagster_itself(tmp_path):
     assert "mlops_assets" in done.stdout + done.stderr
 
 
+# What the steps use and the graph does not: each is imported by the step (or the check, or the dbt
+# run) that needs it. The webserver, the daemon, the code server and every run worker load the code
+# location; at 100 models that load is what they wait for (benchmarks/README.md, section 1).
+NOT_AT_LOAD = ("sklearn", "pandera", "mlflow", "scipy", "numpy", "skops", "duckdb", "psycopg2")
+
+
+def test_loading_the_code_location_imports_none_of_what_only_steps_use(tmp_path, monkeypatch):
+    """The first load of a new spec validates its estimator with scikit-learn and remembers the
+    answer ($MLOPS_HOME/cache, made with the instance); every load after it imports none of them."""
+    from mlops_assets.instance import prepare_instance
+    from mlops_assets.settings import load_settings
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))  # prepare_instance sets it: restored after
+    home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
+    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "DAGSTER_HOME": str(home)}
+    probe = (
+        "import sys; import mlops_assets.definitions as d; d.defs.resolve_asset_graph(); "
+        "print(' '.join(m for m in sys.argv[1:] if m in sys.modules) or 'none')"
+    )
+
+    def load() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *NOT_AT_LOAD],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip().splitlines()[-1]
+
+    first, then = load(), load()
+    assert "sklearn" in first.split()  # the new specs' estimators, validated once
+    assert then == "none", f"imported at load: {then}"
+
+
 def test_training_runs_and_steps_ask_for_more_memory_than_scoring(defs):
     """Kubernetes pod sizes travel as dagster-k8s/config tags (mlops_assets/run_pod_resources.yaml)."""
 

@@ -15,18 +15,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from mlops_assets.lib import training
-from mlops_assets.lib.drift import ReferenceProfile, build_profile
-from mlops_assets.lib.estimation import ESTIMATOR_ARTIFACT, fit_estimator
 from mlops_assets.lib.features import FEATURES
 from mlops_assets.lib.landing import days_between
 from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
 from mlops_assets.lib.tracking import CHAMPION, PROFILE_ARTIFACT
 from mlops_assets.lib.tracking.tracker import RegisteredModel, Tracker, environment_tags
+
+if TYPE_CHECKING:  # drift and estimation (numpy) are imported when a version is trained, not at load
+    from mlops_assets.lib.drift import ReferenceProfile
 
 SCORE_COLUMN = "score"
 # One row per version ever trained (the newest last): the model reference table, read by dbt.
@@ -58,6 +59,8 @@ REF_COLUMNS = {
 
 
 def reference_profile(spec: ModelSpec, train: pl.DataFrame, train_scores) -> ReferenceProfile:
+    from mlops_assets.lib.drift import build_profile
+
     return build_profile(
         train.with_columns(pl.Series(SCORE_COLUMN, train_scores, dtype=pl.Float64)),
         numeric=[f for f in spec.features if not FEATURES[f].categorical],
@@ -95,6 +98,8 @@ def train_and_register(
     the caller knows (git sha, dependency lock digest, run id, store), recorded with the version;
     ``requirements_lock``: the full dependency lock, logged as an artifact.
     """
+    from mlops_assets.lib.estimation import ESTIMATOR_ARTIFACT, fit_estimator
+
     holdout_dates = [date.fromisoformat(d) for d in window.holdout_days]
     train = frame.filter(~pl.col("date").is_in(holdout_dates))
     holdout = frame.filter(pl.col("date").is_in(holdout_dates))

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from mlops_assets.lib import training
-from mlops_assets.lib.drift import DriftThresholds, ReferenceProfile, compare
-from mlops_assets.lib.estimation import EstimationError, PerformanceEstimator
 from mlops_assets.lib.model_spec import METRICS, ModelSpec
+
+if TYPE_CHECKING:  # drift and estimation (numpy) are imported when a report is computed, not at load
+    from mlops_assets.lib.drift import DriftThresholds, ReferenceProfile
+    from mlops_assets.lib.estimation import PerformanceEstimator
 
 REPORT_COLUMNS = {
     "date": pl.Date(),
@@ -39,6 +42,8 @@ class Latency:
 
 
 def thresholds_of(spec: ModelSpec) -> DriftThresholds:
+    from mlops_assets.lib.drift import DriftThresholds
+
     return DriftThresholds(
         psi_threshold=spec.monitoring.psi_threshold,
         ks_threshold=spec.monitoring.ks_threshold,
@@ -70,6 +75,8 @@ def daily_report(
     latency: Latency | None,
     estimator: PerformanceEstimator | None = None,
 ) -> pl.DataFrame:
+    from mlops_assets.lib.drift import compare
+
     versions = predictions["model_version"].unique().to_list()
     model_version = int(max(versions))
     scored = features.join(predictions.select("flight_id", "score"), on="flight_id", how="inner")
@@ -184,6 +191,8 @@ def _estimate_rows(
     """``estimated_<metric>`` with its band, from the day's scores and features alone (no labels):
     known the day the flights are scored, kept next to the realized metric once labels land.
     The promotion metric's estimate warns when it is past the allowed drop (an early warning)."""
+    from mlops_assets.lib.estimation import EstimationError
+
     try:
         estimates = estimator.estimate(scored, scored["score"].to_numpy())
     except EstimationError:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import FEATURES
 from mlops_assets.lib.model_spec import ModelSpec, estimator_class
+
+if TYPE_CHECKING:  # numpy is imported where scores are computed, not when the code location loads
+    import numpy as np
 
 TARGET = "target"
 _LINEAR = {"logistic_regression", "ridge"}
@@ -128,11 +131,10 @@ def fit(spec: ModelSpec, train: pl.DataFrame, *, min_rows: int | None = None):
             f"models/{spec.name}: {train.height} labelled training rows, but training.min_rows is "
             f"{min_rows}: refusing to train a model on too little data"
         )
-    targets = train[TARGET].to_numpy()
-    if spec.task == "classification" and len(np.unique(targets)) < 2:
+    if spec.task == "classification" and train[TARGET].n_unique() < 2:
         raise TrainingError(f"models/{spec.name}: the training window has only one class of {spec.target!r}")
     pipeline = build_pipeline(spec)
-    pipeline.fit(model_inputs(train, spec.features), targets)
+    pipeline.fit(model_inputs(train, spec.features), train[TARGET].to_numpy())
     return pipeline
 
 
@@ -151,6 +153,7 @@ def predict_scores(spec: ModelSpec, pipeline, frame: pl.DataFrame) -> np.ndarray
 def evaluate(
     spec: ModelSpec, scores: np.ndarray, targets: np.ndarray, threshold: float = 0.5
 ) -> dict[str, float]:
+    import numpy as np
     from sklearn import metrics
 
     if spec.task == "classification":

@@ -9,7 +9,6 @@ import polars as pl
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import row_day
 from mlops_assets.lib.model_spec import ModelSpec
-from mlops_assets.lib.scoring import score_range
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.platform.automation.conditions import every_partition_eager
 from mlops_assets.platform.contract_checks import publishing_contract_check
@@ -100,6 +99,8 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         },
     )
     def _predictions(context: dg.AssetExecutionContext, features: Any, mlflow: MlflowResource) -> Any:
+        from mlops_assets.lib.scoring import score_range  # numpy: imported by the step, not at load
+
         tracker = mlflow.tracker()
         champion = tracker.version_with_alias(spec.name, CHAMPION)
         if champion is None:

@@ -1,19 +1,16 @@
 """Monitoring: ``monitoring/<spec>/daily_report`` (daily) and ``monitoring/<spec>/summary``."""
 
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from mlops_assets.errors import MlopsError
-from mlops_assets.lib.drift import ReferenceProfile
-from mlops_assets.lib.estimation import ESTIMATOR_ARTIFACT, PerformanceEstimator
 from mlops_assets.lib.features import row_day
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.monitoring import SUMMARY_DAYS, Latency, daily_report, headline, summarize
-from mlops_assets.lib.report_html import render_report
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.platform.automation.conditions import every_partition_eager, follows_deps
@@ -25,6 +22,9 @@ from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, WithFiles, read_partitions, withhold
 from mlops_assets.resources.mlflow import MlflowResource
+
+if TYPE_CHECKING:  # drift, estimation and the HTML report (numpy) are imported by the steps, not at load
+    from mlops_assets.lib.estimation import PerformanceEstimator
 
 REPORT_PAGE = "report.html"  # a day's HTML report, beside its table in the store
 
@@ -128,9 +128,11 @@ def _latencies(context: dg.AssetExecutionContext, spec: ModelSpec, days: list[st
     return found
 
 
-def _estimator(tracker, spec: ModelSpec, version: int, log) -> PerformanceEstimator | None:
+def _estimator(tracker, spec: ModelSpec, version: int, log) -> "PerformanceEstimator | None":
     """The version's performance estimator; a version trained before estimation has none (the
     report then has no estimates, and says so in the log)."""
+    from mlops_assets.lib.estimation import ESTIMATOR_ARTIFACT, PerformanceEstimator
+
     try:
         return PerformanceEstimator.from_dict(
             tracker.load_json_artifact(spec.name, str(version), ESTIMATOR_ARTIFACT)
@@ -190,6 +192,9 @@ def _daily_report_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         features: Any,
         mlflow: MlflowResource,
     ) -> Any:
+        from mlops_assets.lib.drift import ReferenceProfile
+        from mlops_assets.lib.report_html import render_report
+
         tracker = mlflow.tracker()
         profiles: dict[int, tuple[ReferenceProfile, dict[str, str]]] = {}
         latencies = _latencies(context, spec, list(context.partition_keys))

@@ -16,7 +16,6 @@ import polars as pl
 from mlops_assets.errors import ObjectNotFound
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.overview import STATES, model_health, overview_table
-from mlops_assets.lib.report_html import render_overview
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.lib.versioned_store import VersionedStore
 from mlops_assets.lib.versioned_store.wap import file_path, read_table, table_path
@@ -78,6 +77,8 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
         store: VersionedStoreResource,
         mlflow: MlflowResource,
     ) -> WithFiles:
+        from mlops_assets.lib.report_html import render_overview  # numpy: imported by the step, not at load
+
         versioned = store.open()
         commit = versioned.get_commit("main").id  # every model's tables from the same commit
         tracker = mlflow.tracker()
