@@ -52,6 +52,9 @@ def kill_when_printed(child: subprocess.Popen, marker: str, seconds: float = 180
     return line if marker in line else ""
 
 
+SERVER_LOG = "server.log"
+
+
 @contextmanager
 def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
     """A real ``mlflow server`` on a free 127.0.0.1 port (sqlite and artifacts under ``root``); its URL.
@@ -60,7 +63,7 @@ def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
     output goes to ``root/server.log``, for a test that fails to show."""
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
-    log = (root / "server.log").open("ab")
+    log = (root / SERVER_LOG).open("ab")
     server = subprocess.Popen(
         [
             os.path.join(os.path.dirname(sys.executable), "mlflow"),

@@ -100,7 +100,18 @@ def test_code_location_loads_with_dagster_itself(tmp_path):
 # What the steps use and the graph does not: each is imported by the step (or the check, or the dbt
 # run) that needs it. The webserver, the daemon, the code server and every run worker load the code
 # location; at 100 models that load is what they wait for (benchmarks/README.md, section 1).
-NOT_AT_LOAD = ("sklearn", "pandera", "mlflow", "scipy", "numpy", "skops", "duckdb", "psycopg2")
+NOT_AT_LOAD = (
+    "polars",
+    "pyarrow",
+    "sklearn",
+    "pandera",
+    "mlflow",
+    "scipy",
+    "numpy",
+    "skops",
+    "duckdb",
+    "psycopg2",
+)
 
 
 def test_loading_the_code_location_imports_none_of_what_only_steps_use(tmp_path, monkeypatch):

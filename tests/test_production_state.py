@@ -36,7 +36,7 @@ from mlops_assets.settings import MODELS_DIR, load_settings
 from tests.conftest import PROJECT_ROOT, land
 from tests.deploy.postgres_server import PostgresServer
 from tests.lakefs_fake import FakeLakeFS
-from tests.processes import mlflow_server
+from tests.processes import SERVER_LOG, mlflow_server
 from tests.store_links import object_of
 
 pytestmark = pytest.mark.extended  # `make test-extended`, run by CI after `make test`
@@ -102,7 +102,14 @@ def production(tmp_path_factory):
                 FIRST_DAY,
                 DAY_B,
             )
-            yield {"root": root, "env": shared, "postgres": postgres, "lakefs": lakefs, "project": project}
+            yield {
+                "root": root,
+                "env": shared,
+                "postgres": postgres,
+                "lakefs": lakefs,
+                "project": project,
+                "tracking_log": root / "mlflow" / SERVER_LOG,
+            }
     finally:
         postgres.stop()
 
@@ -142,7 +149,7 @@ def _start_pod(production: dict, name: str, plan: list[dict]) -> tuple[subproces
     return process, home
 
 
-def _finish_pod(process: subprocess.Popen, home: Path) -> list[dict]:
+def _finish_pod(process: subprocess.Popen, home: Path, tracking_log: Path) -> list[dict]:
     """Wait for the pod, then delete its disk, as Kubernetes does with an emptyDir."""
     try:
         out, err = process.communicate(timeout=POD_SECONDS)
@@ -151,7 +158,6 @@ def _finish_pod(process: subprocess.Popen, home: Path) -> list[dict]:
         time.sleep(2)
         process.kill()
         out, err = process.communicate(timeout=60)
-        tracking_log = home.parents[1] / "mlflow" / "server.log"
         pytest.fail(
             f"pod {home.name} still running after {POD_SECONDS} s; its runs: {out}\n{err[-12000:]}\n"
             f"mlflow server, last lines:\n{tracking_log.read_text(errors='replace')[-4000:]}"
@@ -164,7 +170,7 @@ def _finish_pod(process: subprocess.Popen, home: Path) -> list[dict]:
 
 
 def _pod(production: dict, name: str, plan: list[dict]) -> list[dict]:
-    return _finish_pod(*_start_pod(production, name, plan))
+    return _finish_pod(*_start_pod(production, name, plan), production["tracking_log"])
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import polars as pl
+from mlops_assets.lib.lazy_polars import Columns, pl, polars_type
 
 if TYPE_CHECKING:
     import pandera.polars as pa
@@ -20,51 +20,51 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Feature:
-    dtype: pl.DataType
+    type_name: str  # polars' name of its type
     categorical: bool
     description: str
 
+    @property
+    def dtype(self) -> pl.DataType:
+        return polars_type(self.type_name)
+
 
 FEATURES: dict[str, Feature] = {
-    "carrier": Feature(pl.String(), True, "airline carrier code"),
-    "origin": Feature(pl.String(), True, "departure airport (EWR, JFK, LGA)"),
-    "dest": Feature(pl.String(), True, "destination airport code"),
-    "sched_dep_hour": Feature(pl.Int32(), False, "scheduled departure hour, local time"),
-    "sched_dep_minute_of_day": Feature(
-        pl.Int32(), False, "scheduled departure, minutes after local midnight"
-    ),
-    "day_of_week": Feature(pl.Int32(), False, "ISO weekday of the flight date (1 = Monday)"),
-    "month": Feature(pl.Int32(), False, "month of the flight date"),
-    "distance": Feature(pl.Float64(), False, "great-circle distance between the airports, miles"),
+    "carrier": Feature("String", True, "airline carrier code"),
+    "origin": Feature("String", True, "departure airport (EWR, JFK, LGA)"),
+    "dest": Feature("String", True, "destination airport code"),
+    "sched_dep_hour": Feature("Int32", False, "scheduled departure hour, local time"),
+    "sched_dep_minute_of_day": Feature("Int32", False, "scheduled departure, minutes after local midnight"),
+    "day_of_week": Feature("Int32", False, "ISO weekday of the flight date (1 = Monday)"),
+    "month": Feature("Int32", False, "month of the flight date"),
+    "distance": Feature("Float64", False, "great-circle distance between the airports, miles"),
     "sched_block_minutes": Feature(
-        pl.Int32(), False, "scheduled arrival minus scheduled departure clock time, minutes mod 24 h"
+        "Int32", False, "scheduled arrival minus scheduled departure clock time, minutes mod 24 h"
     ),
-    "temp": Feature(pl.Float64(), False, "origin temperature (F) at the scheduled departure hour"),
-    "dewp": Feature(pl.Float64(), False, "origin dew point (F) at the scheduled departure hour"),
-    "humid": Feature(pl.Float64(), False, "origin relative humidity (%) at the scheduled departure hour"),
-    "wind_dir": Feature(
-        pl.Float64(), False, "origin wind direction (degrees) at the scheduled departure hour"
-    ),
-    "wind_speed": Feature(pl.Float64(), False, "origin wind speed (mph) at the scheduled departure hour"),
-    "wind_gust": Feature(pl.Float64(), False, "origin wind gust (mph) at the scheduled departure hour"),
-    "precip": Feature(pl.Float64(), False, "origin precipitation (inches) at the scheduled departure hour"),
-    "pressure": Feature(
-        pl.Float64(), False, "origin sea-level pressure (mb) at the scheduled departure hour"
-    ),
-    "visib": Feature(pl.Float64(), False, "origin visibility (miles) at the scheduled departure hour"),
-    "plane_age": Feature(pl.Int32(), False, "aircraft age in years (2013 minus build year)"),
-    "seats": Feature(pl.Int32(), False, "aircraft seats"),
-    "engines": Feature(pl.Int32(), False, "aircraft engines"),
-    "dest_lat": Feature(pl.Float64(), False, "destination latitude"),
-    "dest_lon": Feature(pl.Float64(), False, "destination longitude"),
-    "dest_alt": Feature(pl.Int32(), False, "destination altitude (feet)"),
+    "temp": Feature("Float64", False, "origin temperature (F) at the scheduled departure hour"),
+    "dewp": Feature("Float64", False, "origin dew point (F) at the scheduled departure hour"),
+    "humid": Feature("Float64", False, "origin relative humidity (%) at the scheduled departure hour"),
+    "wind_dir": Feature("Float64", False, "origin wind direction (degrees) at the scheduled departure hour"),
+    "wind_speed": Feature("Float64", False, "origin wind speed (mph) at the scheduled departure hour"),
+    "wind_gust": Feature("Float64", False, "origin wind gust (mph) at the scheduled departure hour"),
+    "precip": Feature("Float64", False, "origin precipitation (inches) at the scheduled departure hour"),
+    "pressure": Feature("Float64", False, "origin sea-level pressure (mb) at the scheduled departure hour"),
+    "visib": Feature("Float64", False, "origin visibility (miles) at the scheduled departure hour"),
+    "plane_age": Feature("Int32", False, "aircraft age in years (2013 minus build year)"),
+    "seats": Feature("Int32", False, "aircraft seats"),
+    "engines": Feature("Int32", False, "aircraft engines"),
+    "dest_lat": Feature("Float64", False, "destination latitude"),
+    "dest_lon": Feature("Float64", False, "destination longitude"),
+    "dest_alt": Feature("Int32", False, "destination altitude (feet)"),
 }
-KEY_COLUMNS = {"flight_id": pl.String(), "date": pl.Date()}
+KEY_COLUMNS = Columns({"flight_id": "String", "date": "Date"})
 # Known only after the flight: never a feature, kept for training labels and monitoring.
-LABEL_COLUMNS = {"arr_delay": pl.Float64(), "cancelled": pl.Boolean()}
+LABEL_COLUMNS = Columns({"arr_delay": "Float64", "cancelled": "Boolean"})
 # Measured after pushback in raw/flights; must not reach the feature table at all.
 POST_DEPARTURE_COLUMNS = frozenset({"dep_time", "dep_delay", "arr_time", "air_time"})
-COLUMNS = {**KEY_COLUMNS, **{n: f.dtype for n, f in FEATURES.items()}, **LABEL_COLUMNS}
+COLUMNS = Columns(
+    {**KEY_COLUMNS.type_names, **{n: f.type_name for n, f in FEATURES.items()}, **LABEL_COLUMNS.type_names}
+)
 
 _WEATHER = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
 # Column lineage: each output column and the source-table columns it is computed from.

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-import polars as pl
-
 from mlops_assets.errors import LandingError
+from mlops_assets.lib.lazy_polars import pl, polars_type
 from mlops_assets.lib.tables import (
     DAILY_TABLES,
     DIMENSION_TABLES,
@@ -149,7 +148,7 @@ def _cast_column(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Serie
     column is not truncated, a CSV text is not rejected for its ``.0``).
     """
     column = frame[name]
-    if dtype == UTC_DATETIME and column.dtype == pl.String:
+    if dtype == polars_type(UTC_DATETIME) and column.dtype == pl.String:
         return column.str.to_datetime(_TIME_HOUR_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit(
             "us"
         )
@@ -196,7 +195,7 @@ def read_landed(landing_dir: Path, table_name: str, partition: str | None) -> La
             examples = raw[name].filter(bad).head(3).to_list()
             expected = (
                 "ISO timestamp like 2013-01-01T05:00:00Z"
-                if dtype == UTC_DATETIME
+                if dtype == polars_type(UTC_DATETIME)
                 else f"{dtype} (an integer; 3.0 is read as 3, 3.5 is not)"
                 if dtype.is_integer()
                 else str(dtype)

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from mlops_assets.lib import training
 from mlops_assets.lib.features import FEATURES
 from mlops_assets.lib.landing import days_between
+from mlops_assets.lib.lazy_polars import Columns, pl
 from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
 from mlops_assets.lib.tracking import CHAMPION, PROFILE_ARTIFACT
 from mlops_assets.lib.tracking.tracker import RegisteredModel, Tracker, environment_tags
@@ -31,31 +30,33 @@ if TYPE_CHECKING:  # drift and estimation (numpy) are imported when a version is
 
 SCORE_COLUMN = "score"
 # One row per version ever trained (the newest last): the model reference table, read by dbt.
-REF_COLUMNS = {
-    "model_name": pl.String(),
-    "model_version": pl.Int64(),
-    "run_id": pl.String(),
-    "training_commit": pl.String(),
-    "train_start": pl.String(),
-    "train_end": pl.String(),
-    "holdout_start": pl.String(),
-    "holdout_end": pl.String(),
-    "train_rows": pl.Int64(),
-    "holdout_rows": pl.Int64(),
-    "metric": pl.String(),
-    "holdout_score": pl.Float64(),
-    "spec_hash": pl.String(),
-    "code_version": pl.String(),
-    "git_sha": pl.String(),
-    "trained_at": pl.Float64(),
-    # What the version predicts, so analysts compute its `actual` without knowing the specs.
-    "task": pl.String(),
-    "target": pl.String(),
-    # Why it was trained: what started the run (manual, automation_condition, retrain_sensor)
-    # and the sensor's reason (initial, drift, decay, freshness), if any.
-    "trigger": pl.String(),
-    "retrain_reason": pl.String(),
-}
+REF_COLUMNS = Columns(
+    {
+        "model_name": "String",
+        "model_version": "Int64",
+        "run_id": "String",
+        "training_commit": "String",
+        "train_start": "String",
+        "train_end": "String",
+        "holdout_start": "String",
+        "holdout_end": "String",
+        "train_rows": "Int64",
+        "holdout_rows": "Int64",
+        "metric": "String",
+        "holdout_score": "Float64",
+        "spec_hash": "String",
+        "code_version": "String",
+        "git_sha": "String",
+        "trained_at": "Float64",
+        # What the version predicts, so analysts compute its `actual` without knowing the specs.
+        "task": "String",
+        "target": "String",
+        # Why it was trained: what started the run (manual, automation_condition, retrain_sensor)
+        # and the sensor's reason (initial, drift, decay, freshness), if any.
+        "trigger": "String",
+        "retrain_reason": "String",
+    }
+)
 
 
 def reference_profile(spec: ModelSpec, train: pl.DataFrame, train_scores) -> ReferenceProfile:

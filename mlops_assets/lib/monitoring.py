@@ -12,25 +12,26 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-import polars as pl
-
 from mlops_assets.lib import training
+from mlops_assets.lib.lazy_polars import Columns, pl
 from mlops_assets.lib.model_spec import METRICS, ModelSpec
 
 if TYPE_CHECKING:  # drift and estimation (numpy) are imported when a report is computed, not at load
     from mlops_assets.lib.drift import DriftThresholds, ReferenceProfile
     from mlops_assets.lib.estimation import PerformanceEstimator
 
-REPORT_COLUMNS = {
-    "date": pl.Date(),
-    "spec": pl.String(),
-    "model_version": pl.Int64(),
-    "metric": pl.String(),
-    "feature": pl.String(),
-    "value": pl.Float64(),
-    "threshold": pl.Float64(),
-    "status": pl.String(),
-}
+REPORT_COLUMNS = Columns(
+    {
+        "date": "Date",
+        "spec": "String",
+        "model_version": "Int64",
+        "metric": "String",
+        "feature": "String",
+        "value": "Float64",
+        "threshold": "Float64",
+        "status": "String",
+    }
+)
 OK, WARN, DRIFT, DECAY, PENDING, INFO = "ok", "warn", "drift", "decay", "pending", "info"
 SUMMARY_DAYS = 7
 

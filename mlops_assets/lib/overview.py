@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import polars as pl
-
+from mlops_assets.lib.lazy_polars import UTC_DATETIME, Columns, pl
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.monitoring import report_value as _value
 
@@ -19,38 +18,40 @@ HEALTHY, WARNING, DRIFTING, DECAYING, NO_DATA = "healthy", "warning", "drifting"
 STATES = [HEALTHY, WARNING, DRIFTING, DECAYING, NO_DATA]
 _ALERTING = ("warn", "drift", "decay")
 
-OVERVIEW_COLUMNS = {
-    "spec": pl.String(),
-    "task": pl.String(),
-    "metric": pl.String(),
-    "state": pl.String(),
-    "verdict": pl.String(),
-    "reason": pl.String(),
-    "champion_version": pl.Int64(),
-    "serving_version": pl.Int64(),
-    # Days of data between the end of the champion's training window and the latest monitored day.
-    "champion_age_days": pl.Int64(),
-    "last_trained_version": pl.Int64(),
-    "last_trained_at": pl.Datetime("us", "UTC"),
-    "last_retrain_trigger": pl.String(),
-    "last_retrain_reason": pl.String(),
-    "latest_day": pl.Date(),
-    "rows_scored": pl.Float64(),
-    "volume_floor": pl.Float64(),
-    "volume_alert": pl.Boolean(),
-    "latency_ms_per_100_p50": pl.Float64(),
-    "latency_ms_per_100_p95": pl.Float64(),
-    "holdout_score": pl.Float64(),
-    "realized_score": pl.Float64(),
-    "realized_day": pl.Date(),
-    "estimated_score": pl.Float64(),
-    "estimated_lower": pl.Float64(),
-    "estimated_upper": pl.Float64(),
-    "data_quality_warnings": pl.Int64(),
-    "drifting_features": pl.String(),
-    "open_alerts": pl.String(),
-    "n_open_alerts": pl.Int64(),
-}
+OVERVIEW_COLUMNS = Columns(
+    {
+        "spec": "String",
+        "task": "String",
+        "metric": "String",
+        "state": "String",
+        "verdict": "String",
+        "reason": "String",
+        "champion_version": "Int64",
+        "serving_version": "Int64",
+        # Days of data between the end of the champion's training window and the latest monitored day.
+        "champion_age_days": "Int64",
+        "last_trained_version": "Int64",
+        "last_trained_at": UTC_DATETIME,
+        "last_retrain_trigger": "String",
+        "last_retrain_reason": "String",
+        "latest_day": "Date",
+        "rows_scored": "Float64",
+        "volume_floor": "Float64",
+        "volume_alert": "Boolean",
+        "latency_ms_per_100_p50": "Float64",
+        "latency_ms_per_100_p95": "Float64",
+        "holdout_score": "Float64",
+        "realized_score": "Float64",
+        "realized_day": "Date",
+        "estimated_score": "Float64",
+        "estimated_lower": "Float64",
+        "estimated_upper": "Float64",
+        "data_quality_warnings": "Int64",
+        "drifting_features": "String",
+        "open_alerts": "String",
+        "n_open_alerts": "Int64",
+    }
+)
 
 
 def model_health(

@@ -11,15 +11,13 @@ import zipfile
 from dataclasses import dataclass
 from importlib.resources import files
 
-import polars as pl
-
-UTC_DATETIME = pl.Datetime("us", "UTC")
+from mlops_assets.lib.lazy_polars import UTC_DATETIME, Columns, pl
 
 
 @dataclass(frozen=True)
 class SourceTable:
     name: str
-    columns: dict[str, pl.DataType]
+    columns: Columns
     key: tuple[str, ...]
     daily: bool  # one landed file per day (else: one file for the whole table)
     description: str
@@ -29,27 +27,29 @@ class SourceTable:
 
 FLIGHTS = SourceTable(
     name="flights",
-    columns={
-        "year": pl.Int32(),
-        "month": pl.Int32(),
-        "day": pl.Int32(),
-        "dep_time": pl.Int32(),
-        "sched_dep_time": pl.Int32(),
-        "dep_delay": pl.Float64(),
-        "arr_time": pl.Int32(),
-        "sched_arr_time": pl.Int32(),
-        "arr_delay": pl.Float64(),
-        "carrier": pl.String(),
-        "flight": pl.Int32(),
-        "tailnum": pl.String(),
-        "origin": pl.String(),
-        "dest": pl.String(),
-        "air_time": pl.Float64(),
-        "distance": pl.Float64(),
-        "hour": pl.Int32(),
-        "minute": pl.Int32(),
-        "time_hour": UTC_DATETIME,
-    },
+    columns=Columns(
+        {
+            "year": "Int32",
+            "month": "Int32",
+            "day": "Int32",
+            "dep_time": "Int32",
+            "sched_dep_time": "Int32",
+            "dep_delay": "Float64",
+            "arr_time": "Int32",
+            "sched_arr_time": "Int32",
+            "arr_delay": "Float64",
+            "carrier": "String",
+            "flight": "Int32",
+            "tailnum": "String",
+            "origin": "String",
+            "dest": "String",
+            "air_time": "Float64",
+            "distance": "Float64",
+            "hour": "Int32",
+            "minute": "Int32",
+            "time_hour": UTC_DATETIME,
+        }
+    ),
     key=("year", "month", "day", "carrier", "flight", "origin"),
     daily=True,
     description=(
@@ -60,23 +60,25 @@ FLIGHTS = SourceTable(
 )
 WEATHER = SourceTable(
     name="weather",
-    columns={
-        "origin": pl.String(),
-        "year": pl.Int32(),
-        "month": pl.Int32(),
-        "day": pl.Int32(),
-        "hour": pl.Int32(),
-        "temp": pl.Float64(),
-        "dewp": pl.Float64(),
-        "humid": pl.Float64(),
-        "wind_dir": pl.Float64(),
-        "wind_speed": pl.Float64(),
-        "wind_gust": pl.Float64(),
-        "precip": pl.Float64(),
-        "pressure": pl.Float64(),
-        "visib": pl.Float64(),
-        "time_hour": UTC_DATETIME,
-    },
+    columns=Columns(
+        {
+            "origin": "String",
+            "year": "Int32",
+            "month": "Int32",
+            "day": "Int32",
+            "hour": "Int32",
+            "temp": "Float64",
+            "dewp": "Float64",
+            "humid": "Float64",
+            "wind_dir": "Float64",
+            "wind_speed": "Float64",
+            "wind_gust": "Float64",
+            "precip": "Float64",
+            "pressure": "Float64",
+            "visib": "Float64",
+            "time_hour": UTC_DATETIME,
+        }
+    ),
     key=("origin", "time_hour"),
     daily=True,
     description=(
@@ -88,40 +90,44 @@ WEATHER = SourceTable(
 )
 AIRPORTS = SourceTable(
     name="airports",
-    columns={
-        "faa": pl.String(),
-        "name": pl.String(),
-        "lat": pl.Float64(),
-        "lon": pl.Float64(),
-        "alt": pl.Int32(),
-        "tz": pl.Int32(),
-        "dst": pl.String(),
-        "tzone": pl.String(),
-    },
+    columns=Columns(
+        {
+            "faa": "String",
+            "name": "String",
+            "lat": "Float64",
+            "lon": "Float64",
+            "alt": "Int32",
+            "tz": "Int32",
+            "dst": "String",
+            "tzone": "String",
+        }
+    ),
     key=("faa",),
     daily=False,
     description="US airports (FAA code, name, location, altitude, time zone): a reference dimension.",
 )
 PLANES = SourceTable(
     name="planes",
-    columns={
-        "tailnum": pl.String(),
-        "year": pl.Int32(),
-        "type": pl.String(),
-        "manufacturer": pl.String(),
-        "model": pl.String(),
-        "engines": pl.Int32(),
-        "seats": pl.Int32(),
-        "speed": pl.Float64(),
-        "engine": pl.String(),
-    },
+    columns=Columns(
+        {
+            "tailnum": "String",
+            "year": "Int32",
+            "type": "String",
+            "manufacturer": "String",
+            "model": "String",
+            "engines": "Int32",
+            "seats": "Int32",
+            "speed": "Float64",
+            "engine": "String",
+        }
+    ),
     key=("tailnum",),
     daily=False,
     description="Aircraft by tail number (build year, type, maker, engines, seats): a reference dimension.",
 )
 AIRLINES = SourceTable(
     name="airlines",
-    columns={"carrier": pl.String(), "name": pl.String()},
+    columns=Columns({"carrier": "String", "name": "String"}),
     key=("carrier",),
     daily=False,
     description="Carrier codes and airline names: a reference dimension.",

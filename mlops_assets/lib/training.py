@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-import polars as pl
-
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import FEATURES
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.model_spec import ModelSpec, estimator_class
 
 if TYPE_CHECKING:  # numpy is imported where scores are computed, not when the code location loads

@@ -5,14 +5,16 @@ the asset's blocking contract check publishes it. Reading takes main (or a pinne
 commit), resolved once per load so every partition comes from the same commit.
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from mlops_assets.errors import ObjectNotFound, StoreError
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import (
     content_hash,

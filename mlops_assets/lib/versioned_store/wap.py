@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import polars as pl
-
 from mlops_assets.errors import MergeConflict, NothingToCommit
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.versioned_store.base import MAIN, Commit, VersionedStore
 
 WAP_PREFIX = "wap-"

@@ -24,7 +24,7 @@ DIMENSION_KEYS = [dg.AssetKey(["raw", t.name]) for t in DIMENSION_TABLES]
 
 def _column_schema(table: SourceTable) -> dg.TableSchema:
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in table.columns.items()],
+        columns=[dg.TableColumn(name, type_name) for name, type_name in table.columns.type_names.items()],
         constraints=dg.TableConstraints(other=[f"unique key: {', '.join(table.key)}"]),
     )
 

@@ -3,7 +3,6 @@
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from mlops_assets.lib.features import (
     COLUMN_SOURCES,
@@ -14,6 +13,7 @@ from mlops_assets.lib.features import (
     features_contract,
     row_day,
 )
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.tables import FLIGHTS, WEATHER
 from mlops_assets.platform.automation.conditions import DailyDepsPublished, every_partition_eager
 from mlops_assets.platform.contract_checks import publishing_contract_check
@@ -34,7 +34,7 @@ def _column_schema() -> dg.TableSchema:
         "cancelled": "LABEL: no departure time recorded; never a feature",
     }
     return dg.TableSchema(
-        columns=[dg.TableColumn(n, str(t), description=describe[n]) for n, t in COLUMNS.items()]
+        columns=[dg.TableColumn(n, t, description=describe[n]) for n, t in COLUMNS.type_names.items()]
     )
 
 
@@ -82,8 +82,8 @@ def flight_features(
     context: dg.AssetExecutionContext,
     flights: Any,
     weather: Any,
-    planes: pl.DataFrame,
-    airports: pl.DataFrame,
+    planes: Any,
+    airports: Any,
 ) -> Any:
     days = context.partition_keys
     ready = [d for d in days if d in flights and d in weather]

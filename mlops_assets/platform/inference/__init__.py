@@ -4,10 +4,10 @@ import time
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import row_day
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.platform.automation.conditions import every_partition_eager

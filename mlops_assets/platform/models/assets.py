@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from mlops_assets.errors import ObjectNotFound
 from mlops_assets.lib import training
 from mlops_assets.lib.governance import lock_digest
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.lifecycle import REF_COLUMNS, decide_promotion, train_and_register, with_history
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
@@ -41,7 +41,7 @@ def model_key(spec: ModelSpec) -> dg.AssetKey:
     return dg.AssetKey(["models", spec.name])
 
 
-def load_window(store: VersionedStore, spec: ModelSpec, commit: str, days: list[str]) -> pl.DataFrame:
+def load_window(store: VersionedStore, spec: ModelSpec, commit: str, days: list[str]) -> "pl.DataFrame":
     _, tables = read_partitions(store, list(FEATURES_KEY.path), list(days), ref=commit)
     return training.labelled(spec, pl.concat(list(tables.values())))
 
@@ -69,7 +69,7 @@ def _ref_contract():
     )
 
 
-def _published_versions(store: VersionedStore, key: dg.AssetKey) -> pl.DataFrame:
+def _published_versions(store: VersionedStore, key: dg.AssetKey) -> "pl.DataFrame":
     """The versions already on main (the history this run appends to); empty at first."""
     try:
         return read_table(store, MAIN, table_path(key.path, None))
@@ -118,7 +118,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path) -> dg.AssetsDefinition:
     )
     def _model(
         context: dg.AssetExecutionContext, store: VersionedStoreResource, mlflow: MlflowResource
-    ) -> pl.DataFrame:
+    ) -> Any:
         versioned = store.open()
         commit = versioned.get_commit(MAIN).id  # pinned: every partition of the window from this commit
         window = training.select_window(spec, published_partitions(versioned, commit, FEATURES_KEY.path))

@@ -4,11 +4,11 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import polars as pl
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import row_day
+from mlops_assets.lib.lazy_polars import Columns, pl
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.monitoring import SUMMARY_DAYS, Latency, daily_report, headline, summarize
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
@@ -30,22 +30,24 @@ REPORT_PAGE = "report.html"  # a day's HTML report, beside its table in the stor
 
 MONITORING_CODE_VERSION = "1"
 STATUSES = ["ok", "warn", "drift", "decay", "pending", "info"]
-SUMMARY_COLUMNS = {
-    "spec": pl.String(),
-    "window_start": pl.Date(),
-    "window_end": pl.Date(),
-    "days": pl.Int64(),
-    "model_version": pl.Int64(),
-    "verdict": pl.String(),
-    "reason": pl.String(),
-    "drifting_features": pl.String(),
-    "mean_score": pl.Float64(),
-    "score_threshold": pl.Float64(),
-    "labelled_days": pl.Int64(),
-    "versions_in_window": pl.String(),
-    "estimated_score": pl.Float64(),
-    "estimated_decay": pl.Boolean(),
-}
+SUMMARY_COLUMNS = Columns(
+    {
+        "spec": "String",
+        "window_start": "Date",
+        "window_end": "Date",
+        "days": "Int64",
+        "model_version": "Int64",
+        "verdict": "String",
+        "reason": "String",
+        "drifting_features": "String",
+        "mean_score": "Float64",
+        "score_threshold": "Float64",
+        "labelled_days": "Int64",
+        "versions_in_window": "String",
+        "estimated_score": "Float64",
+        "estimated_decay": "Boolean",
+    }
+)
 
 
 def report_key(spec: ModelSpec) -> dg.AssetKey:
@@ -56,7 +58,7 @@ def summary_key(spec: ModelSpec) -> dg.AssetKey:
     return dg.AssetKey(["monitoring", spec.name, "summary"])
 
 
-def recent_reports(store: VersionedStore, ref: str, spec: ModelSpec) -> pl.DataFrame | None:
+def recent_reports(store: VersionedStore, ref: str, spec: ModelSpec) -> "pl.DataFrame | None":
     """The model's most recent ``SUMMARY_DAYS`` daily reports at ``ref`` (None before the first)."""
     days = published_partitions(store, ref, report_key(spec).path)[-SUMMARY_DAYS:]
     if not days:
@@ -267,7 +269,7 @@ def _summary_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             "reason. Automation reads the verdict to decide on retraining."
         ),
     )
-    def _summary(context: dg.AssetExecutionContext, store: VersionedStoreResource) -> pl.DataFrame:
+    def _summary(context: dg.AssetExecutionContext, store: VersionedStoreResource) -> Any:
         reports = recent_reports(store.open(), MAIN, spec)
         if reports is None:
             raise MlopsError(f"monitoring/{spec.name}/summary: no daily report is published on main yet")

@@ -9,9 +9,9 @@ with models times marts, and a day's marts are built once when its monitoring is
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from mlops_assets.lib.features import row_day
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.platform.automation.conditions import every_partition_eager
 from mlops_assets.platform.contract_checks import publishing_contract_check

@@ -11,9 +11,9 @@ latest daily report at the same commit. The same daily figures are in the dbt ma
 from datetime import UTC, datetime
 
 import dagster as dg
-import polars as pl
 
 from mlops_assets.errors import ObjectNotFound
+from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.overview import STATES, model_health, overview_table
 from mlops_assets.lib.tracking import CHAMPION
@@ -31,7 +31,7 @@ OVERVIEW_KEY = dg.AssetKey(["monitoring", "overview"])
 OVERVIEW_PAGE = "overview.html"
 
 
-def _table(store: VersionedStore, commit: str, key: dg.AssetKey) -> pl.DataFrame | None:
+def _table(store: VersionedStore, commit: str, key: dg.AssetKey) -> "pl.DataFrame | None":
     try:
         return read_table(store, commit, table_path(key.path, None))
     except ObjectNotFound:
