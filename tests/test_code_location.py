@@ -111,6 +111,9 @@ NOT_AT_LOAD = (
     "skops",
     "duckdb",
     "psycopg2",
+    # dbt's selector, for the dbt assets' default selection (platform/dbt)
+    "networkx",
+    "dbt.graph.selector",
 )
 
 
