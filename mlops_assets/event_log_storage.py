@@ -13,7 +13,8 @@ Batches take 0.2 ms an event. Dagster hands a storage its events in batches (a r
 events, the materializations of one output over a partition range) only when
 ``DAGSTER_EVENT_BATCH_SIZE`` is set in the process that writes them, so this storage sets it (unless
 set already) in every process that opens the embedded instance, and writes a batch in one
-transaction per database. The contract checks' records of main's versions are one batch too
+transaction per database, the index's rows in one statement that returns their ids. The contract
+checks' records of main's versions are one batch too
 (``platform/contract_checks.py``). A year of raw data and features is about 3,400 events.
 
 It also records a run's status before the event that reports it, not after. Dagster's instance
@@ -154,9 +155,15 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         if not indexed:
             return
         with self.index_transaction() as conn:
+            # One statement for the batch; the ids come back in the rows' order.
             ids = [
-                int(conn.execute(SqlEventLogStorageTable.insert().values(**row)).inserted_primary_key[0])
-                for _, row in indexed
+                int(event_id)
+                for event_id in conn.execute(
+                    SqlEventLogStorageTable.insert().returning(
+                        SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+                    ),
+                    [row for _, row in indexed],
+                ).scalars()
             ]
             asset_events = [
                 (event, event_id)
