@@ -8,7 +8,8 @@ directory and a fresh state, and measures in one run, each against a peer measur
    year of materializations of every daily asset, for N = 2 and 100, after one new day lands;
 3. the year backfill of raw + features with Dagster's own CLI (``dagster asset materialize
    --partition-range``) against a plain one-pass script using the same library functions
-   (reader, contracts, feature builder, Parquet writes);
+   (reader, contracts, feature builder, Parquet writes); the same run in process; and Dagster's
+   floor, the same CLI, instance and partitions with assets that do nothing;
 4. training every spec (``dagster asset materialize --select 'group:models'``) against the same
    training calls in one plain process (no MLflow, no Dagster);
 5. the year of predictions and daily reports for every spec (the CLI again) against pure scoring
@@ -324,6 +325,71 @@ print(work)
 """
 
 
+# Dagster's own cost of the same run's shape: three daily assets (two roots and the one that reads
+# them) over the same range, doing nothing, through the same CLI on the same instance configuration.
+NOTHING_DEFS = r"""
+import os
+import dagster as dg
+
+days = dg.DailyPartitionsDefinition(start_date="2013-01-01", end_date="2014-01-01")
+policy = dg.BackfillPolicy.single_run()
+
+
+class Nothing(dg.ConfigurableIOManager):
+    def handle_output(self, context, obj):
+        pass
+
+    def load_input(self, context):
+        return None
+
+
+@dg.asset(key=["raw", "flights"], partitions_def=days, backfill_policy=policy)
+def flights():
+    return None
+
+
+@dg.asset(key=["raw", "weather"], partitions_def=days, backfill_policy=policy)
+def weather():
+    return None
+
+
+@dg.asset(key=["features", "flight_features"], partitions_def=days, backfill_policy=policy, deps=[flights, weather])
+def features():
+    return None
+
+
+in_process = os.environ.get("NOTHING_IN_PROCESS") == "1"
+defs = dg.Definitions(
+    assets=[flights, weather, features],
+    resources={"io_manager": Nothing()},
+    executor=dg.in_process_executor if in_process else dg.multiprocess_executor,
+)
+"""
+
+
+def measure_floor(work: Path, first: str, last: str, peer: Measured) -> None:
+    """Dagster's floor for the year's run: the same CLI, instance and partitions, assets that do nothing."""
+    from mlops_assets.instance import EMBEDDED_DAGSTER_YAML
+
+    floor = work / "floor"
+    floor.mkdir()
+    (floor / "nothing.py").write_text(NOTHING_DEFS)
+    command = [DAGSTER, "asset", "materialize", "-f", str(floor / "nothing.py"), "--select", "*"]
+    for executor, in_process in (("multiprocess", "0"), ("in process", "1")):
+        home = floor / f"dagster_{in_process}"
+        home.mkdir()
+        (home / "dagster.yaml").write_text(EMBEDDED_DAGSTER_YAML)
+        env = environment(floor, floor) | {"DAGSTER_HOME": str(home), "NOTHING_IN_PROCESS": in_process}
+        measured = run([*command, "--partition-range", f"{first}...{last}"], env)
+        row(f"Dagster's floor: no-op assets, {executor}", measured, peer)
+
+
+PREPARE_INSTANCE = (
+    "from mlops_assets.instance import prepare_instance; from mlops_assets.settings import current_settings;"
+    " prepare_instance(current_settings())"
+)
+
+
 def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
     specs = work / "pipeline_specs"
     names = make_specs(specs, count)
@@ -336,25 +402,13 @@ def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
         env,
     )
     print(f"  landed {first}..{last} in {landed.seconds:.0f} s", flush=True)
-    python(
-        "from mlops_assets.instance import prepare_instance; from mlops_assets.settings import current_settings;"
-        " prepare_instance(current_settings())",
-        env,
-    )
+    python(PREPARE_INSTANCE, env)
     materialize = [DAGSTER, "asset", "materialize", "-m", "mlops_assets.definitions"]
 
     dims = run([*materialize, "--select", "raw/airports,raw/planes,raw/airlines"], env)
     row("raw dimensions (3 tables, one process)", dims)
-    year = run(
-        [
-            *materialize,
-            "--select",
-            "raw/flights,raw/weather,features/flight_features",
-            "--partition-range",
-            f"{first}...{last}",
-        ],
-        env,
-    )
+    year_selection = "raw/flights,raw/weather,features/flight_features"
+    year = run([*materialize, "--select", year_selection, "--partition-range", f"{first}...{last}"], env)
     peer = run(
         [
             PYTHON,
@@ -371,6 +425,20 @@ def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
     )
     row("peer: plain script, same library, one pass", peer)
     row("year of raw + features, one run", year, peer, "(goal <= 1.5x and < 20 s)")
+    measure_floor(work, first, last, peer)
+    in_process = work / "pipeline_in_process"
+    shutil.copytree(home / "landing", in_process / "landing")
+    env_in_process = environment(in_process, specs) | {"MLOPS_EXECUTOR": "in_process"}
+    python(PREPARE_INSTANCE, env_in_process)
+    run([*materialize, "--select", "raw/airports,raw/planes,raw/airlines"], env_in_process)
+    row(
+        "the same run, MLOPS_EXECUTOR=in_process",
+        run(
+            [*materialize, "--select", year_selection, "--partition-range", f"{first}...{last}"],
+            env_in_process,
+        ),
+        peer,
+    )
 
     trained = run([*materialize, "--select", "group:models"], env)
     peer = run([PYTHON, "-W", "ignore", "-c", PLAIN_TRAINING, str(specs), str(home / "store")], env)
