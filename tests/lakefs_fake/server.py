@@ -143,8 +143,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def json_response(status: int, payload: Any) -> Response:
-    return Response(status, json.dumps(payload).encode())
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(payload).encode(), headers=dict(headers or {}))
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,18 @@ class FakeLakeFS:
         return [
             route("POST", "repositories", (), self._create_repository),
             route("GET", "repositories/{repository}", (), self._get_repository),
+            route(
+                "GET",
+                "repositories/{repository}/settings/branch_protection",
+                (),
+                self._get_branch_protection,
+            ),
+            route(
+                "PUT",
+                "repositories/{repository}/settings/branch_protection",
+                (),
+                self._set_branch_protection,
+            ),
             route("GET", "repositories/{repository}/branches", (*pages, "prefix"), self._list_branches),
             route("POST", "repositories/{repository}/branches", (), self._create_branch),
             route("GET", "repositories/{repository}/branches/{branch}", (), self._get_branch),
@@ -351,6 +363,25 @@ class FakeLakeFS:
 
     def _get_repository(self, request: Request, repository: str) -> Response:
         return json_response(200, _repository_json(self._repository(repository)))
+
+    def _get_branch_protection(self, request: Request, repository: str) -> Response:
+        repo = self._repository(repository)
+        rules = [{"pattern": pattern} for pattern in repo.protected]
+        return json_response(200, rules, headers={"ETag": _etag(repo.protected)})
+
+    def _set_branch_protection(self, request: Request, repository: str) -> Response:
+        """lakeFS replaces the whole rule set; ``If-Match`` makes it a compare-and-set."""
+        repo = self._repository(repository)
+        expected = request.headers.get("If-Match")
+        if expected is not None and expected != _etag(repo.protected):
+            raise ApiError(412, "precondition failed")
+        rules = request.json()
+        if not isinstance(rules, list) or not all(
+            isinstance(rule, dict) and set(rule) == {"pattern"} and rule["pattern"] for rule in rules
+        ):
+            raise ApiError(400, "bad request: expected a list of {pattern} rules")
+        repo.protected = [rule["pattern"] for rule in rules]
+        return Response(204)
 
     def _repository(self, name: str) -> Repository:
         if name not in self._repositories:
@@ -690,6 +721,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet; ``FakeLakeFS.requests`` is the log."""
+
+
+def _etag(patterns: list[str]) -> str:
+    return '"' + hashlib.sha256(json.dumps(patterns).encode()).hexdigest()[:16] + '"'
 
 
 def _refuse_options(body: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:

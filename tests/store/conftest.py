@@ -1,27 +1,25 @@
 """Backends for the versioned-store contract suite: every test runs against each of them.
 
-``lakefs-real`` runs only when ``LAKEFS_ENDPOINT`` names a lakeFS server to test against
-(with ``LAKEFS_ACCESS_KEY_ID``/``LAKEFS_SECRET_ACCESS_KEY``); each test gets a fresh
-repository there, deleted afterwards.
+``lakefs-real`` runs on the real lakeFS server ``make lakefs`` builds (one per pytest process,
+tests/lakefs_service.py), or on the one ``LAKEFS_ENDPOINT`` names; each test gets a fresh
+repository there, deleted afterwards. Without either it skips, with one reason.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import lakefs_sdk
 import pytest
 
 from mlops_assets.lib.versioned_store.base import VersionedStore
 from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 from mlops_assets.lib.versioned_store.local import LocalStore
 from tests.lakefs_fake import FakeLakeFS
+from tests.lakefs_service import LakeFSService, real_service
 
 BACKENDS = ["local", "lakefs-fake", "lakefs-real"]
-REAL_LAKEFS_SKIP_REASON = "LAKEFS_ENDPOINT not set: real lakeFS suite skipped"
 
 
 @pytest.fixture
@@ -47,40 +45,27 @@ def fake_lakefs_store(server: FakeLakeFS, retries: int = 4, backoff_seconds: flo
 
 
 @pytest.fixture
-def real_lakefs_store() -> Iterator[LakeFSStore]:
+def real_lakefs_store(request: pytest.FixtureRequest) -> Iterator[LakeFSStore]:
+    """A fresh repository on a real lakeFS: the one ``LAKEFS_ENDPOINT`` names (with
+    ``LAKEFS_ACCESS_KEY_ID``/``LAKEFS_SECRET_ACCESS_KEY``), else the server ``make lakefs`` built,
+    started by this pytest process. Deleted afterwards."""
     endpoint = os.environ.get("LAKEFS_ENDPOINT")
-    if not endpoint:
-        print(REAL_LAKEFS_SKIP_REASON)
-        pytest.skip(REAL_LAKEFS_SKIP_REASON)
-    access_key_id = os.environ.get("LAKEFS_ACCESS_KEY_ID", "")
-    secret_access_key = os.environ.get("LAKEFS_SECRET_ACCESS_KEY", "")
-    if not access_key_id or not secret_access_key:
-        pytest.fail("LAKEFS_ENDPOINT is set but LAKEFS_ACCESS_KEY_ID or LAKEFS_SECRET_ACCESS_KEY is not")
-    repository = f"mlops-test-{uuid.uuid4().hex[:12]}"
-    namespace_root = os.environ.get("LAKEFS_STORAGE_NAMESPACE", "local://mlops-tests")
-    yield LakeFSStore(
-        endpoint,
-        access_key_id,
-        secret_access_key,
-        repository=repository,
-        storage_namespace=f"{namespace_root.rstrip('/')}/{repository}",
-    )
-    _delete_real_repository(endpoint, access_key_id, secret_access_key, repository)
-
-
-def _delete_real_repository(
-    endpoint: str, access_key_id: str, secret_access_key: str, repository: str
-) -> None:
-    """Best-effort cleanup; the store itself has no reason to delete repositories."""
-    configuration = lakefs_sdk.Configuration(
-        host=endpoint.rstrip("/").removesuffix("/api/v1") + "/api/v1",
-        username=access_key_id,
-        password=secret_access_key,
-    )
-    try:
-        lakefs_sdk.RepositoriesApi(lakefs_sdk.ApiClient(configuration)).delete_repository(repository)
-    except lakefs_sdk.ApiException:
-        pass
+    if endpoint:
+        access_key_id = os.environ.get("LAKEFS_ACCESS_KEY_ID", "")
+        secret_access_key = os.environ.get("LAKEFS_SECRET_ACCESS_KEY", "")
+        if not access_key_id or not secret_access_key:
+            pytest.fail("LAKEFS_ENDPOINT is set but LAKEFS_ACCESS_KEY_ID or LAKEFS_SECRET_ACCESS_KEY is not")
+        service = LakeFSService(
+            "real", endpoint.rstrip("/").removesuffix("/api/v1"), access_key_id, secret_access_key
+        )
+    else:
+        service = real_service(request.getfixturevalue("real_lakefs_server"))
+    repository, namespace = service.new_repository("contract")
+    namespace_root = os.environ.get("LAKEFS_STORAGE_NAMESPACE")
+    if namespace_root:
+        namespace = f"{namespace_root.rstrip('/')}/{repository}"
+    yield service.store(repository, namespace)
+    service.delete_repository(repository)
 
 
 @pytest.fixture(params=BACKENDS)

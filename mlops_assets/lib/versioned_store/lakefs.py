@@ -21,6 +21,7 @@ from lakefs_sdk import (
     ApiClient,
     BranchCreation,
     BranchesApi,
+    BranchProtectionRule,
     CommitCreation,
     CommitsApi,
     Configuration,
@@ -168,6 +169,29 @@ class LakeFSStore(VersionedStore):
             # namespace first. Either way the repository exists now; anything else is an error.
             if not self._repository_exists():
                 self._fail("create repository", error)
+
+    def protect_branch(self, pattern: str = MAIN) -> bool:
+        """Add a branch protection rule: lakeFS itself then refuses direct writes, commits and the
+        deletion of matching branches, so data reaches them only by merges. Idempotent; True when
+        the rule was added. Needs a key allowed to change repository settings (an admin's, not the
+        pipeline's: deploy/README.md, lakeFS credentials)."""
+        answer = self._call(
+            "get branch protection rules",
+            self._repositories.get_branch_protection_rules_with_http_info,
+            self._repository,
+        )
+        patterns = [rule.pattern for rule in answer.data]
+        if pattern in patterns:
+            return False
+        rules = [BranchProtectionRule(pattern=existing) for existing in [*patterns, pattern]]
+        self._call(
+            f"protect branches matching {pattern!r}",
+            self._repositories.set_branch_protection_rules,
+            self._repository,
+            rules,
+            if_match=(answer.headers or {}).get("ETag"),
+        )
+        return True
 
     def create_branch(self, name: str, source_ref: str = MAIN) -> Branch:
         validate_branch_name(name)
