@@ -30,7 +30,21 @@ def _cmd_land(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mlops_assets.demo import run_demo
 
-    return run_demo(args.start, args.end)
+    if not args.lakefs:
+        return run_demo(args.start, args.end)
+    from mlops_assets.demo import local_lakefs
+
+    with local_lakefs() as endpoint:
+        print(f"lakeFS {endpoint} (a real server, started for this demo; stopped when it ends)", flush=True)
+        return run_demo(args.start, args.end)
+
+
+def _cmd_setup_store(_: argparse.Namespace) -> int:
+    from mlops_assets.platform.resources import store_resource
+    from mlops_assets.settings import current_settings
+
+    print(store_resource(current_settings()).setup())
+    return 0
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
@@ -136,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="land days and materialize every asset on embedded defaults")
     demo.add_argument("--start", type=_day, default=date(2013, 1, 1))
     demo.add_argument("--end", type=_day, default=date(2013, 1, 28))
+    demo.add_argument(
+        "--lakefs",
+        action="store_true",
+        help="run on a real lakeFS server started here from the binary `make lakefs` builds",
+    )
     demo.set_defaults(func=_cmd_demo)
     dev = sub.add_parser(
         "dev", help="serve the Dagster UI (dagster dev) and the MLflow UI beside it, on 127.0.0.1"
@@ -149,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of the local store's objects (reports)",
     )
     dev.set_defaults(func=_cmd_dev)
+    setup = sub.add_parser(
+        "setup-store",
+        help="create the repository and protect main (lakeFS: run with an admin key, once per repository)",
+    )
+    setup.set_defaults(func=_cmd_setup_store)
     prepare = sub.add_parser("prepare-instance", help="create the embedded DAGSTER_HOME")
     prepare.set_defaults(func=_cmd_prepare_instance)
     gc = sub.add_parser("gc-branches", help="remove unpublished WAP branches older than the retention")

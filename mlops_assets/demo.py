@@ -7,6 +7,7 @@ import io
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 from mlops_assets.errors import MlopsError
@@ -205,3 +206,33 @@ def _rows_of(store, path: str) -> int:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(io.BytesIO(store.read_object("main", path))).metadata.num_rows
+
+
+@contextlib.contextmanager
+def local_lakefs() -> Iterator[str]:
+    """``demo --lakefs``: a real lakeFS server for this process (the binary ``make lakefs`` builds),
+    with its data under ``MLOPS_HOME/lakefs`` so a second demo finds its repository again. The
+    environment then names it (``LAKEFS_*``), as a deployment's would; ``setup-store`` creates the
+    repository and protects ``main``. Yields the endpoint; stops the server by its pid after."""
+    import os
+
+    from mlops_assets.lakefs_server import LakeFSServer, find_binary
+    from mlops_assets.platform.resources import store_resource
+    from mlops_assets.settings import load_settings
+
+    binary = find_binary()
+    if binary is None:
+        raise MlopsError("demo --lakefs needs the lakeFS server binary: run `make lakefs` (needs Go) first")
+    home = load_settings().home
+    with LakeFSServer(binary, home / "lakefs") as server:
+        os.environ.update(
+            {
+                "LAKEFS_ENDPOINT": server.endpoint,
+                "LAKEFS_ACCESS_KEY_ID": server.admin.access_key_id,
+                "LAKEFS_SECRET_ACCESS_KEY": server.admin.secret_access_key,
+                "LAKEFS_REPOSITORY": os.environ.get("LAKEFS_REPOSITORY", "mlops"),
+                "LAKEFS_STORAGE_NAMESPACE": os.environ.get("LAKEFS_STORAGE_NAMESPACE", "local://mlops"),
+            }
+        )
+        print(f"      {store_resource(load_settings()).setup()}", flush=True)
+        yield server.endpoint

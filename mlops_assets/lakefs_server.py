@@ -11,6 +11,7 @@ Nothing here downloads anything: the binary is found through ``MLOPS_LAKEFS_BIN`
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -189,10 +190,9 @@ class LakeFSServer:
             with urllib.request.urlopen(f"{self.endpoint}/_health", timeout=2) as answer:
                 if answer.status >= 300:
                     return False
-            request = urllib.request.Request(f"{self.endpoint}/api/v1/setup_lakefs")
-            with urllib.request.urlopen(request, timeout=2) as answer:
-                return b'"initialized"' in answer.read() or answer.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            with urllib.request.urlopen(f"{self.endpoint}/api/v1/setup_lakefs", timeout=2) as answer:
+                return json.loads(answer.read()).get("state") == "initialized"
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return False
 
     def stop(self) -> None:

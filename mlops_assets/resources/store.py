@@ -5,7 +5,7 @@ from pydantic import Field
 
 from mlops_assets.errors import SettingsError
 from mlops_assets.lib.versioned_store import LocalStore, VersionedStore
-from mlops_assets.lib.versioned_store.base import object_url
+from mlops_assets.lib.versioned_store.base import MAIN, object_url
 
 
 class VersionedStoreResource(dg.ConfigurableResource):
@@ -34,10 +34,14 @@ class VersionedStoreResource(dg.ConfigurableResource):
         elif self.backend == "lakefs":
             from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 
+            secret = self.lakefs_secret_access_key
+            if isinstance(secret, dg.EnvVar):
+                # Opened outside a run (the CLI, the demo's summary): Dagster has not resolved it.
+                secret = secret.get_value() or ""
             store = LakeFSStore(
                 endpoint=self.lakefs_endpoint,
                 access_key_id=self.lakefs_access_key_id,
-                secret_access_key=self.lakefs_secret_access_key,
+                secret_access_key=secret,
                 repository=self.repository,
                 storage_namespace=self.lakefs_storage_namespace,
             )
@@ -45,6 +49,19 @@ class VersionedStoreResource(dg.ConfigurableResource):
             raise SettingsError(f"MLOPS_STORE={self.backend!r}: expected 'local' or 'lakefs'")
         store.ensure_repository()
         return store
+
+    def setup(self) -> str:
+        """``setup-store``: the repository, and on lakeFS a protection rule on ``main`` so that lakeFS
+        itself refuses any direct write, commit or deletion there; data then reaches ``main`` only by
+        the write-audit-publish merge. Idempotent. Returns what was done, for a person."""
+        store = self.open()
+        described = store.describe()
+        where = f"{described.backend} repository {described.repository!r} at {described.location}"
+        protect = getattr(store, "protect_branch", None)
+        if protect is None:
+            return f"{where}: ready (the local store has no server to enforce protection; the audit is the code's)"
+        added = protect(MAIN)
+        return f"{where}: ready; main is protected ({'rule added' if added else 'rule already there'})"
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/runs/{run_id}"

@@ -348,12 +348,13 @@ class FakeLakeFS:
             raise ApiError(400, f"invalid repository name {name!r}")
         if not STORAGE_NAMESPACE.match(namespace):
             raise ApiError(400, f"invalid storage namespace {namespace!r}")
-        # Like lakeFS, the namespace is claimed before the name is recorded: a second creation of the
-        # same repository (two pods starting at once) may meet either answer.
-        if any(repo.storage_namespace == namespace for repo in self._repositories.values()):
-            raise ApiError(400, f"failed to create repository: storage namespace already in use: {namespace}")
+        # As lakeFS: a repository that exists is a 409 (checked first, tests/store/test_fake_matches_lakefs.py);
+        # a namespace another repository holds is a 400. Two creations racing (two pods starting at once)
+        # both pass the first check and one loses the namespace claim: either answer can come back.
         if name in self._repositories:
             raise ApiError(409, "repository already exists")
+        if any(repo.storage_namespace == namespace for repo in self._repositories.values()):
+            raise ApiError(400, f"failed to create repository: storage namespace already in use: {namespace}")
         now = int(time.time())
         repository = Repository(name, namespace, body.get("default_branch") or "main", now)
         initial = self._new_commit(repository, (), "Repository created", {}, {})
@@ -510,6 +511,7 @@ class FakeLakeFS:
         _refuse_options(body, {"date": None, "allow_empty": False, "force": False})
         if "message" not in body:
             raise ApiError(400, "commit message is required")
+        _string_metadata(body)
         head = repo.commits[state.head]
         tree = self._branch_tree(repo, state)
         if tree == head.tree:
@@ -600,6 +602,7 @@ class FakeLakeFS:
                 return json_response(409, {"reference": ""})  # lakeFS's conflict answer names no paths
             if chosen is not None:
                 merged[path] = chosen
+        _string_metadata(body)
         message = body.get("message") or f"Merge '{source_ref}' into '{destination_branch}'"
         metadata = {**(body.get("metadata") or {}), ".lakefs.merge.strategy": "default"}
         commit = self._new_commit(repo, (head.id, source.id), message, metadata, merged)
@@ -667,6 +670,8 @@ class FakeLakeFS:
             amount = int(request.query.get("amount") or 0)
         except ValueError:
             raise ApiError(400, "amount must be an integer") from None
+        if amount > MAX_PAGE_SIZE:  # lakeFS refuses a page larger than its maximum; it does not cap it
+            raise ApiError(400, f"amount must be at most {MAX_PAGE_SIZE}")
         page_size = min(self.max_page_size, amount if amount > 0 else DEFAULT_PAGE_SIZE)
         after = request.query.get("after", "")
         if after:
@@ -721,6 +726,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet; ``FakeLakeFS.requests`` is the log."""
+
+
+def _string_metadata(body: Mapping[str, Any]) -> None:
+    """lakeFS decodes commit and merge metadata as string to string: any other value is a 400."""
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+        raise ApiError(400, "request body has an error: metadata values must be strings")
 
 
 def _etag(patterns: list[str]) -> str:
