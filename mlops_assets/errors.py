@@ -57,5 +57,9 @@ class StoreUnavailable(StoreError):
     """The store did not answer (network, 5xx) after bounded retries."""
 
 
+class MirrorPathError(StoreError):
+    """An object key would be written outside the directory that mirrors the store."""
+
+
 class NothingToCommit(StoreError):
     """A commit was asked for on a branch without staged changes."""
