@@ -15,6 +15,10 @@ class SettingsError(MlopsError):
     """An environment variable is missing or malformed."""
 
 
+class RetentionError(MlopsError):
+    """A retention (an age in days) is not a number within its limits."""
+
+
 class LandingError(MlopsError):
     """A landed source file is missing, unreadable or has the wrong shape."""
 
