@@ -117,7 +117,10 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
         "LAKEFS_ENDPOINT with lakeFS; `http://127.0.0.1:3001` (the store browser `make dev` serves) otherwise",
         "where people open the versioned store's objects: the HTML reports linked from materializations",
     ),
-    "MLOPS_BRANCH_RETENTION_DAYS": ("7", "age after which `gc-branches` removes unpublished WAP branches"),
+    "MLOPS_BRANCH_RETENTION_DAYS": (
+        "7",
+        "days (1 to 3660) after its run started that `gc-branches` and the schedule `gc_branches_daily` wait to remove an unpublished WAP branch whose run finished",
+    ),
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
     "MLOPS_EXECUTOR": (
         "multiprocess",

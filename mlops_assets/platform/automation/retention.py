@@ -32,7 +32,7 @@ def report_cleanup(cleanup: BranchCleanup) -> list[str]:
             f"kept {name}: this Dagster instance does not know its run, so cannot see it finished"
             for name in cleanup.unknown_run
         ),
-        f"removed {len(cleanup.removed)} unpublished WAP branch(es) whose run finished "
+        f"removed {len(cleanup.removed)} unpublished WAP branch(es) of finished runs started "
         f"{cleanup.older_than_days:g}+ day(s) ago; kept {len(cleanup.in_progress)} of runs in progress "
         f"and {len(cleanup.unknown_run)} of unknown runs",
     ]
@@ -45,7 +45,7 @@ class BranchRetentionConfig(dg.Config):
 @dg.op(
     name="remove_stale_wap_branches",
     description=(
-        "Removes the unpublished WAP branches whose Dagster run finished at least older_than_days ago "
+        "Removes the unpublished WAP branches whose Dagster run has finished and started at least older_than_days ago "
         "(1 day at the least); keeps, and lists, those of runs in progress or unknown to this instance."
     ),
 )
