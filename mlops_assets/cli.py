@@ -62,26 +62,33 @@ def _cmd_prepare_instance(_: argparse.Namespace) -> int:
     return 0
 
 
+def _retention_days(text: str) -> float:
+    from mlops_assets.errors import RetentionError
+    from mlops_assets.lib.versioned_store.wap import checked_retention_days
+
+    try:
+        return checked_retention_days(float(text), "--older-than-days")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days like 7") from None
+    except RetentionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cmd_gc_branches(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from mlops_assets.instance import prepare_instance
-    from mlops_assets.lib.versioned_store.wap import remove_stale_branches
-    from mlops_assets.platform.resources import dagster_run_state, store_resource
+    from mlops_assets.platform.automation.retention import report_cleanup, run_branch_cleanup
+    from mlops_assets.platform.resources import store_resource
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
     days = settings.branch_retention_days if args.older_than_days is None else args.older_than_days
     prepare_instance(settings)  # the instance whose runs own the branches (DAGSTER_HOME)
     with dg.DagsterInstance.get() as instance:
-        cleanup = remove_stale_branches(
-            store_resource(settings).open(), days, run_state=dagster_run_state(instance)
-        )
-    for branch in cleanup.removed:
-        print(f"removed {branch.name} ({branch.age_days:.1f} days old)")
-    for name in cleanup.in_progress:
-        print(f"kept {name}: its run is in progress")
-    print(f"removed {len(cleanup.removed)} unpublished WAP branch(es) older than {days} day(s)")
+        cleanup = run_branch_cleanup(store_resource(settings).open(), instance, days)
+    for line in report_cleanup(cleanup):
+        print(line)
     return 0
 
 
@@ -175,8 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     setup.set_defaults(func=_cmd_setup_store)
     prepare = sub.add_parser("prepare-instance", help="create the embedded DAGSTER_HOME")
     prepare.set_defaults(func=_cmd_prepare_instance)
-    gc = sub.add_parser("gc-branches", help="remove unpublished WAP branches older than the retention")
-    gc.add_argument("--older-than-days", type=float, default=None)
+    gc = sub.add_parser(
+        "gc-branches",
+        help="remove unpublished WAP branches whose Dagster run finished more than the retention ago",
+    )
+    gc.add_argument(
+        "--older-than-days",
+        type=_retention_days,
+        default=None,
+        help="retention in days, at least 1 (default: MLOPS_BRANCH_RETENTION_DAYS)",
+    )
     gc.set_defaults(func=_cmd_gc_branches)
     explain = sub.add_parser("explain-model", help="print the lineage of one registered model version")
     explain.add_argument("spec", help="model spec name, e.g. late_arrival")

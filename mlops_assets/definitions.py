@@ -111,7 +111,7 @@ def _build_definitions(settings: Settings) -> dg.Definitions:
         daily_reports.build_defs(specs),
         overview.build_defs(specs),
         jobs.build_defs(specs),
-        automation.build_defs(specs),
+        automation.build_defs(specs, settings.branch_retention_days),
         resources.build_defs(settings),
     )
     return _with_platform_policy(merged)

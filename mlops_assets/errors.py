@@ -15,6 +15,10 @@ class SettingsError(MlopsError):
     """An environment variable is missing or malformed."""
 
 
+class RetentionError(MlopsError):
+    """A retention (an age in days) is not a number within its limits."""
+
+
 class LandingError(MlopsError):
     """A landed source file is missing, unreadable or has the wrong shape."""
 
@@ -55,6 +59,10 @@ class MergeConflict(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store did not answer (network, 5xx) after bounded retries."""
+
+
+class MirrorPathError(StoreError):
+    """An object key would be written outside the directory that mirrors the store."""
 
 
 class NothingToCommit(StoreError):

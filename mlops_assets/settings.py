@@ -16,7 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from mlops_assets.errors import SettingsError
+from mlops_assets.errors import RetentionError, SettingsError
+from mlops_assets.lib.versioned_store.wap import checked_retention_days
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The models of the code location: one folder per model, each with its defs.yaml.
@@ -116,7 +117,10 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
         "LAKEFS_ENDPOINT with lakeFS; `http://127.0.0.1:3001` (the store browser `make dev` serves) otherwise",
         "where people open the versioned store's objects: the HTML reports linked from materializations",
     ),
-    "MLOPS_BRANCH_RETENTION_DAYS": ("7", "age after which `gc-branches` removes unpublished WAP branches"),
+    "MLOPS_BRANCH_RETENTION_DAYS": (
+        "7",
+        "days (1 to 3660) after its run started that `gc-branches` and the schedule `gc_branches_daily` wait to remove an unpublished WAP branch whose run finished",
+    ),
     "DAGSTER_HOME": ("$MLOPS_HOME/dagster", "Dagster instance directory (set by make targets and the CLI)"),
     "MLOPS_EXECUTOR": (
         "multiprocess",
@@ -270,13 +274,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     retention_raw = get("MLOPS_BRANCH_RETENTION_DAYS", "7")
     try:
-        retention = float(retention_raw)
-        if retention < 0:
-            raise ValueError
+        retention = checked_retention_days(float(retention_raw), "MLOPS_BRANCH_RETENTION_DAYS")
     except ValueError:
-        problems.append(
-            f"MLOPS_BRANCH_RETENTION_DAYS={retention_raw!r}: expected a non-negative number of days"
-        )
+        problems.append(f"MLOPS_BRANCH_RETENTION_DAYS={retention_raw!r}: expected a number of days, e.g. 7")
+        retention = 7.0
+    except RetentionError as exc:
+        problems.append(str(exc))
         retention = 7.0
 
     def share(name: str, default: str) -> float:

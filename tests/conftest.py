@@ -183,6 +183,32 @@ def build_world(settings: Settings, instance: dg.DagsterInstance, start: str, en
     return defs
 
 
+def add_run(instance: dg.DagsterInstance, started_days_ago: float | None, *, finished: bool = True) -> str:
+    """A run of ``daily_assets`` in ``instance`` that started that many days ago (None: never started),
+    and failed (``finished``) or is still running: what retention of WAP branches reads."""
+    import time
+    from datetime import UTC, datetime
+
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    run_id = instance.add_run(
+        DagsterRun(job_name="daily_assets", status=dg.DagsterRunStatus.NOT_STARTED)
+    ).run_id
+    events = []
+    if started_days_ago is not None:
+        events.append((DagsterEventType.RUN_START, time.time() - started_days_ago * 86400))
+    if finished:
+        events.append((DagsterEventType.RUN_FAILURE, time.time()))
+    for event_type, at in events:
+        instance.run_storage.handle_run_event(
+            run_id,
+            DagsterEvent(event_type_value=event_type.value, job_name="daily_assets"),
+            update_timestamp=datetime.fromtimestamp(at, tz=UTC),
+        )
+    return run_id
+
+
 @pytest.fixture(autouse=True)
 def _no_inherited_tracking_uri(monkeypatch):
     """Subprocesses a test starts must get their MLflow store from their own MLOPS_HOME, not a leftover."""

@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import polars as pl
+import pytest
 
-from tests.conftest import PROJECT_ROOT, expected_rows
+from tests.conftest import PROJECT_ROOT, add_run, expected_rows
 
 
 def _cli(*args: str, home) -> subprocess.CompletedProcess:
@@ -71,9 +72,8 @@ def test_prepare_dbt_parses_the_project_offline_and_writes_only_its_manifest(tmp
     assert not (tmp_path / "mlops").exists()  # nothing written to the state directory
 
 
-def test_gc_branches_removes_stale_wap_branches_but_never_a_running_runs(tmp_path, monkeypatch):
+def test_gc_branches_removes_only_branches_of_runs_it_sees_finished_past_the_retention(tmp_path, monkeypatch):
     import dagster as dg
-    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
     from mlops_assets.instance import prepare_instance
     from mlops_assets.lib.versioned_store import LocalStore
@@ -85,15 +85,46 @@ def test_gc_branches_removes_stale_wap_branches_but_never_a_running_runs(tmp_pat
     store = LocalStore(settings.local_store_dir)
     store.ensure_repository()
     with dg.DagsterInstance.from_config(str(prepare_instance(settings))) as instance:
-        running = instance.add_run(
-            DagsterRun(job_name="daily_assets", status=DagsterRunStatus.STARTED)
-        ).run_id
-        done = instance.add_run(DagsterRun(job_name="daily_assets", status=DagsterRunStatus.FAILURE)).run_id
-    for run_id in (running, done):
-        store.create_branch(wap_branch(run_id, ["raw", "flights"]))
+        runs = {
+            "running": add_run(instance, 9, finished=False),
+            "old": add_run(instance, 9),
+            "fresh": add_run(instance, 0.5),
+        }
+    runs["unknown"] = "0f0e0d0c-0b0a-4908-8706-050403020100"  # another instance's run, or a deleted record
+    branch = {name: wap_branch(run_id, ["raw", "flights"]) for name, run_id in runs.items()}
+    for name in branch.values():
+        store.create_branch(name)
 
-    gc = _cli("gc-branches", "--older-than-days", "0", home=tmp_path / "mlops")
+    gc = _cli("gc-branches", "--older-than-days", "1", home=tmp_path / "mlops")
     assert gc.returncode == 0, gc.stderr
-    assert f"kept {wap_branch(running, ['raw', 'flights'])}: its run is in progress" in gc.stdout
+    assert f"removed {branch['old']} (9.0 days old)" in gc.stdout
+    assert f"kept {branch['running']}: its run is in progress" in gc.stdout
+    assert f"kept {branch['unknown']}: this Dagster instance does not know its run" in gc.stdout
     assert "removed 1 unpublished WAP branch(es)" in gc.stdout
-    assert {b.name for b in store.list_branches()} == {"main", wap_branch(running, ["raw", "flights"])}
+    assert {b.name for b in store.list_branches()} == {"main", *branch.values()} - {branch["old"]}
+
+
+@pytest.mark.parametrize("days", ["-1", "0", "0.5", "nan", "inf", "-inf", "99999", "soon"])
+def test_gc_branches_refuses_an_age_that_is_negative_not_finite_or_under_a_day(tmp_path, days):
+    gc = _cli("gc-branches", f"--older-than-days={days}", home=tmp_path / "mlops")
+    assert gc.returncode == 2
+    expected = (
+        "'soon' is not a number of days like 7"
+        if days == "soon"
+        else f"--older-than-days={float(days)!r}: expected a number of days from 1"
+    )
+    assert f"error: argument --older-than-days: {expected}" in gc.stderr, gc.stderr
+    assert not (tmp_path / "mlops").exists()  # refused before any state is touched
+
+
+def test_gc_branches_refuses_a_retention_setting_under_a_day(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_assets", "gc-branches"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "MLOPS_BRANCH_RETENTION_DAYS": "-3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "MLOPS_BRANCH_RETENTION_DAYS=-3.0: expected a number of days from 1" in done.stderr, done.stderr

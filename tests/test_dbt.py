@@ -432,3 +432,46 @@ def test_the_default_selection_read_from_the_manifest_is_dbts_own(settings):
     assert read == by_dbt
     assert len(by_dbt[0]) == len(manifest["nodes"]) > 40 and by_dbt[3] < by_dbt[0]
     assert asset_utils.select_unique_ids is select_unique_ids  # dagster-dbt's own after the build
+
+
+class _FreeFormKeys(LocalStore):
+    """A local store listing one more object under a key lakeFS accepts and the local store refuses."""
+
+    def __init__(self, root, key: str, data: bytes):
+        super().__init__(root)
+        self.key, self.data = key, data
+
+    def list_objects(self, ref: str, prefix: str = ""):
+        from mlops_assets.lib.versioned_store.base import ObjectInfo
+
+        return [*super().list_objects(ref, prefix), ObjectInfo(self.key, "free-form", len(self.data))]
+
+    def read_object(self, ref: str, path: str) -> bytes:
+        return self.data if path == self.key else super().read_object(ref, path)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../escaped/data.parquet", "predictions/../../../escaped/data.parquet", "/tmp/escaped/data.parquet"],
+)
+def test_a_store_key_that_escapes_the_mirror_is_refused_and_nothing_is_written(tmp_path, key):
+    """lakeFS keys are free-form: a key with '..' must not make the mirror write outside its folder."""
+    from mlops_assets.errors import MirrorPathError
+    from mlops_assets.lib.versioned_store.export import sync_mirror
+    from mlops_assets.lib.versioned_store.wap import encode_table, stage
+
+    table = encode_table(pl.DataFrame({"value": [1]}))
+    store = _FreeFormKeys(tmp_path / "store", key.replace("/tmp/", f"{tmp_path}/"), table)
+    store.ensure_repository()
+    branch = wap_branch("0f0e0d0c-0b0a-4908-8706-050403020100", ["predictions"])
+    stage(store, branch, {table_path(["predictions", "ok"], None): table}, "escape", {})
+    publish(store, branch, "escape", {})
+    mirror = tmp_path / "published" / "mirror"
+
+    with pytest.raises(MirrorPathError) as refused:
+        sync_mirror(store, mirror)
+    assert f"object key {store.key!r} would be mirrored at" in str(refused.value)
+    assert "outside the mirror" in str(refused.value)
+    assert not list(tmp_path.rglob("escaped"))  # nothing outside the mirror
+    assert not (mirror / "predictions").exists()  # nor inside it: refused before the first write
+    assert mirrored_commit(mirror) is None

@@ -157,3 +157,46 @@ def test_dimension_files_delivered_as_csv_are_seen(tmp_path):
     dimension_runs = [r for r in result.run_requests if not r.partition_key]
     assert len(dimension_runs) == 1
     assert dimension_runs[0].job_name == "raw_dimensions"
+
+
+def _retrain_tick(specs, store_dir):
+    from mlops_assets.platform.automation.sensors import build_retrain_sensor
+    from mlops_assets.resources import VersionedStoreResource
+
+    context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"store": VersionedStoreResource(local_dir=str(store_dir))},
+    )
+    return build_retrain_sensor(specs)(context)
+
+
+def test_one_models_failure_never_stops_the_retrain_sensor_for_the_others(tmp_path):
+    """Issue 31: a spec whose numbers overflow date arithmetic made every tick fail, for every model."""
+    from mlops_assets.lib.model_spec import load_spec
+    from mlops_assets.lib.versioned_store import LocalStore
+    from mlops_assets.lib.versioned_store.wap import encode_table, publish, stage, table_path, wap_branch
+    from mlops_assets.settings import MODELS_DIR
+
+    store = LocalStore(tmp_path / "store")
+    store.ensure_repository()
+    days = [f"2013-01-{d:02d}" for d in range(1, 21)]
+    objects = {
+        table_path(["features", "flight_features"], d): encode_table(pl.DataFrame({"x": [1]})) for d in days
+    }
+    branch = wap_branch("0f0e0d0c-0b0a-4908-8706-050403020100", ["features", "flight_features"])
+    stage(store, branch, objects, "features", {})
+    publish(store, branch, "features", {})
+    healthy = load_spec(MODELS_DIR / "arrival_delay")
+    late = load_spec(MODELS_DIR / "late_arrival")
+    # Past validation (a spec loaded before the limits existed): timedelta(days=10**11) overflows.
+    broken = late.model_copy(update={"training": late.training.model_copy(update={"window_days": 10**11})})
+
+    result = _retrain_tick([broken, healthy], tmp_path / "store")
+    assert [r.tags["mlops/spec"] for r in result.run_requests] == ["arrival_delay"]
+    assert result.run_requests[0].tags["mlops/retrain_reason"] == "initial"
+    # The failed model keeps no state: it is evaluated again next tick.
+    assert set(json.loads(result.cursor)) == {"arrival_delay"}
+
+    alone = _retrain_tick([broken], tmp_path / "store")
+    assert not alone.run_requests
+    assert "late_arrival: evaluation failed (OverflowError" in alone.skip_reason.skip_message

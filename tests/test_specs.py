@@ -96,6 +96,62 @@ BAD_SPECS = {
         "must be a label column",
     ),
     "a string for a list": (_edit(lambda r: r.update(features="carrier")), "features", "valid list"),
+    # Issue 31: numbers past a limit (or not finite) loaded, then overflowed in the retrain sensor.
+    "window beyond ten years": (
+        _edit(lambda r: r["training"].update(window_days=100_000_000_000)),
+        "training.window_days",
+        "less than or equal to 3660",
+    ),
+    "label delay beyond ten years": (
+        _edit(lambda r: r["training"].update(label_delay_days=10**12)),
+        "training.label_delay_days",
+        "less than or equal to 3660",
+    ),
+    "min_rows past a billion": (
+        _edit(lambda r: r["training"].update(min_rows=10**10)),
+        "training.min_rows",
+        "less than or equal to 1000000000",
+    ),
+    "infinite margin": (
+        _edit(lambda r: r["promotion"].update(margin=float("inf"))),
+        "promotion.margin",
+        "finite number",
+    ),
+    "margin past the limit": (
+        _edit(lambda r: r["promotion"].update(margin=5000)),
+        "promotion.margin",
+        "less than or equal to 1000",
+    ),
+    "NaN drift threshold": (
+        _edit(lambda r: r.setdefault("monitoring", {}).update(psi_threshold=float("nan"))),
+        "monitoring.psi_threshold",
+        "finite number",
+    ),
+    "infinite performance drop": (
+        _edit(lambda r: r.setdefault("monitoring", {}).update(performance_drop=float("-inf"))),
+        "monitoring.performance_drop",
+        "finite number",
+    ),
+    "freshness beyond ten years": (
+        _edit(lambda r: r.setdefault("freshness", {}).update(max_model_age_days=10**11)),
+        "freshness.max_model_age_days",
+        "less than or equal to 3660",
+    ),
+    "estimator parameter past the limit": (
+        _edit(lambda r: r["estimator"]["params"].update(max_iter=10**11)),
+        "estimator.params",
+        "params.max_iter is 100000000000: expected a finite number of magnitude at most 1e+09",
+    ),
+    "infinite estimator parameter": (
+        _edit(lambda r: r["estimator"]["params"].update(learning_rate=float("inf"))),
+        "estimator.params",
+        "params.learning_rate is inf",
+    ),
+    "target threshold past the limit": (
+        _edit(lambda r: r.update(target="arr_delay >= 1" + "0" * 400)),
+        "target",
+        "expected a number of magnitude at most 100000",
+    ),
     "name is not its folder": (
         _edit(lambda r: r.update(name="late_arrival_v2")),
         "name",

@@ -11,6 +11,7 @@ import pytest
 
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import (
+    RunState,
     content_hash,
     encode_table,
     publish,
@@ -87,23 +88,56 @@ def test_content_hash_depends_on_bytes_and_paths_only():
     assert content_hash(_objects("2013-01-01", 1)) != content_hash(_objects("2013-01-02", 1))
 
 
-def test_retention_removes_only_old_unpublished_wap_branches(local):
-    old, recent = wap_branch("old-run", ASSET), wap_branch("new-run", ASSET)
+def _finished(started_at: float):
+    return RunState(in_progress=False, started_at=started_at)
+
+
+def test_retention_removes_only_old_unpublished_wap_branches_of_finished_runs(local):
+    old_run, new_run = "0f0e0d0c-0b0a-4908-8706-0504030201aa", "0f0e0d0c-0b0a-4908-8706-0504030201bb"
+    old, recent = wap_branch(old_run, ASSET), wap_branch(new_run, ASSET)
     t_old = stage(local, old, _objects("2013-01-01", 1), "old", {}).created_at
-    time.sleep(0.05)
-    t_new = stage(local, recent, _objects("2013-01-02", 1), "new", {}).created_at
+    t_new = t_old + 3 * 86400
+    stage(local, recent, _objects("2013-01-02", 1), "new", {})
     local.create_branch("experiment")
+    started = {old_run: _finished(t_old), new_run: _finished(t_new)}
     now = t_new + 7 * 86400
-    # A retention that falls between the two branches' ages.
-    retention_days = (now - (t_old + t_new) / 2) / 86400
-    cleanup = remove_stale_branches(local, older_than_days=retention_days, now=now)
+    # A retention that falls between the two runs' ages (8.5 days).
+    cleanup = remove_stale_branches(local, older_than_days=8.5, now=now, run_state=started.get)
     assert [r.name for r in cleanup.removed] == [old]
     assert {b.name for b in local.list_branches()} == {"main", recent, "experiment"}
 
 
-def test_a_branch_is_as_old_as_its_run_and_a_running_run_keeps_its_branch(tmp_path, monkeypatch):
+def test_a_branch_whose_run_is_not_seen_finished_is_never_removed(local):
+    """Issue 31: a fresh branch of a run this instance does not know was removed (dated by main's head)."""
+    unknown = wap_branch("0f0e0d0c-0b0a-4908-8706-050403020100", ASSET)
+    nameless = "wap-not-a-run-raw-flights"
+    stage(local, unknown, _objects("2013-01-01", 1), "unknown", {})
+    local.create_branch(nameless)
+    years_on = time.time() + 3 * 365 * 86400
+    cleanup = remove_stale_branches(local, older_than_days=1, now=years_on, run_state=lambda _: None)
+    assert cleanup.removed == []
+    assert sorted(cleanup.unknown_run) == sorted([nameless, unknown])
+    assert {unknown, nameless} <= {b.name for b in local.list_branches()}
+
+
+@pytest.mark.parametrize("days", [-1.0, 0.0, 0.5, float("nan"), float("inf"), float("-inf"), 1e6])
+def test_retention_refuses_an_age_that_is_negative_not_finite_or_under_the_minimum(local, days):
+    """Issue 31: negative, NaN and infinite ages were accepted (0 or less removed every branch)."""
+    from mlops_assets.errors import RetentionError
+
+    branch = wap_branch("0f0e0d0c-0b0a-4908-8706-050403020100", ASSET)
+    local.create_branch(branch)
+    with pytest.raises(
+        RetentionError, match=r"older_than_days=.*: expected a number of days from 1 .* to 3660"
+    ):
+        remove_stale_branches(local, days, run_state=lambda _: _finished(0.0))
+    assert branch in {b.name for b in local.list_branches()}
+
+
+def test_a_branch_is_as_old_as_its_run_and_only_a_finished_run_frees_its_branch(tmp_path, monkeypatch):
     """A WAP branch made today from a month-old main has a month-old head: it is aged by its run
-    (the Dagster instance's record), and never removed while its run is in progress."""
+    (the Dagster instance's record); never removed while its run is in progress, nor when the
+    instance does not know its run."""
     import dagster as dg
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
@@ -130,15 +164,17 @@ def test_a_branch_is_as_old_as_its_run_and_a_running_run_keeps_its_branch(tmp_pa
         state = dagster_run_state(instance)
 
         today = remove_stale_branches(local, older_than_days=1, run_state=state)
-        assert [r.name for r in today.removed] == [branch[unknown]]  # no run to date it: its head does
+        assert today.removed == []  # the runs started today; the unknown one cannot be seen finished
         assert today.in_progress == [branch[running]]
+        assert today.unknown_run == [branch[unknown]]
         week_on = remove_stale_branches(
             local, older_than_days=1, now=time.time() + 7 * 86400, run_state=state
         )
         assert sorted(r.name for r in week_on.removed) == sorted([branch[succeeded], branch[failed]])
         assert all(6.9 < r.age_days < 7.1 for r in week_on.removed)
         assert week_on.in_progress == [branch[running]]
-    assert {b.name for b in local.list_branches()} == {"main", branch[running]}
+        assert week_on.unknown_run == [branch[unknown]]
+    assert {b.name for b in local.list_branches()} == {"main", branch[running], branch[unknown]}
 
 
 def test_wap_branch_names_are_ascii_as_lakefs_requires():

@@ -60,6 +60,15 @@ METRICS: dict[str, tuple[Task, bool]] = {
 _TARGET = re.compile(r"^\s*(?P<column>[a-z_]+)\s*(?:(?P<op>>=|<=|>|<|==)\s*(?P<value>-?\d+(?:\.\d+)?))?\s*$")
 
 
+# Upper bounds of a spec's numbers (README, "Spec limits"). Past them a spec is a mistake, and some
+# values overflow date arithmetic in the retrain sensor (timedelta(days=10**11)). Floats must be finite.
+MAX_DAYS = 3660  # ten years: window_days, label_delay_days, holdout_days, max_model_age_days
+MAX_ROWS = 1_000_000_000  # training.min_rows
+MAX_METRIC_DELTA = 1000.0  # promotion.margin and monitoring.performance_drop, in the metric's units
+MAX_PSI = 100.0  # monitoring.psi_threshold
+MAX_TARGET_THRESHOLD = 100_000  # |value| in a target like 'arr_delay >= 15' (minutes)
+MAX_PARAM_MAGNITUDE = 1e9  # |number| anywhere in estimator.params
+
 # libyaml's safe loader when PyYAML was built with it (about 10x faster: load time per spec counts).
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -69,7 +78,8 @@ class SpecError(MlopsError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: '.inf' or '.nan' for a float field is "Input should be a finite number".
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EstimatorSpec(_Strict):
@@ -83,12 +93,38 @@ class EstimatorSpec(_Strict):
             raise ValueError(f"unknown estimator {value!r}; expected one of {sorted(ESTIMATORS)}")
         return value
 
+    @field_validator("params")
+    @classmethod
+    def _bounded_numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, number in _numbers(value):
+            if not abs(number) <= MAX_PARAM_MAGNITUDE:  # NaN fails this comparison too
+                raise ValueError(
+                    f"params.{name} is {number}: expected a finite number of magnitude at most "
+                    f"{MAX_PARAM_MAGNITUDE:g}"
+                )
+        return value
+
+
+def _numbers(value: Any, name: str = "") -> list[tuple[str, int | float]]:
+    """Every number in a parameter value (nested lists and mappings too), with its dotted name."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [(name, value)]
+    if isinstance(value, dict):
+        return [
+            n for key, item in value.items() for n in _numbers(item, f"{name}.{key}" if name else str(key))
+        ]
+    if isinstance(value, list | tuple):
+        return [n for i, item in enumerate(value) for n in _numbers(item, f"{name}[{i}]")]
+    return []
+
 
 class TrainingSpec(_Strict):
-    window_days: PositiveInt
-    label_delay_days: int = Field(default=1, ge=0)
-    holdout_days: PositiveInt
-    min_rows: PositiveInt = 1000
+    window_days: PositiveInt = Field(le=MAX_DAYS)
+    label_delay_days: int = Field(default=1, ge=0, le=MAX_DAYS)
+    holdout_days: PositiveInt = Field(le=MAX_DAYS)
+    min_rows: PositiveInt = Field(default=1000, le=MAX_ROWS)
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:
@@ -101,14 +137,14 @@ class TrainingSpec(_Strict):
 
 class PromotionSpec(_Strict):
     metric: str
-    margin: float = Field(default=0.0, ge=0)
+    margin: float = Field(default=0.0, ge=0, le=MAX_METRIC_DELTA)
 
 
 class MonitoringSpec(_Strict):
-    psi_threshold: float = Field(default=0.2, gt=0)
+    psi_threshold: float = Field(default=0.2, gt=0, le=MAX_PSI)
     ks_threshold: float = Field(default=0.1, gt=0, le=1)
     max_missing_share: float = Field(default=0.2, ge=0, le=1)
-    performance_drop: float = Field(default=0.05, ge=0)
+    performance_drop: float = Field(default=0.05, ge=0, le=MAX_METRIC_DELTA)
     # A day's row count under this share of the training days' average, or a cancelled share over
     # this ceiling, is a warning in the day's report (the landing warns too: check raw/flights:volume).
     min_volume_share: float = Field(default=0.5, gt=0, le=1)
@@ -125,7 +161,7 @@ class MonitoringSpec(_Strict):
 
 
 class FreshnessSpec(_Strict):
-    max_model_age_days: PositiveInt = 7
+    max_model_age_days: PositiveInt = Field(default=7, le=MAX_DAYS)
 
 
 class ServingSpec(_Strict):
@@ -156,6 +192,11 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"target {value!r} must be a label column ({sorted(LABEL_COLUMNS)}), optionally compared "
                 "with a number, e.g. 'arr_delay >= 15'"
+            )
+        if match["value"] is not None and not abs(float(match["value"])) <= MAX_TARGET_THRESHOLD:
+            raise ValueError(
+                f"target {value!r} compares with {match['value']}: expected a number of magnitude at most "
+                f"{MAX_TARGET_THRESHOLD}"
             )
         return value.strip()
 

@@ -6,6 +6,9 @@ The mirror is synced incrementally by checksum: only changed objects are copied 
 downloaded), objects gone from the commit are removed, and each file is written to a
 temporary name and renamed, so a reader never sees half a file. ``_mirror.json`` records the
 commit the directory holds.
+
+Object keys are free-form (lakeFS accepts ``a/../../x``); a key whose file would land outside the
+directory is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_assets.errors import StoreError
+from mlops_assets.errors import MirrorPathError, StoreError
 from mlops_assets.lib.versioned_store.base import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import is_table
 
@@ -52,9 +55,11 @@ def sync_mirror(store: VersionedStore, directory: Path, ref: str = MAIN) -> Mirr
         ) from None
     # Tables only: the pages published beside them (reports) are for people, not SQL.
     wanted = {info.path: info.checksum for info in store.list_objects(commit_id) if is_table(info.path)}
+    # Every key is checked before the first write: a refused sync leaves the mirror as it was.
+    targets = {path: mirror_path(directory, path) for path in sorted({*wanted, *previous})}
     copied = 0
     for path, checksum in wanted.items():
-        target = directory / path
+        target = targets[path]
         if previous.get(path) == checksum and target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +69,7 @@ def sync_mirror(store: VersionedStore, directory: Path, ref: str = MAIN) -> Mirr
         copied += 1
     removed = 0
     for path in sorted(set(previous) - set(wanted)):
-        target = directory / path
+        target = targets[path]
         if target.exists():
             target.unlink()
             removed += 1
@@ -73,6 +78,20 @@ def sync_mirror(store: VersionedStore, directory: Path, ref: str = MAIN) -> Mirr
     partial_manifest.write_text(json.dumps({"commit_id": commit_id, "objects": wanted}, sort_keys=True))
     os.replace(partial_manifest, manifest_path)
     return MirrorSync(commit_id=commit_id, objects=len(wanted), copied=copied, removed=removed)
+
+
+def mirror_path(directory: Path, key: str) -> Path:
+    """Where object ``key`` lives in the mirror; refused if it resolves outside ``directory``
+    (``..``, an absolute key, or a symlink in the mirror pointing elsewhere)."""
+    root = Path(directory).resolve()
+    target = (root / key).resolve()
+    if not target.is_relative_to(root) or target == root or target == root / MANIFEST:
+        raise MirrorPathError(
+            f"object key {key!r} would be mirrored at {target}, outside the mirror {root}: refused, "
+            "nothing was written; a key must name a file under the mirror (no '..', not absolute)"
+        )
+    # As spelled under ``directory``: pruning empty folders stops at ``directory`` as the caller spelled it.
+    return Path(directory) / key
 
 
 def _prune_empty_parents(folder: Path, root: Path) -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from mlops_assets.errors import MergeConflict, NothingToCommit
+from mlops_assets.errors import MergeConflict, NothingToCommit, RetentionError
 from mlops_assets.lib.lazy_polars import pl
 from mlops_assets.lib.versioned_store.base import MAIN, Commit, VersionedStore
 
@@ -192,6 +192,25 @@ class RunState:
 class BranchCleanup:
     removed: list[RemovedBranch]
     in_progress: list[str]  # kept whatever their age: their run may still be writing
+    unknown_run: list[str]  # kept: no finished run of this instance is seen to own them
+    older_than_days: float
+
+
+# A branch is removed one day after its run started at the earliest, whatever the retention asked:
+# a failed run's branch stays for inspection, and a run that started seconds ago is never raced.
+MIN_BRANCH_AGE_DAYS = 1.0
+MAX_BRANCH_AGE_DAYS = 3660.0  # ten years: past it, the retention is a mistake
+
+
+def checked_retention_days(days: float, source: str) -> float:
+    """``days`` if it is a valid retention (finite, between the minimum and maximum age), else one
+    clear error naming ``source`` (the setting, option or config field it came from)."""
+    if not MIN_BRANCH_AGE_DAYS <= days <= MAX_BRANCH_AGE_DAYS:  # NaN fails this comparison too
+        raise RetentionError(
+            f"{source}={days!r}: expected a number of days from {MIN_BRANCH_AGE_DAYS:g} (the minimum age of a "
+            f"WAP branch before it may be removed) to {MAX_BRANCH_AGE_DAYS:g}"
+        )
+    return float(days)
 
 
 _RUN_OF_BRANCH = re.compile(
@@ -208,29 +227,34 @@ def run_of_branch(name: str) -> str | None:
 def remove_stale_branches(
     store: VersionedStore,
     older_than_days: float,
+    *,
+    run_state: Callable[[str], RunState | None],
     now: float | None = None,
-    run_state: Callable[[str], RunState | None] = lambda _: None,
 ) -> BranchCleanup:
-    """Delete WAP branches older than the retention (they were never published).
+    """Delete WAP branches (never published) whose run finished at least ``older_than_days`` ago.
 
-    A branch is as old as its run (``run_state``: when it started): its head commit may be a much
-    older commit of main it was made from. A branch whose run is still in progress is never
-    removed. Without a known run, the branch's head commit dates it (its own staged commit, or
-    main's when it made none: then nothing of value is on it).
+    A branch is removed only when ``run_state`` (the Dagster instance) shows its run finished: a
+    branch whose run is in progress, unknown to the instance (another instance's, or a record
+    deleted) or not named after a run is kept and listed. It is as old as its run (when it
+    started): its head commit may be a much older commit of main it was made from.
     """
+    older_than_days = checked_retention_days(older_than_days, "older_than_days")
     now = time.time() if now is None else now
-    removed, in_progress = [], []
+    removed, in_progress, unknown_run = [], [], []
     for branch in store.list_branches():
         if not branch.name.startswith(WAP_PREFIX):
             continue
         run_id = run_of_branch(branch.name)
         state = run_state(run_id) if run_id else None
-        if state is not None and state.in_progress:
+        if state is None:
+            unknown_run.append(branch.name)
+            continue
+        if state.in_progress:
             in_progress.append(branch.name)
             continue
-        made_at = state.started_at if state is not None and state.started_at else None
-        age_days = (now - (made_at or store.get_commit(branch.commit_id).created_at)) / 86400
+        made_at = state.started_at or store.get_commit(branch.commit_id).created_at
+        age_days = (now - made_at) / 86400
         if age_days >= older_than_days:
             store.delete_branch(branch.name)
             removed.append(RemovedBranch(branch.name, age_days))
-    return BranchCleanup(removed, in_progress)
+    return BranchCleanup(removed, in_progress, unknown_run, older_than_days)

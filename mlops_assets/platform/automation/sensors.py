@@ -132,11 +132,19 @@ def build_retrain_sensor(specs: list[ModelSpec]) -> dg.SensorDefinition:
             for record in context.instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS))
             for key in (record.dagster_run.asset_selection or [])
         }
-        requests, skipped = [], []
+        requests, skipped, failed = [], [], []
         for spec in specs:
-            decision: RetrainDecision = decide_retraining(
-                spec, versioned, state.get(spec.name, {}), in_progress=model_key(spec) in running
-            )
+            try:
+                decision: RetrainDecision = decide_retraining(
+                    spec, versioned, state.get(spec.name, {}), in_progress=model_key(spec) in running
+                )
+            except Exception as exc:  # one model's failure must not stop the evaluation of the others
+                failed.append(f"{spec.name}: evaluation failed ({type(exc).__name__}: {exc})")
+                context.log.exception(
+                    f"retrain_models: models/{spec.name} could not be evaluated; its state is kept and it is "
+                    "evaluated again next tick; the other models were evaluated"
+                )
+                continue
             state[spec.name] = decision.state
             if decision.reason is None:
                 skipped.append(f"{spec.name}: {decision.why_not}")
@@ -155,7 +163,9 @@ def build_retrain_sensor(specs: list[ModelSpec]) -> dg.SensorDefinition:
                 )
             )
         if not requests:
-            return dg.SensorResult(skip_reason="; ".join(skipped), cursor=json.dumps(state, sort_keys=True))
+            return dg.SensorResult(
+                skip_reason="; ".join([*failed, *skipped]), cursor=json.dumps(state, sort_keys=True)
+            )
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))
 
     return retrain_sensor
