@@ -37,7 +37,7 @@ class VersionedStoreResource(dg.ConfigurableResource):
             store = LakeFSStore(
                 endpoint=self.lakefs_endpoint,
                 access_key_id=self.lakefs_access_key_id,
-                secret_access_key=self.lakefs_secret_access_key,
+                secret_access_key=self.lakefs_secret_access_key.strip(),  # a mounted file's newline
                 repository=self.repository,
                 storage_namespace=self.lakefs_storage_namespace,
             )
