@@ -98,7 +98,7 @@ def _cmd_explain_model(args: argparse.Namespace) -> int:
     from mlops_assets.settings import current_settings
 
     settings = current_settings()
-    tracker = MlflowResource(tracking_uri=settings.mlflow_tracking_uri).tracker()
+    tracker = MlflowResource(tracking_uri=settings.mlflow_tracking_uri.get_secret_value()).tracker()
     print(format_lineage(tracker.lineage(args.spec, args.version)))
     return 0
 

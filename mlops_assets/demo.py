@@ -188,7 +188,7 @@ def _print_summary(settings, defs, instance, seconds: float, dagster_home) -> No
     print(f"\n  versioned store : {described.backend} at {described.location} (main = {main.id[:12]})")
     print(f"  landing zone    : {settings.landing_dir}")
     print(f"  Dagster instance: {dagster_home}")
-    print(f"  MLflow          : {settings.mlflow_tracking_uri}")
+    print(f"  MLflow          : {settings.mlflow_tracking_uri}")  # SecretUrl: its host only
     print(f"  dbt warehouse   : {settings.dbt_warehouse_path} (marts.*; see README, For analysts)")
     overview = resource.object_url(store, main.id, file_path(OVERVIEW_KEY.path, None, OVERVIEW_PAGE))
     print(f"  model overview  : {overview} (every model's health on one page; `make dev` serves it)")

@@ -46,7 +46,7 @@ def start_mlflow_ui(settings: Settings, port: int) -> tuple[subprocess.Popen, st
     """``mlflow server`` on 127.0.0.1:``port`` over the local tracking store; returns it and its URL."""
     from mlops_assets.lib.tracking.tracker import _create_sqlite_store_once
 
-    uri = settings.mlflow_tracking_uri
+    uri = settings.mlflow_tracking_uri.get_secret_value()
     if uri.startswith("sqlite:///"):
         _create_sqlite_store_once(uri)  # migrated once, before the server and the code location race
     log = settings.home / "mlflow" / "ui.log"
@@ -98,7 +98,7 @@ def serve(settings: Settings, dagster_port: int, mlflow_port: int, store_port: i
 
 def _serve_uis(settings: Settings, env: dict[str, str], dagster_port: int, mlflow_port: int) -> int:
     mlflow = None
-    if settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+    if settings.mlflow_tracking_uri.get_secret_value().startswith(("http://", "https://")):
         print(
             f"MLflow UI: {settings.mlflow_ui_url or 'the tracking server'} (MLFLOW_TRACKING_URI)", flush=True
         )

@@ -9,7 +9,7 @@ missing is reported in one error naming every missing variable, never a secret v
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from mlops_assets.errors import RetentionError, SettingsError
+from mlops_assets.lib.redaction import SecretUrl
 from mlops_assets.lib.versioned_store.wap import checked_retention_days
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -72,12 +73,12 @@ class Settings(BaseModel):
     branch_retention_days: float
     executor: Literal["in_process", "multiprocess", "k8s"]
     step_threads: int  # threads each side-by-side step process may use (OpenMP, BLAS)
-    mlflow_tracking_uri: str
+    mlflow_tracking_uri: SecretUrl  # may carry user:password; shown as its host
     mlflow_ui_url: str | None  # where people open MLflow (links on model materializations)
     mlflow_artifact_dir: Path
     models_dir: Path | None  # None: the models of the defs folder (defs/models/<name>/defs.yaml)
     git_sha: str | None
-    alert_webhook_url: str | None
+    alert_webhook_url: SecretUrl | None  # Slack-style webhooks hold a token in the path
     dbt_project_dir: Path
     dbt_warehouse_path: Path
     warehouse_pg: WarehousePgSettings | None  # None: the marts stay in the DuckDB file dbt_warehouse_path
@@ -139,6 +140,15 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
         "sqlite:///$MLOPS_HOME/mlflow/mlflow.db",
         "MLflow tracking and registry (a server in prod)",
     ),
+    "MLFLOW_TRACKING_USERNAME": (
+        "unset",
+        "user for a tracking server with basic auth (read by MLflow; never logged)",
+    ),
+    "MLFLOW_TRACKING_PASSWORD": (
+        "unset",
+        "its password (required with MLFLOW_TRACKING_USERNAME; read by MLflow; never logged)",
+    ),
+    "MLFLOW_TRACKING_TOKEN": ("unset", "bearer token for the tracking server (read by MLflow; never logged)"),
     "MLOPS_MODELS_DIR": (
         "unset (`mlops_assets/defs/models`)",
         "another folder of model folders (`<name>/defs.yaml`) to load instead: tests, benchmarks",
@@ -251,7 +261,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     webhook = get("MLOPS_ALERT_WEBHOOK_URL")
     if webhook and not webhook.startswith(("http://", "https://")):
-        problems.append(f"MLOPS_ALERT_WEBHOOK_URL={webhook!r}: expected an http:// or https:// URL")
+        # Not echoed: a webhook URL is a secret, whatever its shape.
+        problems.append("MLOPS_ALERT_WEBHOOK_URL: expected an http:// or https:// URL (value not shown)")
+    problems.extend(_tracking_credential_problems(get))
     if mode == "prod":
         problems.extend(f"{n}: required when MLOPS_ENV=prod" for n in PROD_REQUIRED if not get(n))
         if backend == "lakefs" and not get("LAKEFS_STORAGE_NAMESPACE"):
@@ -316,14 +328,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             branch_retention_days=retention,
             executor=executor,
             step_threads=step_threads,
-            mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            mlflow_tracking_uri=SecretUrl(
+                get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+            ),
             mlflow_ui_url=(get("MLOPS_MLFLOW_UI_URL") or "").rstrip("/") or None,
             mlflow_artifact_dir=home / "mlflow" / "artifacts",
             models_dir=Path(get("MLOPS_MODELS_DIR")).expanduser().resolve()
             if get("MLOPS_MODELS_DIR")
             else None,
             git_sha=get("MLOPS_GIT_SHA"),
-            alert_webhook_url=get("MLOPS_ALERT_WEBHOOK_URL"),
+            alert_webhook_url=SecretUrl(webhook) if webhook else None,
             dbt_project_dir=Path(get("MLOPS_DBT_PROJECT_DIR") or project_root() / "dbt_project")
             .expanduser()
             .resolve(),
@@ -334,7 +348,32 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             published_dir=Path(get("MLOPS_PUBLISHED_DIR") or home / "published").expanduser().resolve(),
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above
-        raise SettingsError(f"invalid settings: {exc}") from None
+        # Field and reason only: pydantic's own message repeats the input value.
+        fields = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise SettingsError(f"invalid settings: {fields}") from None
+
+
+def _tracking_credential_problems(get: Callable[[str], str | None]) -> list[str]:
+    """MLflow reads its credentials from the environment itself; they are checked here, never kept."""
+    problems = [
+        f"{missing}: required when {given} is set (the tracking server's basic auth)"
+        for given, missing in (
+            ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
+            ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_USERNAME"),
+        )
+        if get(given) and not get(missing)
+    ]
+    uri = get("MLFLOW_TRACKING_URI") or ""
+    has_user_info = "@" in uri.split("://", 1)[-1].split("/", 1)[0]
+    if has_user_info and (get("MLFLOW_TRACKING_USERNAME") or get("MLFLOW_TRACKING_PASSWORD")):
+        # The URI's user:password would silently replace the variables' (lib/tracking).
+        problems.append(
+            "MLFLOW_TRACKING_URI: carries user:password while MLFLOW_TRACKING_USERNAME/PASSWORD are set; "
+            "give the credentials one way"
+        )
+    return problems
 
 
 @lru_cache(maxsize=1)

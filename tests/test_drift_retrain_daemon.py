@@ -104,7 +104,7 @@ def test_a_drifted_day_retrains_its_model_once_by_the_sensor_and_the_gate_decide
     dagster_home = prepare_instance(settings)  # the embedded instance `make dev` uses
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     store = LocalStore(settings.local_store_dir)
-    tracker = Tracker(settings.mlflow_tracking_uri)
+    tracker = Tracker(settings.mlflow_tracking_uri.get_secret_value())
     sensor_name = build_retrain_sensor([spec]).name
     log = tmp_path / "dagster-dev.log"
 

@@ -31,7 +31,10 @@ LATE = dg.AssetKey(["models", "late_arrival"])
 
 def registry(settings) -> MlflowClient:
     """A fresh client on this test's store (a bare MlflowClient(uri) would use the global registry URI)."""
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    return MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri.get_secret_value(),
+        registry_uri=settings.mlflow_tracking_uri.get_secret_value(),
+    )
 
 
 DELAY = dg.AssetKey(["models", "arrival_delay"])
@@ -92,8 +95,8 @@ def test_a_model_is_logged_with_its_requirements_given_and_they_cover_what_mlflo
 
     settings, _, _, result = trained
     assert result.success
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri.get_secret_value())
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri.get_secret_value())
     uri = f"models:/{LATE.path[-1]}/1"
     logged = Path(get_model_dependencies(uri)).read_text().split()
     assert logged == model_requirements()

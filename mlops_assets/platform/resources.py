@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from mlops_assets.lib.redaction import SecretUrl
 from mlops_assets.lib.versioned_store.wap import RunState
 from mlops_assets.platform.executor import executor_for
 from mlops_assets.resources import LandingZoneResource, VersionedParquetIOManager, VersionedStoreResource
@@ -49,10 +50,15 @@ def dagster_run_state(instance: dg.DagsterInstance) -> Callable[[str], RunState 
     return state
 
 
-def _secret(variable: str, value: str) -> str | dg.EnvVar:
-    """A setting that may hold a secret (a token in a URL) is read from the environment when the run
-    starts, so Dagster never stores its value in the job's resource configuration."""
-    return dg.EnvVar(variable) if value and os.environ.get(variable) == value else value
+def _from_environment(variable: str, setting: SecretUrl | None) -> str | dg.EnvVar:
+    """A setting that may hold a secret reaches its resource as the variable's name, resolved when
+    the run starts: the repository snapshot (the UI's Resources page) and the job's stored
+    configuration hold the name, never the value. Whitespace around the value (the newline that
+    `kubectl create secret --from-file` leaves) is the resource's to strip."""
+    if setting is None:
+        return ""
+    value = setting.get_secret_value()
+    return dg.EnvVar(variable) if os.environ.get(variable, "").strip() == value else value
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
@@ -68,13 +74,13 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 max_cancelled_share=settings.max_cancelled_share,
             ),
             "alerts": AlertResource(
-                webhook_url=_secret("MLOPS_ALERT_WEBHOOK_URL", settings.alert_webhook_url or "")
+                webhook_url=_from_environment("MLOPS_ALERT_WEBHOOK_URL", settings.alert_webhook_url)
             ),
             "mlflow": MlflowResource(
-                tracking_uri=_secret("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),
+                tracking_uri=_from_environment("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri),
                 # A local tracking store keeps artifacts under MLOPS_HOME; a server decides its own.
                 artifact_root=""
-                if settings.mlflow_tracking_uri.startswith("http")
+                if settings.mlflow_tracking_uri.get_secret_value().startswith("http")
                 else str(settings.mlflow_artifact_dir),
                 git_sha=settings.git_sha or "",
                 ui_url=settings.mlflow_ui_url or "",

@@ -41,7 +41,7 @@ class VersionedStoreResource(dg.ConfigurableResource):
             store = LakeFSStore(
                 endpoint=self.lakefs_endpoint,
                 access_key_id=self.lakefs_access_key_id,
-                secret_access_key=secret,
+                secret_access_key=secret.strip(),  # a mounted file's newline
                 repository=self.repository,
                 storage_namespace=self.lakefs_storage_namespace,
             )

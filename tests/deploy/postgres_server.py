@@ -54,13 +54,13 @@ class PostgresServer:
     host: str = "127.0.0.1"
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, password: str | None = None) -> PostgresServer:
         bin_dir = postgres_bin_dir()
         as_root = os.geteuid() == 0
         run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
         # Not under pytest's tmp_path: the postgres user must be able to enter this directory.
         base = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
-        user, password = "dagster", secrets.token_urlsafe(16)
+        user, password = "dagster", password or secrets.token_urlsafe(16)
         (base / "pwfile").write_text(password + "\n")
         if as_root:
             for path in (base, base / "pwfile"):

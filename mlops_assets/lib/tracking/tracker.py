@@ -115,7 +115,8 @@ class Tracker:
     ):
         # Credentials in the URI (http://user:token@host) go to MLflow through its own variables,
         # never inside the URI: MLflow prints and records the URI ("View run at ...").
-        self.tracking_uri, self._credentials = _without_credentials(tracking_uri)
+        # Surrounding whitespace: a secret mounted from a file ends with a newline.
+        self.tracking_uri, self._credentials = _without_credentials(tracking_uri.strip())
         self.artifact_root = artifact_root
         self.experiment_prefix = experiment_prefix
         # Where a person opens MLflow: a UI served over a local store, or the tracking server itself.
