@@ -1,6 +1,6 @@
 """Real Dagster runs at once, in separate processes, on one instance and one versioned store.
 
-Four runs of different days of the same assets all publish; two runs of the same day with
+On the local store and on lakeFS (the real server where there is one). Four runs of different days of the same assets all publish; two runs of the same day with
 different deliveries both publish, main holds one of them whole (never a mix of the two), the
 history keeps both commits, and the data version Dagster recorded last is what main holds.
 """
@@ -15,6 +15,7 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.landing import land_days
@@ -63,14 +64,25 @@ def _finish(processes: list[subprocess.Popen]) -> list[str]:
     return run_ids
 
 
-def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["local", "lakefs"])
+def test_concurrent_runs_publish_everything_once_and_never_mix(backend, tmp_path, monkeypatch, request):
     home = tmp_path / "mlops"
-    settings = load_settings({"MLOPS_HOME": str(home)})
+    lakefs: dict[str, str] = {}
+    if backend == "lakefs":  # the real lakeFS where there is one: its merges race as production's do
+        service = request.getfixturevalue("lakefs_service")
+        repository, namespace = service.new_repository("concurrency")
+        lakefs = service.environment(repository, namespace)
+        store = service.store(repository, namespace)
+        request.addfinalizer(lambda: service.delete_repository(repository))
+    settings = load_settings({"MLOPS_HOME": str(home), **lakefs})
+    if backend == "local":
+        store = LocalStore(settings.local_store_dir)
     env = {
         **os.environ,
         "MLOPS_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster"),
         "MLOPS_EXECUTOR": "in_process",
+        **lakefs,
     }
     # The instance exists before runs do (`prepare-instance`, which `make dev` runs, creates its
     # databases: processes must not race on their migrations).
@@ -81,7 +93,6 @@ def test_concurrent_runs_publish_everything_once_and_never_mix(tmp_path, monkeyp
 
     # Four days at once.
     _finish([_start(day, env) for day in days])
-    store = LocalStore(settings.local_store_dir)
     assert {o.path for o in store.list_objects("main", "raw/flights/")} == {
         table_path(FLIGHTS.path, day) for day in days
     }

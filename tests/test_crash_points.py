@@ -21,11 +21,9 @@ import pytest
 from mlops_assets.definitions import build_definitions
 from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.versioned_store import LocalStore
-from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 from mlops_assets.lib.versioned_store.wap import is_table, partition_of, read_table, table_path
 from mlops_assets.settings import load_settings
 from tests.conftest import PROJECT_ROOT, data_version, expected_rows, land, publications, run_daily
-from tests.lakefs_fake import FakeLakeFS
 from tests.processes import kill_when_printed
 
 pytestmark = pytest.mark.extended  # `make test-extended`, run by CI after `make test`
@@ -100,20 +98,15 @@ def backend(request, tmp_path, monkeypatch):
         store.ensure_repository()
         yield environ, settings, store
         return
-    with FakeLakeFS() as lakefs:
-        environ |= {
-            "LAKEFS_ENDPOINT": lakefs.endpoint,
-            "LAKEFS_ACCESS_KEY_ID": lakefs.access_key_id,
-            "LAKEFS_SECRET_ACCESS_KEY": lakefs.secret_access_key,
-        }
-        monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", lakefs.secret_access_key)  # read at run time
-        settings = load_settings(environ)
-        store = LakeFSStore(
-            lakefs.endpoint, lakefs.access_key_id, lakefs.secret_access_key, "mlops", "local://mlops"
-        )
-        store.ensure_repository()
-        yield environ, settings, store
-        assert lakefs.unknown_calls == []
+    lakefs_service = request.getfixturevalue("lakefs_service")  # real lakeFS where there is one
+    repository, namespace = lakefs_service.new_repository("crash")
+    environ |= lakefs_service.environment(repository, namespace)
+    monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", lakefs_service.secret_access_key)  # read at run time
+    settings = load_settings(environ)
+    store = lakefs_service.store(repository, namespace)
+    store.ensure_repository()
+    yield environ, settings, store
+    lakefs_service.delete_repository(repository)
 
 
 def _days_on_main(store, asset: list[str]) -> set[str]:

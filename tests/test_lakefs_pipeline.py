@@ -1,7 +1,8 @@
 """The whole write-audit-publish path on the lakeFS backend, through the real SDK.
 
-The lakeFS server is the strict in-process fake (tests/lakefs_fake); any API call it does not
-implement fails the test. Secrets must not leak into Dagster's event log.
+The lakeFS server is the real one ``make lakefs`` builds where there is Go, else the strict
+in-process fake (tests/lakefs_fake), which fails the test on any API call it does not implement.
+Secrets must not leak into Dagster's event log.
 """
 
 from __future__ import annotations
@@ -12,34 +13,24 @@ import pytest
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.errors import StoreError
-from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
+from mlops_assets.platform.resources import store_resource
 from mlops_assets.settings import load_settings
 from tests.conftest import QUIET, RANGE_END, RANGE_START, expected_rows, land
-from tests.lakefs_fake import FakeLakeFS
 
 
 @pytest.fixture
-def lakefs_world(tmp_path, monkeypatch):
-    with FakeLakeFS() as server:
-        environ = {
-            "MLOPS_HOME": str(tmp_path / "mlops"),
-            "LAKEFS_ENDPOINT": server.endpoint,
-            "LAKEFS_ACCESS_KEY_ID": server.access_key_id,
-            "LAKEFS_SECRET_ACCESS_KEY": server.secret_access_key,
-            "LAKEFS_REPOSITORY": "flights",
-        }
-        # Dagster resolves the secret from the process env at run time (dg.EnvVar), as in production.
-        monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", server.secret_access_key)
-        settings = load_settings(environ)
-        store = LakeFSStore(
-            server.endpoint, server.access_key_id, server.secret_access_key, "flights", "local://flights"
-        )
-        # As production runs it (deploy/README.md): main is protected, data reaches it only by merges.
-        store.ensure_repository()
-        server.protect("flights", "main")
-        yield settings, server, store
-        assert server.unknown_calls == []
+def lakefs_world(tmp_path, monkeypatch, lakefs_service):
+    repository, namespace = lakefs_service.new_repository("flights")
+    environ = {"MLOPS_HOME": str(tmp_path / "mlops"), **lakefs_service.environment(repository, namespace)}
+    # Dagster resolves the secret from the process env at run time (dg.EnvVar), as in production.
+    monkeypatch.setenv("LAKEFS_SECRET_ACCESS_KEY", lakefs_service.secret_access_key)
+    settings = load_settings(environ)
+    # As production runs it (deploy/README.md): `setup-store` creates the repository and protects
+    # main, so data reaches main only by merges, refused by lakeFS itself otherwise.
+    assert "main is protected (rule added)" in store_resource(settings).setup()
+    yield settings, lakefs_service, lakefs_service.store(repository, namespace)
+    lakefs_service.delete_repository(repository)
 
 
 def test_materialization_publishes_to_lakefs_main(lakefs_world):
@@ -60,7 +51,8 @@ def test_materialization_publishes_to_lakefs_main(lakefs_world):
         assert published.height == expected_rows("flights", day)
     # Metadata links to the lakeFS UI; the commit carries the Dagster run.
     commit_id = mat.metadata["branch_commit_id"].value
-    assert mat.metadata["branch_commit_url"].value.endswith(f"/repositories/flights/commits/{commit_id}")
+    repository = settings.lakefs.repository
+    assert mat.metadata["branch_commit_url"].value.endswith(f"/repositories/{repository}/commits/{commit_id}")
     assert store.get_commit(commit_id).metadata["dagster_run_id"] == result.run_id
     assert not [b for b in store.list_branches() if b.name.startswith("wap-")]
     assert server.secret_access_key not in log_text
@@ -89,8 +81,12 @@ def test_failed_contract_leaves_lakefs_main_unchanged(lakefs_world):
 
 
 def test_main_is_protected_and_a_direct_write_is_refused_clearly(lakefs_world):
-    _, _, store = lakefs_world
+    settings, _, store = lakefs_world
     before = store.get_commit("main").id
     with pytest.raises(StoreError, match="protected, so data reaches it only through a merge"):
         store.write_object("main", "raw/flights/date=2013-01-01/data.parquet", b"not audited")
+    with pytest.raises(StoreError, match="protected, so data reaches it only through a merge"):
+        store.commit("main", "a direct commit")
     assert store.get_commit("main").id == before and not store.list_objects("main")
+    # setup-store again changes nothing; publishing by merge still works (the tests above).
+    assert "rule already there" in store_resource(settings).setup()
