@@ -128,7 +128,7 @@ def test_production_instance_builds_on_postgres_with_its_k8s_run_launcher(tmp_pa
         assert isinstance(launcher, K8sRunLauncher)
         assert launcher.job_namespace == "dagster"
         assert launcher.env_secrets == ["mlops-lakefs", "mlops-mlflow", "mlops-warehouse"]
-        assert launcher.service_account_name == "mlops-assets"
+        assert launcher.service_account_name == "mlops-runs"
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 8
         assert {"key": "mlops/kind", "value": "training", "limit": 1} in queue.tag_concurrency_limits
