@@ -13,14 +13,13 @@ import json
 
 import dagster as dg
 import pytest
-import yaml
 from dagster_k8s import K8sRunLauncher
 
-from mlops_assets.platform.executor import STEP_SERVICE_ACCOUNT, k8s_step_executor
+from mlops_assets.platform.executor import STEP_SERVICE_ACCOUNT, executor_for, k8s_step_executor
 from mlops_assets.settings import CREDENTIAL_VARIABLES, load_settings
 
 from .chart import render_code_deployment
-from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml
+from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml, write_kubeconfig
 from .test_manifests import (
     _code_server_environment,
     by_kind,
@@ -153,16 +152,9 @@ def test_step_pods_run_as_their_account_whatever_the_run_config_says():
         config = resolved.value["config"]
         assert config["service_account_name"] == STEP_SERVICE_ACCOUNT
         assert "step_k8s_config" not in config
-
-    @dg.op
-    def noop():
-        pass
-
-    @dg.job(executor_def=executor)
-    def job():
-        noop()
-
-    assert job.execute_in_process  # the configured executor builds a job (config validated)
+    # And the code location uses it in production.
+    production = load_settings(_code_server_environment())
+    assert executor_for(production).config_schema.resolve_config(asked).value == resolved.value
 
 
 def test_each_pod_holds_only_the_secrets_it_reads():
@@ -199,19 +191,7 @@ def test_the_code_server_loads_its_settings_without_the_writer_credentials():
 
 def _launcher(tmp_path) -> K8sRunLauncher:
     # Outside a cluster the launcher reads a kubeconfig instead; nothing contacts its server.
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "test",
-                "clusters": [{"name": "test", "cluster": {"server": "https://127.0.0.1:9"}}],
-                "users": [{"name": "test", "user": {"token": "unused"}}],
-                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-            }
-        )
-    )
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
     return K8sRunLauncher(
         **{**launcher_config(), "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)}
     )
