@@ -59,6 +59,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     env: Literal["local", "prod"]
+    # `code-server` only loads definitions: credentials (CREDENTIAL_VARIABLES) are read by run pods.
+    role: Literal["run", "code-server"]
     home: Path
     landing_dir: Path
     min_volume_share: float  # a landed day with fewer flights than this share of the days before warns
@@ -91,6 +93,11 @@ STORE_BROWSER_PORT = 3001  # `make dev` serves the local store's objects here
 DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_ENV": ("local", "`local` (embedded defaults) or `prod` (servers required, see deploy/)"),
     "MLOPS_HOME": ("<project>/.mlops", "state directory: landing zone, local store, Dagster instance"),
+    "MLOPS_ROLE": (
+        "run",
+        "`run` (runs steps: needs every credential) or `code-server` (only loads definitions: the "
+        "credentials in CREDENTIAL_VARIABLES are not required, definitions name them as EnvVars)",
+    ),
     "MLOPS_MIN_VOLUME_SHARE": (
         "0.5",
         "a landed day with fewer flights than this share of the median of the 7 days before warns (check `volume`)",
@@ -193,6 +200,15 @@ WAREHOUSE_PG_REQUIRED = (
     "MLOPS_WAREHOUSE_PG_PASSWORD",
 )
 
+# Credentials the definitions refer to by name only (dg.EnvVar, or read by a client library at run
+# time): a code server that only loads definitions runs without them (MLOPS_ROLE=code-server).
+CREDENTIAL_VARIABLES = (
+    "LAKEFS_ACCESS_KEY_ID",
+    "LAKEFS_SECRET_ACCESS_KEY",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLOPS_WAREHOUSE_PG_PASSWORD",
+)
+
 # Production needs these; the DAGSTER_PG_* values are read by Dagster's own dagster.yaml (deploy/),
 # and the marts must outlive the run pods (a Postgres warehouse, not a file on an emptyDir).
 PROD_REQUIRED = (
@@ -217,6 +233,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     mode = get("MLOPS_ENV", "local")
     if mode not in ("local", "prod"):
         problems.append(f"MLOPS_ENV={mode!r}: expected 'local' or 'prod'")
+    role = get("MLOPS_ROLE", "run")
+    if role not in ("run", "code-server"):
+        problems.append(f"MLOPS_ROLE={role!r}: expected 'run' or 'code-server'")
+    deferred = set(CREDENTIAL_VARIABLES) if role == "code-server" else set()
+
+    def given(name: str) -> bool:
+        """Set, or a credential this role never reads."""
+        return bool(get(name)) or name in deferred
+
     home = Path(get("MLOPS_HOME") or project_root() / ".mlops").expanduser().resolve()
     lakefs_endpoint = get("LAKEFS_ENDPOINT")
     backend = get("MLOPS_STORE", "lakefs" if lakefs_endpoint else "local")
@@ -228,7 +253,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     lakefs = None
     if backend == "lakefs":
         missing = [
-            n for n in ("LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY") if not get(n)
+            n for n in ("LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY") if not given(n)
         ]
         problems.extend(f"{n}: required when MLOPS_STORE=lakefs" for n in missing)
         if lakefs_endpoint and not lakefs_endpoint.startswith(("http://", "https://")):
@@ -236,27 +261,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not problems:
             lakefs = LakeFSSettings(
                 endpoint=lakefs_endpoint,
-                access_key_id=get("LAKEFS_ACCESS_KEY_ID"),
-                secret_access_key=SecretStr(get("LAKEFS_SECRET_ACCESS_KEY")),
+                access_key_id=get("LAKEFS_ACCESS_KEY_ID", ""),
+                secret_access_key=SecretStr(get("LAKEFS_SECRET_ACCESS_KEY", "")),
                 repository=get("LAKEFS_REPOSITORY", "mlops"),
                 storage_namespace=get("LAKEFS_STORAGE_NAMESPACE", "local://mlops"),
             )
 
     warehouse_pg = None
-    given = [n for n in WAREHOUSE_PG_REQUIRED if get(n)]
-    if given and mode != "prod":  # in prod PROD_REQUIRED names every missing one
-        missing = [n for n in WAREHOUSE_PG_REQUIRED if n not in given]
-        problems.extend(f"{n}: required when {given[0]} is set (the warehouse's Postgres)" for n in missing)
+    set_pg = [n for n in WAREHOUSE_PG_REQUIRED if get(n)]
+    given_pg = [n for n in WAREHOUSE_PG_REQUIRED if given(n)]
+    if set_pg and mode != "prod":  # in prod PROD_REQUIRED names every missing one
+        missing = [n for n in WAREHOUSE_PG_REQUIRED if n not in given_pg]
+        problems.extend(f"{n}: required when {set_pg[0]} is set (the warehouse's Postgres)" for n in missing)
     port_raw = get("MLOPS_WAREHOUSE_PG_PORT", "5432")
     if not (port_raw.isdigit() and 0 < int(port_raw) < 65536):
         problems.append(f"MLOPS_WAREHOUSE_PG_PORT={port_raw!r}: expected a TCP port, e.g. 5432")
-    elif len(given) == len(WAREHOUSE_PG_REQUIRED):
+    elif set_pg and len(given_pg) == len(WAREHOUSE_PG_REQUIRED):
         warehouse_pg = WarehousePgSettings(
             host=get("MLOPS_WAREHOUSE_PG_HOST"),
             port=int(port_raw),
             database=get("MLOPS_WAREHOUSE_PG_DB"),
             username=get("MLOPS_WAREHOUSE_PG_USERNAME"),
-            password=SecretStr(get("MLOPS_WAREHOUSE_PG_PASSWORD")),
+            password=SecretStr(get("MLOPS_WAREHOUSE_PG_PASSWORD", "")),
         )
 
     webhook = get("MLOPS_ALERT_WEBHOOK_URL")
@@ -265,7 +291,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         problems.append("MLOPS_ALERT_WEBHOOK_URL: expected an http:// or https:// URL (value not shown)")
     problems.extend(_tracking_credential_problems(get))
     if mode == "prod":
-        problems.extend(f"{n}: required when MLOPS_ENV=prod" for n in PROD_REQUIRED if not get(n))
+        problems.extend(f"{n}: required when MLOPS_ENV=prod" for n in PROD_REQUIRED if not given(n))
         if backend == "lakefs" and not get("LAKEFS_STORAGE_NAMESPACE"):
             # The default, local://, is refused by a lakeFS whose blockstore is S3, GCS or Azure.
             problems.append(
@@ -313,6 +339,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         return Settings(
             env=mode,
+            role=role,
             home=home,
             landing_dir=Path(get("MLOPS_LANDING_DIR") or home / "landing").expanduser().resolve(),
             min_volume_share=min_volume_share,

@@ -119,11 +119,24 @@ step_preloading_executor = dg.ExecutorDefinition(
 )
 
 
+# The identity of step pods (deploy/k8s/serviceaccount.yaml): no token, no Role. A step computes; only
+# the run pod, which launches the step Jobs, talks to the Kubernetes API.
+STEP_SERVICE_ACCOUNT = "mlops-steps"
+
+
+def k8s_step_executor() -> dg.ExecutorDefinition:
+    """dagster-k8s's k8s_job_executor with its config fixed here: a run's config cannot set the step
+    pods' service account, volumes or raw pod spec (the launcher's allow-list covers only run tags)."""
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor.configured(
+        {"service_account_name": STEP_SERVICE_ACCOUNT}, name="k8s_job_executor"
+    )
+
+
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     if settings.executor == "k8s":
-        from dagster_k8s import k8s_job_executor
-
-        return k8s_job_executor
+        return k8s_step_executor()
     if settings.executor == "in_process":
         return dg.in_process_executor
     return step_preloading_executor

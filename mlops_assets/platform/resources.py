@@ -23,7 +23,8 @@ def store_resource(settings: Settings) -> VersionedStoreResource:
             backend="lakefs",
             repository=settings.lakefs.repository,
             lakefs_endpoint=settings.lakefs.endpoint,
-            lakefs_access_key_id=settings.lakefs.access_key_id,
+            # A code server (MLOPS_ROLE=code-server) loads without the keys: run pods read them.
+            lakefs_access_key_id=settings.lakefs.access_key_id or dg.EnvVar("LAKEFS_ACCESS_KEY_ID"),
             lakefs_secret_access_key=dg.EnvVar("LAKEFS_SECRET_ACCESS_KEY"),
             lakefs_storage_namespace=settings.lakefs.storage_namespace,
             ui_url=settings.ui_url,

@@ -7,6 +7,10 @@ Helm and the chart cannot be fetched here, so the chart is not rendered. Instead
 - ``render_code_deployment`` builds the code server's Deployment the way the chart's template
   charts/dagster-user-deployments/templates/deployment-user.yaml does for the fields we use,
   so the result can be validated against Kubernetes' schemas and checked by checkov.
+
+``rbacEnabled`` (top level and the user-deployments subchart) is not in the pydantic schema (the
+top-level model allows extra keys) but in the charts' values.yaml: the templates role.yaml and
+rolebinding.yaml of both charts render only `{{- if .Values.rbacEnabled }}`.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ CHART_KEYS: dict[str, set[str]] = {
         "additionalInstanceConfig", "runLauncher", "dagsterDaemon", "dagsterWebserver",
         "dagster-user-deployments", "imagePullSecrets", "serviceAccount", "retention", "concurrency",
         "pythonLogs", "scheduler", "ingress", "migrate", "busybox", "rabbitmq", "redis", "flower",
-        "generateCeleryConfigSecret",
+        "generateCeleryConfigSecret", "rbacEnabled",
     },
+    "serviceAccount": {"create", "name", "annotations"},
     "global": {
         "postgresqlSecretName", "dagsterHome", "serviceAccountName", "celeryConfigSecretName",
         "dagsterInstanceConfigMap",
@@ -32,6 +37,8 @@ CHART_KEYS: dict[str, set[str]] = {
     "computeLogManager": {"type", "config"},
     "runLauncher": {"type", "config"},
     "runLauncher.config": {"celeryK8sRunLauncher", "k8sRunLauncher", "customRunLauncher"},
+    # ConfigurableClass: written verbatim as the instance's run_launcher.
+    "runLauncher.config.customRunLauncher": {"module", "class", "config"},
     "runLauncher.config.k8sRunLauncher": {
         "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile",
         "envConfigMaps", "envSecrets", "envVars", "volumeMounts", "volumes", "labels", "failPodOnRunFailure",
@@ -63,8 +70,9 @@ CHART_KEYS: dict[str, set[str]] = {
         "extraContainers", "extraPrependedInitContainers", "checkDbReadyInitContainer",
     },
     "dagster-user-deployments": {
-        "enabled", "enableSubchart", "imagePullSecrets", "deployments", "serviceAccount",
+        "enabled", "enableSubchart", "imagePullSecrets", "deployments", "serviceAccount", "rbacEnabled",
     },
+    "dagsterWebserver.service": {"type", "port", "annotations"},
     "dagster-user-deployments.serviceAccount": {"create", "name", "annotations"},
     "dagster-user-deployments.deployments[]": {
         "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns",
@@ -144,13 +152,18 @@ def render_code_deployment(values: dict, release: str = "dagster", namespace: st
                     }
                 },
             },
-            # The chart serializes the container context here (inherited by run pods).
-            {"name": "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT", "value": "{}"},
+            # The chart serializes the container context here (inherited by run pods), if asked to.
+            *(
+                [{"name": "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT", "value": "{}"}]
+                if deployment.get("includeConfigInLaunchedRuns", {"enabled": True})["enabled"]
+                else []
+            ),
             *deployment.get("env", []),
         ],
         "envFrom": [
             {"configMapRef": {"name": f"{release}-dagster-user-deployments-user-deployments-shared-env"}},
             {"configMapRef": {"name": f"{release}-dagster-user-deployments-{deployment['name']}-user-env"}},
+            *({"configMapRef": config_map} for config_map in deployment.get("envConfigMaps", [])),
             *({"secretRef": secret} for secret in deployment.get("envSecrets", [])),
         ],
         "resources": deployment["resources"],

@@ -29,6 +29,23 @@ def read_yaml_documents(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+def write_kubeconfig(path: Path) -> Path:
+    """A kubeconfig for a K8sRunLauncher outside a cluster; nothing contacts its server."""
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "test", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "test", "user": {"token": "unused"}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+            }
+        )
+    )
+    return path
+
+
 def code_deployment(values: dict) -> dict:
     """The one user code deployment of deploy/helm/values.yaml."""
     (deployment,) = values["dagster-user-deployments"]["deployments"]

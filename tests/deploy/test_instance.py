@@ -23,7 +23,7 @@ from mlops_assets.definitions import build_definitions
 from mlops_assets.lib.landing import land_days
 from mlops_assets.settings import load_settings
 
-from .conftest import DEPLOY, read_yaml
+from .conftest import DEPLOY, read_yaml, write_kubeconfig
 from .postgres_server import PostgresServer
 
 PROD_DAGSTER_YAML = DEPLOY / "dagster.yaml"
@@ -102,19 +102,7 @@ def test_production_instance_builds_on_postgres_with_its_k8s_run_launcher(tmp_pa
     config = prod_config_on(postgres)
     validated_instance_config(config, tmp_path / "validated")
     # Outside a cluster the launcher reads a kubeconfig instead; nothing contacts its server.
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "test",
-                "clusters": [{"name": "test", "cluster": {"server": "https://127.0.0.1:9"}}],
-                "users": [{"name": "test", "user": {"token": "unused"}}],
-                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-            }
-        )
-    )
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
     config["run_launcher"]["config"].update(load_incluster_config=False, kubeconfig_file=str(kubeconfig))
     home = tmp_path / "home"
     home.mkdir()
@@ -128,7 +116,7 @@ def test_production_instance_builds_on_postgres_with_its_k8s_run_launcher(tmp_pa
         assert isinstance(launcher, K8sRunLauncher)
         assert launcher.job_namespace == "dagster"
         assert launcher.env_secrets == ["mlops-lakefs", "mlops-mlflow", "mlops-warehouse"]
-        assert launcher.service_account_name == "mlops-assets"
+        assert launcher.service_account_name == "mlops-runs"
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 8
         assert {"key": "mlops/kind", "value": "training", "limit": 1} in queue.tag_concurrency_limits

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from dagster_k8s.job import get_user_defined_k8s_config
 
-from mlops_assets.settings import PROD_REQUIRED, load_settings
+from mlops_assets.settings import CREDENTIAL_VARIABLES, PROD_REQUIRED, load_settings
 
 from .chart import render_code_deployment, unknown_keys
 from .conftest import DEPLOY, K8S_VERSION, REPO_ROOT, code_deployment, read_yaml, read_yaml_documents
@@ -21,19 +21,27 @@ from .dockerfile import parse_dockerfile
 
 K8S_DIR = DEPLOY / "k8s"
 SECRETS_TEMPLATE = K8S_DIR / "secrets.template.yaml"
+# Secret keys the code location reads, and the non-secret addresses beside them (ConfigMap).
 CREDENTIAL_KEYS = {
-    "LAKEFS_ENDPOINT",
     "LAKEFS_ACCESS_KEY_ID",
     "LAKEFS_SECRET_ACCESS_KEY",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLOPS_WAREHOUSE_PG_PASSWORD",
+}
+SERVICE_KEYS = {
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_USERNAME",
+    "DAGSTER_PG_DB",
+    "LAKEFS_ENDPOINT",
     "LAKEFS_REPOSITORY",
     "LAKEFS_STORAGE_NAMESPACE",
     "MLFLOW_TRACKING_URI",
-    "MLFLOW_TRACKING_TOKEN",
     "MLOPS_WAREHOUSE_PG_HOST",
     "MLOPS_WAREHOUSE_PG_PORT",
     "MLOPS_WAREHOUSE_PG_DB",
     "MLOPS_WAREHOUSE_PG_USERNAME",
-    "MLOPS_WAREHOUSE_PG_PASSWORD",
+    "MLOPS_UI_URL",
+    "MLOPS_STORE_UI_URL",
 }
 
 
@@ -43,6 +51,16 @@ def values() -> dict:
 
 def prod_instance() -> dict:
     return read_yaml(DEPLOY / "dagster.yaml")
+
+
+def launcher_config() -> dict:
+    """The run launcher's config: deploy/dagster.yaml's (values.yaml must hold the same)."""
+    return prod_instance()["run_launcher"]["config"]
+
+
+def services() -> dict[str, str]:
+    (config_map,) = by_kind("ConfigMap")
+    return config_map["data"]
 
 
 def kustomization() -> dict:
@@ -64,6 +82,11 @@ def by_kind(kind: str) -> list[dict]:
 
 def secrets() -> dict[str, dict]:
     return {doc["metadata"]["name"]: doc for doc in read_yaml_documents(SECRETS_TEMPLATE)}
+
+
+def named(kind: str, name: str) -> dict:
+    (doc,) = [doc for doc in by_kind(kind) if doc["metadata"]["name"] == name]
+    return doc
 
 
 def selects(selector: dict, labels: dict) -> bool:
@@ -91,15 +114,14 @@ def test_every_manifest_validates_against_the_kubernetes_schemas():
         checked.append(doc["kind"])
     assert sorted(checked) == sorted(
         [
-            "NetworkPolicy",
+            "ConfigMap",
+            "Namespace",
+            *["NetworkPolicy"] * 12,
             "PersistentVolumeClaim",
             "Role",
             "RoleBinding",
-            "Secret",
-            "Secret",
-            "Secret",
-            "Secret",
-            "ServiceAccount",
+            *["Secret"] * 6,
+            *["ServiceAccount"] * 4,
         ]
     )
 
@@ -110,7 +132,8 @@ def test_kustomization_applies_every_manifest_except_the_secret_template():
     # Applying the template's empty values would overwrite the real credentials.
     assert listed == files - {SECRETS_TEMPLATE.name}
     namespace = kustomization()["namespace"]
-    assert {doc["metadata"]["namespace"] for doc in manifests()} == {namespace}
+    assert {doc["metadata"]["namespace"] for doc in manifests() if doc["kind"] != "Namespace"} == {namespace}
+    assert named("Namespace", namespace)
     assert namespace == prod_instance()["run_launcher"]["config"]["job_namespace"]
 
 
@@ -127,18 +150,20 @@ def test_kustomize_build_renders_objects_that_validate():
     rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
     for doc in rendered:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-        assert doc["metadata"]["namespace"] == "dagster"
+        assert doc["metadata"].get("namespace", doc["metadata"]["name"]) == "dagster"
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "mlops-assets"
     assert {doc["kind"] for doc in rendered} == {
+        "Namespace",
         "ServiceAccount",
         "Role",
         "RoleBinding",
         "NetworkPolicy",
         "PersistentVolumeClaim",
+        "ConfigMap",
     }
-    # Selectors are left alone: the policy still selects the chart's pods.
-    (policy,) = [doc for doc in rendered if doc["kind"] == "NetworkPolicy"]
-    assert "app.kubernetes.io/part-of" not in policy["spec"]["podSelector"]["matchLabels"]
+    # Selectors are left alone: the policies still select the chart's pods.
+    for policy in (doc for doc in rendered if doc["kind"] == "NetworkPolicy"):
+        assert "app.kubernetes.io/part-of" not in policy["spec"]["podSelector"].get("matchLabels", {})
 
 
 def test_secret_template_holds_no_value_and_every_credential_the_deployment_reads():
@@ -146,67 +171,64 @@ def test_secret_template_holds_no_value_and_every_credential_the_deployment_read
         assert "data" not in secret
         assert all(value == "" for value in secret["stringData"].values()), secret["metadata"]["name"]
     pg_secret = values()["global"]["postgresqlSecretName"]
-    assert pg_secret == prod_instance()["run_launcher"]["config"]["postgres_password_secret"]
+    assert pg_secret == launcher_config()["postgres_password_secret"]
     assert set(secrets()[pg_secret]["stringData"]) == {"postgresql-password"}  # the chart's key
-    env_secret_names = [s["name"] for s in code_deployment(values())["envSecrets"]]
-    assert env_secret_names == prod_instance()["run_launcher"]["config"]["env_secrets"]
-    assert set(env_secret_names) == set(secrets()) - {pg_secret}
-    assert {key for name in env_secret_names for key in secrets()[name]["stringData"]} == CREDENTIAL_KEYS
+    run_secrets = launcher_config()["env_secrets"]
+    assert {key for name in run_secrets for key in secrets()[name]["stringData"]} == CREDENTIAL_KEYS
+    # The addresses are not secret: a ConfigMap every Dagster pod reads, none of them a credential.
+    assert set(services()) == SERVICE_KEYS and not SERVICE_KEYS & CREDENTIAL_KEYS
+    assert launcher_config()["env_config_maps"] == [by_kind("ConfigMap")[0]["metadata"]["name"]]
+    assert services()["DAGSTER_PG_HOST"] == values()["postgresql"]["postgresqlHost"]
+    assert services()["DAGSTER_PG_USERNAME"] == values()["postgresql"]["postgresqlUsername"]
+    assert services()["DAGSTER_PG_DB"] == values()["postgresql"]["postgresqlDatabase"]
 
 
-def _pod_environment(env: list[dict], secret_names: list[str]) -> dict[str, str]:
-    """A pod's environment once the Secrets it reads are filled in."""
+def _pod_environment(env: list[dict], config_maps: list[str], secret_names: list[str]) -> dict[str, str]:
+    """A pod's environment once the ConfigMap and the Secrets it reads are filled in."""
     environ = {item["name"]: item["value"] for item in env}
+    for name in config_maps:
+        assert name == by_kind("ConfigMap")[0]["metadata"]["name"]
+        environ.update(services())
     for name in secret_names:
         environ.update({key: f"filled-{key.lower()}" for key in secrets()[name]["stringData"]})
-    environ.update(
-        LAKEFS_ENDPOINT="http://lakefs:8000",
-        MLFLOW_TRACKING_URI="http://mlflow:5000",
-        MLOPS_WAREHOUSE_PG_PORT="5432",
-    )
     environ["DAGSTER_PG_PASSWORD"] = "filled"  # the chart injects it from global.postgresqlSecretName
     return environ
+
+
+def _code_server_environment() -> dict[str, str]:
+    deployment = code_deployment(values())
+    return _pod_environment(
+        deployment["env"],
+        [c["name"] for c in deployment["envConfigMaps"]],
+        [s["name"] for s in deployment["envSecrets"]],
+    )
 
 
 def test_code_server_environment_satisfies_the_production_settings():
     rendered = render_code_deployment(values())
     container = rendered["spec"]["template"]["spec"]["containers"][0]
-    deployment = code_deployment(values())
-    environ = _pod_environment(deployment["env"], [s["name"] for s in deployment["envSecrets"]])
-    assert set(PROD_REQUIRED) <= set(environ) | {e["name"] for e in container["env"]}
+    environ = _code_server_environment()
     settings = load_settings(environ)
     assert (settings.env, settings.store_backend, settings.executor) == ("prod", "lakefs", "k8s")
     assert str(settings.landing_dir) == "/mnt/landing"
-    # The variables that say where Postgres is agree with what the chart writes into dagster.yaml.
-    postgresql = values()["postgresql"]
-    assert (environ["DAGSTER_PG_HOST"], environ["DAGSTER_PG_USERNAME"], environ["DAGSTER_PG_DB"]) == (
-        postgresql["postgresqlHost"],
-        postgresql["postgresqlUsername"],
-        postgresql["postgresqlDatabase"],
-    )
+    assert set(PROD_REQUIRED) - set(CREDENTIAL_VARIABLES) <= set(environ) | {
+        e["name"] for e in container["env"]
+    }
 
 
 def test_standalone_run_pods_get_the_same_environment():
-    # Without the chart, run pods get env_vars (NAME=value, or NAME passed through) and env_secrets.
-    launcher = prod_instance()["run_launcher"]["config"]
-    passed_through = {
-        "DAGSTER_PG_HOST": "pg",
-        "DAGSTER_PG_USERNAME": "dagster",
-        "DAGSTER_PG_DB": "dagster",
-        "MLOPS_UI_URL": "https://dagster.example.com",
-        "MLOPS_STORE_UI_URL": "https://lakefs.example.com",
-    }
-    env = [
-        {"name": k, "value": v}
-        for k, v in (item.split("=", 1) for item in launcher["env_vars"] if "=" in item)
-    ]
-    assert {item for item in launcher["env_vars"] if "=" not in item} == set(passed_through)
-    settings = load_settings({**_pod_environment(env, launcher["env_secrets"]), **passed_through})
-    assert (settings.env, settings.executor, str(settings.landing_dir)) == ("prod", "k8s", "/mnt/landing")
+    # Run pods get env_vars (NAME=value), the services ConfigMap and the writer Secrets.
+    launcher = launcher_config()
+    assert all("=" in item for item in launcher["env_vars"])
+    env = [{"name": k, "value": v} for k, v in (item.split("=", 1) for item in launcher["env_vars"])]
+    settings = load_settings(_pod_environment(env, launcher["env_config_maps"], launcher["env_secrets"]))
+    assert (settings.env, settings.role, settings.executor) == ("prod", "run", "k8s")
+    assert str(settings.landing_dir) == "/mnt/landing"
     assert (settings.ui_url, settings.store_ui_url) == (
-        "https://dagster.example.com",
-        "https://lakefs.example.com",
+        services()["MLOPS_UI_URL"],
+        services()["MLOPS_STORE_UI_URL"],
     )
+    assert settings.warehouse_pg is not None and settings.warehouse_pg.password.get_secret_value()
 
 
 def test_values_use_only_keys_the_chart_defines():
@@ -250,7 +272,7 @@ def test_values_render_a_valid_hardened_code_server_that_runs_the_image_command(
         volumes[mounts[env["MLOPS_LANDING_DIR"]]]["persistentVolumeClaim"]["claimName"]
         == pvc["metadata"]["name"]
     )
-    assert pod["serviceAccountName"] == by_kind("ServiceAccount")[0]["metadata"]["name"]
+    assert pod["serviceAccountName"] in {sa["metadata"]["name"] for sa in by_kind("ServiceAccount")}
 
 
 @pytest.mark.parametrize("component", ["dagsterWebserver", "dagsterDaemon"])
@@ -282,7 +304,7 @@ def test_dagster_components_run_without_privileges_within_resource_limits(compon
 
 
 def test_network_policy_admits_only_the_webserver_and_daemon_on_the_grpc_port():
-    (policy,) = by_kind("NetworkPolicy")
+    policy = named("NetworkPolicy", "mlops-assets-code-server")
     rendered = render_code_deployment(values())
     assert selects(policy["spec"]["podSelector"], rendered["spec"]["template"]["metadata"]["labels"])
     assert policy["spec"]["policyTypes"] == ["Ingress"]
@@ -315,20 +337,23 @@ def test_instance_choices_agree_between_helm_values_and_dagster_yaml():
         instance["run_monitoring"]["poll_interval_seconds"],
     )
 
-    launcher_values, launcher = (
-        chart["runLauncher"]["config"]["k8sRunLauncher"],
-        instance["run_launcher"]["config"],
+    # The chart writes customRunLauncher's config verbatim: the same launcher with or without the chart.
+    assert chart["runLauncher"]["type"] == "CustomRunLauncher"
+    custom = chart["runLauncher"]["config"]["customRunLauncher"]
+    assert (custom["module"], custom["class"]) == (
+        instance["run_launcher"]["module"],
+        instance["run_launcher"]["class"],
     )
-    assert launcher_values["securityContext"] == launcher["security_context"]
-    assert launcher_values["imagePullPolicy"] == launcher["image_pull_policy"]
+    launcher = instance["run_launcher"]["config"]
+    assert custom["config"] == launcher
     deployment = code_deployment(chart)
-    assert chart["dagster-user-deployments"]["serviceAccount"]["name"] == launcher["service_account_name"]
-    # Run pods get their volumes from the code location with the chart, from the launcher without it.
+    # The code server has the run pods' writable places; it reads the landing zone, never writes it.
     assert deployment["volumes"] == launcher["volumes"]
     assert [(m["name"], m["mountPath"]) for m in deployment["volumeMounts"]] == [
         (m["name"], m["mount_path"]) for m in launcher["volume_mounts"]
     ]
     assert deployment["resources"] == launcher["resources"]
+    assert deployment["securityContext"] == launcher["security_context"]
 
 
 def _kind_tags() -> dict[str, dict]:

@@ -1,0 +1,417 @@
+"""Least privilege on Kubernetes (issue 31): who runs as which ServiceAccount with which rights, which
+pod holds which Secret, what a run tag may change in a pod, where each pod may send traffic, the
+namespace's Pod Security Standard, and the proxy in front of the webserver.
+
+Each test reads the manifests and values as they ship; each would fail against the deployment
+before the issue (one account for every role, every Secret in every pod, no allow-list, no egress
+policy, no Pod Security label, an unauthenticated webserver)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import dagster as dg
+import pytest
+from dagster_k8s import K8sRunLauncher
+
+from mlops_assets.platform.executor import STEP_SERVICE_ACCOUNT, executor_for, k8s_step_executor
+from mlops_assets.settings import CREDENTIAL_VARIABLES, load_settings
+
+from .chart import render_code_deployment
+from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml, write_kubeconfig
+from .test_manifests import (
+    _code_server_environment,
+    by_kind,
+    launcher_config,
+    named,
+    secrets,
+    selects,
+    values,
+)
+
+NAMESPACE = "dagster"
+METADATA_SERVICE = ipaddress.ip_address("169.254.169.254")
+# Pod labels of each role: the chart's (webserver, daemon, code server), dagster-k8s's (run and step
+# Jobs' pods) and the oauth2-proxy chart's.
+CHART = {"app.kubernetes.io/name": "dagster", "app.kubernetes.io/instance": "dagster"}
+POD_LABELS = {
+    "webserver": {**CHART, "component": "dagster-webserver"},
+    "daemon": {**CHART, "component": "dagster-daemon"},
+    "code server": {
+        "app.kubernetes.io/name": "dagster-user-deployments",
+        "app.kubernetes.io/instance": "dagster",
+        "component": "user-deployments",
+        "deployment": "mlops-assets",
+    },
+    "run": {"app.kubernetes.io/component": "run_worker", "app.kubernetes.io/part-of": "dagster"},
+    "step": {"app.kubernetes.io/component": "step_worker", "app.kubernetes.io/part-of": "dagster"},
+    "proxy": {"app.kubernetes.io/name": "oauth2-proxy"},
+}
+# Destinations: (namespace labels, pod labels or None for an address outside the cluster, address, port).
+DESTINATIONS = {
+    "dns": ({"kubernetes.io/metadata.name": "kube-system"}, {"k8s-app": "kube-dns"}, "10.96.0.10", 53),
+    "postgres": (None, None, "10.10.0.5", 5432),
+    "lakefs": (
+        {"kubernetes.io/metadata.name": "lakefs"},
+        {"app.kubernetes.io/name": "lakefs"},
+        "10.1.2.3",
+        8000,
+    ),
+    "mlflow": (
+        {"kubernetes.io/metadata.name": "mlflow"},
+        {"app.kubernetes.io/name": "mlflow"},
+        "10.1.2.4",
+        5000,
+    ),
+    "kubernetes api": (None, None, "172.20.0.2", 443),
+    "code server": ({"kubernetes.io/metadata.name": NAMESPACE}, POD_LABELS["code server"], "10.1.2.5", 4000),
+    "webserver": ({"kubernetes.io/metadata.name": NAMESPACE}, POD_LABELS["webserver"], "10.1.2.6", 3000),
+    "metadata service": (None, None, str(METADATA_SERVICE), 80),
+    "identity provider": (None, None, "203.0.113.10", 443),
+}
+# Who may reach what; everything else is refused.
+ALLOWED = {
+    "webserver": {"dns", "postgres", "kubernetes api", "code server"},
+    "daemon": {"dns", "postgres", "kubernetes api", "code server"},
+    "code server": {"dns", "postgres", "lakefs"},
+    "run": {"dns", "postgres", "lakefs", "mlflow", "kubernetes api"},
+    "step": {"dns", "postgres", "lakefs", "mlflow"},
+    "proxy": {"dns", "webserver", "identity provider"},
+}
+JOB_LAUNCHER_RULES = {
+    ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
+    ("batch", "jobs/status"): {"get"},
+    ("", "pods"): {"get", "list", "watch"},
+    ("", "pods/log"): {"get"},
+}
+
+
+def service_accounts() -> dict[str, dict]:
+    return {sa["metadata"]["name"]: sa for sa in by_kind("ServiceAccount")}
+
+
+def role_accounts() -> dict[str, str]:
+    """The ServiceAccount of each role, as the values, the launcher and the executor name them."""
+    return {
+        "code server": values()["dagster-user-deployments"]["serviceAccount"]["name"],
+        "webserver and daemon": values()["serviceAccount"]["name"],
+        "run": launcher_config()["service_account_name"],
+        "step": STEP_SERVICE_ACCOUNT,
+    }
+
+
+def bound_rules(account: str) -> dict[tuple[str, str], set[str]]:
+    """What ``account`` may do, through the RoleBindings of the manifests."""
+    roles = {role["metadata"]["name"]: role for role in by_kind("Role")}
+    granted: dict[tuple[str, str], set[str]] = {}
+    for binding in by_kind("RoleBinding"):
+        if any(s["kind"] == "ServiceAccount" and s["name"] == account for s in binding["subjects"]):
+            assert binding["roleRef"]["kind"] == "Role", "nothing cluster-wide"
+            for rule in roles[binding["roleRef"]["name"]]["rules"]:
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        granted.setdefault((group, resource), set()).update(rule["verbs"])
+    return granted
+
+
+def test_each_role_has_its_own_service_account_with_the_least_rbac():
+    accounts = role_accounts()
+    assert len(set(accounts.values())) == len(accounts), accounts
+    assert set(accounts.values()) == set(service_accounts())
+    # The charts' own Roles (Job and pod create/delete for user code, pods and events for Dagster)
+    # are not rendered: ours are the only grants.
+    assert values()["rbacEnabled"] is False
+    assert values()["dagster-user-deployments"]["rbacEnabled"] is False
+    assert values()["serviceAccount"]["create"] is False
+    assert values()["dagster-user-deployments"]["serviceAccount"]["create"] is False
+    # No Job rights and no token where the Kubernetes API is not needed.
+    for role in ("code server", "step"):
+        assert bound_rules(accounts[role]) == {}, role
+        assert service_accounts()[accounts[role]]["automountServiceAccountToken"] is False, role
+    # dagster-k8s's launcher and executor: Jobs, their pods and logs, in the namespace; no more.
+    for role in ("webserver and daemon", "run"):
+        assert bound_rules(accounts[role]) == JOB_LAUNCHER_RULES, role
+    for role in by_kind("Role"):
+        assert role["metadata"]["namespace"] == NAMESPACE
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+    assert by_kind("ClusterRole") == [] and by_kind("ClusterRoleBinding") == []
+
+
+def test_step_pods_run_as_their_account_whatever_the_run_config_says():
+    executor = k8s_step_executor()
+    # A run's config cannot pick the step pods' account, or a raw pod spec: the executor is configured in code.
+    asked = {
+        "service_account_name": "mlops-runs",
+        "step_k8s_config": {"pod_spec_config": {"host_network": True}},
+    }
+    for run_config in ({}, asked):
+        resolved = executor.config_schema.resolve_config(run_config)
+        assert resolved.success
+        config = resolved.value["config"]
+        assert config["service_account_name"] == STEP_SERVICE_ACCOUNT
+        assert "step_k8s_config" not in config
+    # And the code location uses it in production.
+    production = load_settings(_code_server_environment())
+    assert executor_for(production).config_schema.resolve_config(asked).value == resolved.value
+
+
+def test_each_pod_holds_only_the_secrets_it_reads():
+    deployment = code_deployment(values())
+    code_server_secrets = {s["name"] for s in deployment.get("envSecrets", [])}
+    run_secrets = set(launcher_config()["env_secrets"])
+    # The code server reads lakeFS in its sensors (a read-only key): no writer key, no MLflow token,
+    # no warehouse password.
+    assert code_server_secrets == {"mlops-lakefs-reader"}
+    assert not code_server_secrets & run_secrets
+    held = {key for name in code_server_secrets for key in secrets()[name]["stringData"]}
+    assert held == {"LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY"}
+    # Run pods do not inherit the code server's Secrets, account or token setting.
+    assert deployment["includeConfigInLaunchedRuns"] == {"enabled": False}
+    rendered = render_code_deployment(values())
+    (container,) = rendered["spec"]["template"]["spec"]["containers"]
+    assert "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT" not in {e["name"] for e in container["env"]}
+    # The proxy's Secret is the proxy's alone.
+    assert "mlops-oauth2-proxy" not in code_server_secrets | run_secrets
+
+
+def test_the_code_server_loads_its_settings_without_the_writer_credentials():
+    environ = _code_server_environment()
+    assert environ["MLOPS_ROLE"] == "code-server"
+    assert not {"MLFLOW_TRACKING_TOKEN", "MLOPS_WAREHOUSE_PG_PASSWORD"} & set(environ)
+    settings = load_settings(environ)
+    assert (settings.env, settings.role, settings.store_backend) == ("prod", "code-server", "lakefs")
+    # Without the role, the same environment is refused: a run pod must hold every credential.
+    with pytest.raises(Exception, match="MLOPS_WAREHOUSE_PG_PASSWORD"):
+        load_settings({**environ, "MLOPS_ROLE": "run"})
+    bare = {k: v for k, v in environ.items() if k not in CREDENTIAL_VARIABLES}
+    assert load_settings(bare).lakefs is not None
+
+
+def _launcher(tmp_path) -> K8sRunLauncher:
+    # Outside a cluster the launcher reads a kubeconfig instead; nothing contacts its server.
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
+    return K8sRunLauncher(
+        **{**launcher_config(), "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)}
+    )
+
+
+def _run_with(tags: dict) -> dg.DagsterRun:
+    # As a launched run carries them: every tag a string (the k8s config as JSON).
+    serialized = {key: value if isinstance(value, str) else json.dumps(value) for key, value in tags.items()}
+    return dg.DagsterRun(job_name="job", run_id="0" * 36, tags=serialized)
+
+
+ESCALATIONS = {
+    "privileged": {"container_config": {"security_context": {"privileged": True}}},
+    "hostPath": {
+        "pod_spec_config": {"volumes": [{"name": "host", "host_path": {"path": "/"}}]},
+        "container_config": {"volume_mounts": [{"name": "host", "mount_path": "/host"}]},
+    },
+    "another ServiceAccount": {"pod_spec_config": {"service_account_name": "mlops-launcher"}},
+    "host network": {"pod_spec_config": {"host_network": True}},
+    "a token": {"pod_spec_config": {"automount_service_account_token": True}},
+    "another image's command": {"container_config": {"command": ["sh", "-c", "id"]}},
+}
+
+
+@pytest.mark.parametrize("escalation", sorted(ESCALATIONS))
+def test_a_run_tag_cannot_rewrite_the_pod_spec(tmp_path, escalation):
+    launcher = _launcher(tmp_path)
+    tag = {"dagster-k8s/config": ESCALATIONS[escalation]}
+    with pytest.raises(Exception, match="violated the allowed list"):
+        launcher.get_container_context_for_run(_run_with(tag))
+
+
+def test_a_run_tag_may_size_the_pod_and_set_its_thread_count(tmp_path):
+    launcher = _launcher(tmp_path)
+    kinds = read_yaml(REPO_ROOT / "mlops_assets" / "run_pod_resources.yaml")["kinds"]
+    for kind, tags in kinds.items():
+        context = launcher.get_container_context_for_run(_run_with(tags))
+        container = context.run_k8s_config.container_config
+        assert container["resources"] == tags["dagster-k8s/config"]["container_config"]["resources"], kind
+        assert tags["dagster-k8s/config"]["container_config"]["env"][0] in container["env"], kind
+        pod_spec = context.run_k8s_config.pod_spec_config
+        assert pod_spec["service_account_name"] == launcher_config()["service_account_name"], kind
+    # Another variable (one the code reads, say) is dropped, not set: the launcher's value stays.
+    tag = {"dagster-k8s/config": {"container_config": {"env": [{"name": "MLOPS_ENV", "value": "local"}]}}}
+    context = launcher.get_container_context_for_run(_run_with(tag))
+    env = context.run_k8s_config.container_config.get("env", [])
+    assert {"name": "MLOPS_ENV", "value": "local"} not in env
+    assert {"name": "MLOPS_ENV", "value": "prod"} in env
+
+
+def _policies() -> list[dict]:
+    return by_kind("NetworkPolicy")
+
+
+def _egress_policies_of(labels: dict) -> list[dict]:
+    return [
+        p
+        for p in _policies()
+        if "Egress" in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], labels)
+    ]
+
+
+def _peer_admits(peer: dict, destination: tuple) -> bool:
+    namespace_labels, pod_labels, address, _ = destination
+    if "ipBlock" in peer:
+        block = peer["ipBlock"]
+        ip = ipaddress.ip_address(address)
+        return ip in ipaddress.ip_network(block["cidr"]) and not any(
+            ip in ipaddress.ip_network(excluded) for excluded in block.get("except", [])
+        )
+    if pod_labels is None:
+        return False
+    if "namespaceSelector" in peer:
+        if not selects(peer["namespaceSelector"], namespace_labels):
+            return False
+    elif namespace_labels != {"kubernetes.io/metadata.name": NAMESPACE}:
+        return False
+    return selects(peer.get("podSelector", {}), pod_labels)
+
+
+def reaches(source: str, destination: str) -> bool:
+    """NetworkPolicy semantics for one connection: a pod that some policy selects for Egress may open
+    only what one of those policies' rules admits (peer and port)."""
+    target = DESTINATIONS[destination]
+    policies = _egress_policies_of(POD_LABELS[source])
+    if not policies:
+        return True  # no egress policy selects the pod: everything is open
+    for policy in policies:
+        for rule in policy["spec"].get("egress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if ports and target[3] not in ports:
+                continue
+            if "to" not in rule or any(_peer_admits(peer, target) for peer in rule["to"]):
+                return True
+    return False
+
+
+def test_egress_is_denied_by_default_for_every_pod():
+    (deny,) = [p for p in _policies() if p["spec"]["podSelector"] == {} and not p["spec"].get("egress")]
+    assert deny["spec"]["policyTypes"] == ["Egress"]
+    # Every exception names where it goes: no rule without peers or ports (that would open everything).
+    for policy in _policies():
+        for rule in policy["spec"].get("egress", []):
+            assert rule.get("to") and rule.get("ports"), policy["metadata"]["name"]
+
+
+@pytest.mark.parametrize("source", sorted(ALLOWED))
+def test_each_pod_reaches_only_its_named_destinations(source):
+    reachable = {destination for destination in DESTINATIONS if reaches(source, destination)}
+    assert reachable == ALLOWED[source]
+
+
+def test_no_pod_can_reach_the_cloud_metadata_service():
+    for source in POD_LABELS:
+        assert not reaches(source, "metadata service"), source
+    for policy in _policies():
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule["to"]:
+                if "ipBlock" in peer:
+                    block = peer["ipBlock"]
+                    inside = METADATA_SERVICE in ipaddress.ip_network(block["cidr"])
+                    excluded = any(
+                        METADATA_SERVICE in ipaddress.ip_network(e) for e in block.get("except", [])
+                    )
+                    assert not inside or excluded, policy["metadata"]["name"]
+
+
+def _restricted_violations(pod_context: dict, container_context: dict, volumes: list[dict]) -> list[str]:
+    """The `restricted` Pod Security Standard's checks on one pod with one container."""
+    problems = []
+    merged = {**pod_context, **container_context}
+    if merged.get("runAsNonRoot") is not True:
+        problems.append("runAsNonRoot")
+    if merged.get("runAsUser") == 0:
+        problems.append("runAsUser 0")
+    if container_context.get("allowPrivilegeEscalation") is not False:
+        problems.append("allowPrivilegeEscalation")
+    if container_context.get("privileged"):
+        problems.append("privileged")
+    capabilities = container_context.get("capabilities", {})
+    if "ALL" not in capabilities.get("drop", []):
+        problems.append("capabilities.drop ALL")
+    if set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
+        problems.append("capabilities.add")
+    if merged.get("seccompProfile", {}).get("type") not in ("RuntimeDefault", "Localhost"):
+        problems.append("seccompProfile")
+    allowed_volumes = {"emptyDir", "persistentVolumeClaim", "configMap", "secret", "projected", "ephemeral"}
+    for volume in volumes:
+        if set(volume) - {"name"} - allowed_volumes:
+            problems.append(f"volume {volume['name']}")
+    return problems
+
+
+def test_the_namespace_enforces_the_restricted_pod_security_standard():
+    namespace = named("Namespace", NAMESPACE)
+    labels = namespace["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+
+
+def test_every_pod_we_configure_satisfies_the_restricted_standard():
+    chart = values()
+    code_pod = render_code_deployment(chart)["spec"]["template"]["spec"]
+    pods = {
+        "code server": (
+            code_pod["securityContext"],
+            code_pod["containers"][0]["securityContext"],
+            code_pod["volumes"],
+        ),
+        # Run and step pods: the launcher's container context (no pod-level one).
+        "run and step": ({}, launcher_config()["security_context"], launcher_config()["volumes"]),
+        "webserver": (
+            chart["dagsterWebserver"]["podSecurityContext"],
+            chart["dagsterWebserver"]["securityContext"],
+            [],
+        ),
+        "daemon": (
+            chart["dagsterDaemon"]["podSecurityContext"],
+            chart["dagsterDaemon"]["securityContext"],
+            [],
+        ),
+    }
+    proxy = read_yaml(DEPLOY / "helm" / "oauth2-proxy-values.yaml")
+    container = {k: v for k, v in proxy["securityContext"].items() if k != "enabled"}
+    pods["oauth2-proxy"] = (proxy["podSecurityContext"], container, [])
+    for name, (pod_context, container_context, volumes) in pods.items():
+        assert _restricted_violations(pod_context, container_context, volumes) == [], name
+    # Read-only root filesystems where the image is ours (and the proxy's).
+    assert code_pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert launcher_config()["security_context"]["readOnlyRootFilesystem"] is True
+    assert container["readOnlyRootFilesystem"] is True
+
+
+def test_the_webserver_is_reached_only_through_the_authenticating_proxy():
+    webserver = values()["dagsterWebserver"]
+    assert webserver["service"]["type"] == "ClusterIP"
+    assert not values().get("ingress", {}).get("enabled", False)  # the chart's Ingress would bypass the proxy
+    port = webserver["service"]["port"]
+    assert port > 1024  # no capability needed to listen
+    (policy,) = [
+        p
+        for p in _policies()
+        if "Ingress" in p["spec"]["policyTypes"]
+        and selects(p["spec"]["podSelector"], POD_LABELS["webserver"])
+    ]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port}]
+    admitted = [
+        source
+        for source, labels in POD_LABELS.items()
+        if any(selects(p["podSelector"], labels) for p in rule["from"])
+    ]
+    assert admitted == ["proxy"]
+
+    proxy = read_yaml(DEPLOY / "helm" / "oauth2-proxy-values.yaml")
+    secret = secrets()[proxy["config"]["existingSecret"]]
+    assert set(secret["stringData"]) == {"client-id", "client-secret", "cookie-secret"}
+    config_file = proxy["config"]["configFile"]
+    assert f'upstreams = [ "http://dagster-webserver.{NAMESPACE}.svc.cluster.local:{port}" ]' in config_file
+    assert "cookie_secure = true" in config_file
+    assert proxy["ingress"]["enabled"] is True
+    readme = (DEPLOY / "README.md").read_text()
+    assert "oauth2-proxy-values.yaml" in readme
