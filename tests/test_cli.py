@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import PROJECT_ROOT, add_run, expected_rows
 
 
-def _cli(*args: str, home) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLOPS_HOME": str(home)}
+def _cli(*args: str, home, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLOPS_HOME": str(home), **(extra_env or {})}
     return subprocess.run(
         [sys.executable, "-m", "mlops_assets", *args],
         cwd=PROJECT_ROOT,
@@ -72,7 +72,10 @@ def test_prepare_dbt_parses_the_project_offline_and_writes_only_its_manifest(tmp
     assert not (tmp_path / "mlops").exists()  # nothing written to the state directory
 
 
-def test_gc_branches_removes_only_branches_of_runs_it_sees_finished_past_the_retention(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["local", "lakefs"])
+def test_gc_branches_removes_only_branches_of_runs_it_sees_finished_past_the_retention(
+    backend, tmp_path, monkeypatch, request
+):
     import dagster as dg
 
     from mlops_assets.instance import prepare_instance
@@ -81,8 +84,16 @@ def test_gc_branches_removes_only_branches_of_runs_it_sees_finished_past_the_ret
     from mlops_assets.settings import load_settings
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
-    settings = load_settings({"MLOPS_HOME": str(tmp_path / "mlops")})
-    store = LocalStore(settings.local_store_dir)
+    lakefs: dict[str, str] = {}
+    if backend == "lakefs":  # the real server where there is one: the branches are lakeFS's own
+        service = request.getfixturevalue("lakefs_service")
+        repository, namespace = service.new_repository("gc")
+        lakefs = service.environment(repository, namespace)
+        store = service.store(repository, namespace)
+        request.addfinalizer(lambda: service.delete_repository(repository))
+    settings = load_settings({"MLOPS_HOME": str(tmp_path / "mlops"), **lakefs})
+    if backend == "local":
+        store = LocalStore(settings.local_store_dir)
     store.ensure_repository()
     with dg.DagsterInstance.from_config(str(prepare_instance(settings))) as instance:
         runs = {
@@ -95,7 +106,7 @@ def test_gc_branches_removes_only_branches_of_runs_it_sees_finished_past_the_ret
     for name in branch.values():
         store.create_branch(name)
 
-    gc = _cli("gc-branches", "--older-than-days", "1", home=tmp_path / "mlops")
+    gc = _cli("gc-branches", "--older-than-days", "1", home=tmp_path / "mlops", extra_env=lakefs)
     assert gc.returncode == 0, gc.stderr
     assert f"removed {branch['old']} (9.0 days old)" in gc.stdout
     assert f"kept {branch['running']}: its run is in progress" in gc.stdout
