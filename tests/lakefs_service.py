@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +104,17 @@ def real_service(server: LakeFSServer) -> LakeFSService:
 
 def fake_service(fake: FakeLakeFS) -> LakeFSService:
     return LakeFSService("fake", fake.endpoint, fake.access_key_id, fake.secret_access_key, fake=fake)
+
+
+@contextmanager
+def lakefs_service_in(directory: Path) -> Iterator[LakeFSService]:
+    """A lakeFS of its own, for a module-scoped fixture: the real server (its data in ``directory``)
+    where there is one, else the fake."""
+    binary = real_lakefs_binary()
+    if binary is not None:
+        with LakeFSServer(binary, directory) as server:
+            yield real_service(server)
+        return
+    with FakeLakeFS() as fake:
+        yield fake_service(fake)
+    assert fake.unknown_calls == [], f"calls the fake lakeFS does not implement: {fake.unknown_calls}"

@@ -90,3 +90,7 @@ def test_main_is_protected_and_a_direct_write_is_refused_clearly(lakefs_world):
     assert store.get_commit("main").id == before and not store.list_objects("main")
     # setup-store again changes nothing; publishing by merge still works (the tests above).
     assert "rule already there" in store_resource(settings).setup()
+    # ...and lakeFS holds its retention: main's history (the audit trail) ten years, the rest a week.
+    rules = store._repositories.get_gc_rules(settings.lakefs.repository)
+    assert rules.default_retention_days == 7
+    assert [(rule.branch_id, rule.retention_days) for rule in rules.branches] == [("main", 3650)]

@@ -35,7 +35,7 @@ import yaml
 from mlops_assets.settings import MODELS_DIR, load_settings
 from tests.conftest import PROJECT_ROOT, land
 from tests.deploy.postgres_server import PostgresServer
-from tests.lakefs_fake import FakeLakeFS
+from tests.lakefs_service import lakefs_service_in
 from tests.processes import SERVER_LOG, mlflow_server
 from tests.store_links import object_of
 
@@ -67,7 +67,7 @@ def production(tmp_path_factory):
     try:
         postgres.create_database("dagster")
         postgres.create_database("analytics")
-        with FakeLakeFS() as lakefs, mlflow_server(root / "mlflow") as tracking:
+        with lakefs_service_in(root / "lakefs") as lakefs, mlflow_server(root / "mlflow") as tracking:
             shared = {
                 "MLOPS_ENV": "prod",
                 "MLOPS_EXECUTOR": "in_process",  # a run pod's steps, here in the pod's own process
@@ -94,6 +94,16 @@ def production(tmp_path_factory):
                 "MLOPS_WAREHOUSE_PG_USERNAME": postgres.user,
                 "MLOPS_WAREHOUSE_PG_PASSWORD": postgres.password,
             }
+            # The operator's one-time setup, with the admin's key: the repository, and main protected so
+            # that lakeFS itself refuses anything but the write-audit-publish merge.
+            setup = subprocess.run(
+                [sys.executable, "-m", "mlops_assets", "setup-store"],
+                env={**os.environ, **shared},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert setup.returncode == 0 and "main is protected" in setup.stdout, setup.stdout + setup.stderr
             # Upstream delivers into the shared landing zone.
             land(
                 load_settings(

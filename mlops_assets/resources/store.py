@@ -7,6 +7,12 @@ from mlops_assets.errors import SettingsError
 from mlops_assets.lib.versioned_store import LocalStore, VersionedStore
 from mlops_assets.lib.versioned_store.base import MAIN, object_url
 
+# lakeFS's garbage-collection rules (setup-store): main's history is the audit trail (which data
+# trained which model, what a prediction read), kept ten years; an unpublished WAP branch's commits
+# only explain a failed run, a week. lakeFS's GC job deletes what falls outside (deploy/README.md).
+MAIN_RETENTION_DAYS = 3650
+OTHER_BRANCHES_RETENTION_DAYS = 7
+
 
 class VersionedStoreResource(dg.ConfigurableResource):
     """Where every asset value is versioned: ``local`` (embedded) or ``lakefs``."""
@@ -61,7 +67,12 @@ class VersionedStoreResource(dg.ConfigurableResource):
         if protect is None:
             return f"{where}: ready (the local store has no server to enforce protection; the audit is the code's)"
         added = protect(MAIN)
-        return f"{where}: ready; main is protected ({'rule added' if added else 'rule already there'})"
+        store.set_retention(OTHER_BRANCHES_RETENTION_DAYS, {MAIN: MAIN_RETENTION_DAYS})
+        return (
+            f"{where}: ready; main is protected ({'rule added' if added else 'rule already there'});"
+            f" garbage collection keeps main's history {MAIN_RETENTION_DAYS} days, other branches'"
+            f" {OTHER_BRANCHES_RETENTION_DAYS}"
+        )
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/runs/{run_id}"

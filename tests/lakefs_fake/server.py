@@ -107,6 +107,7 @@ class Repository:
     commits: dict[str, FakeCommit] = field(default_factory=dict)
     branches: dict[str, BranchState] = field(default_factory=dict)
     protected: list[str] = field(default_factory=list)  # branch protection rules (glob patterns)
+    gc_rules: dict[str, Any] | None = None  # garbage-collection rules, as last set
 
     def refuse_if_protected(self, branch: str, action: str) -> None:
         """lakeFS's branch protection: no direct write or commit on a matching branch, merges only."""
@@ -288,6 +289,8 @@ class FakeLakeFS:
         return [
             route("POST", "repositories", (), self._create_repository),
             route("GET", "repositories/{repository}", (), self._get_repository),
+            route("GET", "repositories/{repository}/settings/gc_rules", (), self._get_gc_rules),
+            route("PUT", "repositories/{repository}/settings/gc_rules", (), self._set_gc_rules),
             route(
                 "GET",
                 "repositories/{repository}/settings/branch_protection",
@@ -364,6 +367,30 @@ class FakeLakeFS:
 
     def _get_repository(self, request: Request, repository: str) -> Response:
         return json_response(200, _repository_json(self._repository(repository)))
+
+    def _get_gc_rules(self, request: Request, repository: str) -> Response:
+        repo = self._repository(repository)
+        if repo.gc_rules is None:
+            raise ApiError(404, "no gc rules")
+        return json_response(200, repo.gc_rules)
+
+    def _set_gc_rules(self, request: Request, repository: str) -> Response:
+        repo = self._repository(repository)
+        rules = request.json()
+        branches = rules.get("branches") if isinstance(rules, dict) else None
+        if not (
+            isinstance(rules.get("default_retention_days"), int)
+            and isinstance(branches, list)
+            and all(
+                isinstance(rule, dict)
+                and isinstance(rule.get("branch_id"), str)
+                and isinstance(rule.get("retention_days"), int)
+                for rule in branches
+            )
+        ):
+            raise ApiError(400, "bad request: expected default_retention_days and branches")
+        repo.gc_rules = rules
+        return Response(204)
 
     def _get_branch_protection(self, request: Request, repository: str) -> Response:
         repo = self._repository(repository)

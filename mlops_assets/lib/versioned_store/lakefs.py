@@ -25,6 +25,8 @@ from lakefs_sdk import (
     CommitCreation,
     CommitsApi,
     Configuration,
+    GarbageCollectionRule,
+    GarbageCollectionRules,
     Merge,
     ObjectsApi,
     ObjectStats,
@@ -192,6 +194,18 @@ class LakeFSStore(VersionedStore):
             if_match=(answer.headers or {}).get("ETag"),
         )
         return True
+
+    def set_retention(self, default_days: int, branches: Mapping[str, int]) -> None:
+        """lakeFS's garbage-collection rules: how long commits no branch head holds any more stay
+        readable, per branch (``branches``) and for every other branch (``default_days``). lakeFS's
+        GC job (a Spark job run on a schedule, deploy/README.md) deletes what falls outside them."""
+        rules = GarbageCollectionRules(
+            default_retention_days=default_days,
+            branches=[
+                GarbageCollectionRule(branch_id=name, retention_days=days) for name, days in branches.items()
+            ],
+        )
+        self._call("set garbage-collection rules", self._repositories.set_gc_rules, self._repository, rules)
 
     def create_branch(self, name: str, source_ref: str = MAIN) -> Branch:
         validate_branch_name(name)
