@@ -9,6 +9,8 @@ real-lakeFS tests, where there is no lakeFS binary.
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import lakefs_sdk
 import pytest
@@ -189,6 +191,33 @@ def test_readers_key_reads_main_and_writes_nothing(acl_server, writer, reader, p
     refused(lambda: store.merge(branch, "main", "a reader's merge"), reader, NOT_ALLOWED)
     refused(lambda: store.delete_branch(branch), reader, NOT_ALLOWED)
     refused(lambda: store.protect_branch("wap-*"), reader, NOT_ALLOWED)
+
+
+def test_secrets_stay_out_of_the_servers_logs(acl_server, writer, reader):
+    logs = acl_server.log_path.read_text() + acl_server.acl_log_path.read_text()
+    for key in (writer, reader, acl_server.admin):
+        assert key.secret_access_key not in logs
+    assert writer.secret_access_key not in repr(writer)
+
+
+def test_restart_keeps_users_and_stops_both_processes(tmp_path):
+    binary = real_lakefs_binary()
+    if binary is None:
+        pytest.skip(NO_REAL_LAKEFS)
+    with LakeFSServer(binary, tmp_path, acl=True) as server:
+        writer = server.create_user("pipeline", "Writers")
+        repository = "restart-" + writer.access_key_id.lower()[-8:]
+        store_for(server, server.admin, repository).ensure_repository()
+        pids = [server.pid, server.acl_pid]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with LakeFSServer(binary, tmp_path, acl=True) as server:  # the same data directory
+        store = store_for(server, writer, repository)
+        store.ensure_repository()
+        store.create_branch("wap-after-restart", "main")
+    with pytest.raises(StoreError, match="set up with acl auth, not builtin"):
+        LakeFSServer(binary, tmp_path).start()
 
 
 def test_builtin_auth_has_one_user_only(real_lakefs_server):
