@@ -320,7 +320,7 @@ class LakeFSServer:
                 auth.add_group_membership(group, user_id, _request_timeout=REQUEST_SECONDS)
                 created = auth.create_credentials(user_id, _request_timeout=REQUEST_SECONDS)
             except lakefs_sdk.ApiException as error:
-                # Built outside the except block: the SDK's exception text holds the whole answer.
+                # Raised below, outside the except block: the SDK exception's text holds the whole answer.
                 failure = f"HTTP {error.status} {error.reason}"
         if failure is not None:
             raise StoreError(
