@@ -5,6 +5,11 @@ For the tests and for ``demo --lakefs``; production runs lakeFS as a service of 
 directory, listens on a free loopback port, and is set up on first start with an admin key made
 here (``installation.*``, lakeFS's unattended setup). It is stopped by its own process id.
 
+lakeFS's built-in auth allows one user with one key (the admin). With ``acl=True`` lakeFS's own
+open-source ACL auth server (contrib/auth/acl, built beside lakeFS as ``acl``) runs first and lakeFS
+authorizes through it (``auth.api.endpoint``), so ``create_user`` can make keys with less than the
+admin's rights: groups Admins, Supers, Writers, Readers (deploy/README.md, lakeFS credentials).
+
 Nothing here downloads anything: the binary is found through ``MLOPS_LAKEFS_BIN`` or in the cache
 ``deploy/lakefs/build.sh`` fills; ``find_binary`` returns None when neither has one.
 """
@@ -20,10 +25,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+import lakefs_sdk
 
 from mlops_assets.errors import StoreError
 
@@ -31,7 +39,11 @@ BINARY_VARIABLE = "MLOPS_LAKEFS_BIN"
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "deploy" / "lakefs" / "build.sh"
 START_SECONDS = 60.0
 STOP_SECONDS = 15.0
+REQUEST_SECONDS = 30.0
 ADMIN_USER = "mlops-admin"
+ACL_BINARY_NAME = "acl"
+# The ACL server's groups (contrib/auth/acl/setup.go), from most to least allowed.
+ACL_GROUPS = ("Admins", "Supers", "Writers", "Readers")
 
 
 def find_binary() -> Path | None:
@@ -49,6 +61,12 @@ def find_binary() -> Path | None:
     )
     builds = sorted(cache_root.glob("*/lakefs"), key=lambda path: path.stat().st_mtime)
     return builds[-1] if builds else None
+
+
+def find_acl_binary(lakefs_binary: Path) -> Path | None:
+    """lakeFS's ACL auth server, which ``build.sh`` puts beside the lakeFS binary; None if absent."""
+    path = Path(lakefs_binary).parent / ACL_BINARY_NAME
+    return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
 def _free_port() -> int:
@@ -70,31 +88,76 @@ class LakeFSServer:
     """``with LakeFSServer(binary, data_dir) as server:`` a running lakeFS at ``server.endpoint``,
     with admin credentials ``server.admin``. The data directory persists across starts, so a server
     started again on it keeps its repositories (and its admin key, which is kept in the directory
-    with owner-only permissions)."""
+    with owner-only permissions). ``acl=True`` runs lakeFS's ACL auth server too (module docstring);
+    a data directory keeps the auth mode it was first set up with."""
 
-    def __init__(self, binary: Path, data_dir: Path, *, start_seconds: float = START_SECONDS):
+    def __init__(
+        self, binary: Path, data_dir: Path, *, acl: bool = False, start_seconds: float = START_SECONDS
+    ):
         self.binary = Path(binary)
         self.data_dir = Path(data_dir)
         self.start_seconds = start_seconds
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log_path = self.data_dir / "lakefs.log"
+        self.acl_binary = self._acl_binary() if acl else None
+        self.acl_port = _free_port() if acl else None
+        self.acl_log_path = self.data_dir / "acl.log"
         self.admin = self._admin_credentials()
         self._process: subprocess.Popen[bytes] | None = None
+        self._acl_process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
-        return f"LakeFSServer(endpoint={self.endpoint!r}, data_dir={str(self.data_dir)!r})"
+        return f"LakeFSServer(endpoint={self.endpoint!r}, data_dir={str(self.data_dir)!r}, acl={self.acl})"
+
+    @property
+    def acl(self) -> bool:
+        return self.acl_binary is not None
+
+    @property
+    def acl_endpoint(self) -> str | None:
+        """The ACL server's auth API, which lakeFS calls; None without ``acl``."""
+        return f"http://127.0.0.1:{self.acl_port}/api/v1" if self.acl else None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def acl_pid(self) -> int | None:
+        return self._acl_process.pid if self._acl_process else None
+
+    def _acl_binary(self) -> Path:
+        acl_binary = find_acl_binary(self.binary)
+        if acl_binary is None:
+            raise StoreError(
+                f"no lakeFS ACL server beside {self.binary} (expected {self.binary.parent / ACL_BINARY_NAME});"
+                " run `make lakefs`, which builds both"
+            )
+        return acl_binary
+
+    def _check_auth_mode(self) -> None:
+        """lakeFS records its users in the store of the auth it was set up with; switching the mode
+        on a data directory would leave the admin in the other store, so it is refused up front."""
+        marker = self.data_dir / "auth-mode"
+        mode = "acl" if self.acl else "builtin"
+        if not marker.exists():
+            # A directory from before the marker was set up with the built-in auth.
+            marker.write_text(("builtin" if (self.data_dir / "metadata").exists() else mode) + "\n")
+        recorded = marker.read_text().strip()
+        if recorded != mode:
+            raise StoreError(
+                f"lakeFS data directory {self.data_dir} was set up with {recorded} auth, not {mode};"
+                " use a fresh data directory to change it"
+            )
 
     def _admin_credentials(self) -> Credentials:
         """Made once per data directory: lakeFS keeps the first setup's key, so a restart must reuse it."""
         keys = self.data_dir / "admin.key"
         if not keys.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            access_key_id = "AKIAMLOPS" + secrets.token_hex(6).upper()
+            # 19 characters: lakeFS's ACL server refuses an access key id longer than 20.
+            access_key_id = "AKIAMLOPS" + secrets.token_hex(5).upper()
             secret = secrets.token_urlsafe(30)
             descriptor = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
@@ -127,6 +190,17 @@ class LakeFSServer:
             "auth:",
             "  encrypt:",
             f'    secret_key: "{self._encrypt_key()}"',
+            *(
+                [
+                    "  api:",
+                    f'    endpoint: "{self.acl_endpoint}"',
+                    # lakeFS OSS accepts an auth server only with the simplified (ACL) model.
+                    "  ui_config:",
+                    "    rbac: simplified",
+                ]
+                if self.acl
+                else []
+            ),
             "installation:",
             f"  user_name: {ADMIN_USER}",
             f'  access_key_id: "{self.admin.access_key_id}"',
@@ -141,10 +215,22 @@ class LakeFSServer:
             "  s3:",
             "    region: us-east-1",
         ]
-        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
-        return config
+        return _write_private(config, lines)
+
+    def _acl_config(self) -> Path:
+        """The ACL server's own configuration: loopback only (it trusts every caller: lakeFS sends
+        it a token it does not check), its users in a local KV store of its own, and lakeFS's
+        encrypt secret, with which both read the stored credentials."""
+        lines = [
+            f'listen_address: "127.0.0.1:{self.acl_port}"',
+            "database:",
+            "  type: local",
+            "  local:",
+            f'    path: "{self.data_dir / "acl-metadata"}"',
+            "encrypt:",
+            f'  secret_key: "{self._encrypt_key()}"',
+        ]
+        return _write_private(self.data_dir / "acl.yaml", lines)
 
     def _encrypt_key(self) -> str:
         path = self.data_dir / "encrypt.key"
@@ -155,34 +241,35 @@ class LakeFSServer:
         return path.read_text().strip()
 
     def start(self) -> Self:
-        config = self._config()
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [str(self.binary), "run", "--config", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_until_healthy()
+        self._check_auth_mode()
+        try:
+            if self.acl:
+                self._acl_process = _launch(
+                    [self.acl_binary, "run", "--config", self._acl_config()], self.acl_log_path
+                )
+                self._wait_until(
+                    "lakeFS's ACL server", self._acl_process, self._acl_answers, self.acl_log_path
+                )
+            self._process = _launch([self.binary, "run", "--config", self._config()], self.log_path)
+            self._wait_until("lakeFS", self._process, self._answers, self.log_path)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def _wait_until_healthy(self) -> None:
+    def _wait_until(
+        self, name: str, process: subprocess.Popen[bytes], answers: Callable[[], bool], log_path: Path
+    ) -> None:
         deadline = time.monotonic() + self.start_seconds
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if process.poll() is not None:
                 raise StoreError(
-                    f"lakeFS ({self.binary}) exited with {self._process.returncode} while starting;"
-                    f" its log: {self.log_path}"
+                    f"{name} ({process.args[0]}) exited with {process.returncode} while starting; its log: {log_path}"
                 )
-            if self._answers():
+            if answers():
                 return
             time.sleep(0.1)
-        self.stop()
-        raise StoreError(
-            f"lakeFS did not answer {self.endpoint}/_health within {self.start_seconds:.0f} s; its log:"
-            f" {self.log_path}"
-        )
+        raise StoreError(f"{name} did not answer within {self.start_seconds:.0f} s; its log: {log_path}")
 
     def _answers(self) -> bool:
         """Healthy, and the unattended setup has made the admin (the API then accepts its key)."""
@@ -195,17 +282,51 @@ class LakeFSServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return False
 
-    def stop(self) -> None:
-        """SIGTERM by its own process id, SIGKILL if it has not gone within the bound."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
+    def _acl_answers(self) -> bool:
         try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_SECONDS)
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.acl_port}/_health", timeout=2) as answer:
+                return answer.status < 300
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def stop(self) -> None:
+        """lakeFS, then its ACL server, each by its own process id (SIGTERM, SIGKILL past the bound)."""
+        process, self._process = self._process, None
+        acl_process, self._acl_process = self._acl_process, None
+        _terminate(process)
+        _terminate(acl_process)
+
+    def create_user(self, user_id: str, group: str) -> Credentials:
+        """A lakeFS user in one of the ACL server's groups, with a new key, made with the admin's key
+        through lakeFS's auth API. The secret is only in the returned credentials (whose repr hides
+        it), never in a message or log."""
+        if not self.acl:
+            raise StoreError(
+                "lakeFS's built-in auth allows one user with one key (the admin); start the server with"
+                " acl=True for users with less than the admin's rights"
+            )
+        if group not in ACL_GROUPS:
+            raise StoreError(f"unknown lakeFS ACL group {group!r}: expected one of {', '.join(ACL_GROUPS)}")
+        configuration = lakefs_sdk.Configuration(
+            host=self.endpoint + "/api/v1",
+            username=self.admin.access_key_id,
+            password=self.admin.secret_access_key,
+        )
+        failure = None
+        with lakefs_sdk.ApiClient(configuration) as client:
+            auth = lakefs_sdk.AuthApi(client)
+            try:
+                auth.create_user(lakefs_sdk.UserCreation(id=user_id), _request_timeout=REQUEST_SECONDS)
+                auth.add_group_membership(group, user_id, _request_timeout=REQUEST_SECONDS)
+                created = auth.create_credentials(user_id, _request_timeout=REQUEST_SECONDS)
+            except lakefs_sdk.ApiException as error:
+                # Raised below, outside the except block: the SDK exception's text holds the whole answer.
+                failure = f"HTTP {error.status} {error.reason}"
+        if failure is not None:
+            raise StoreError(
+                f"lakeFS at {self.endpoint} could not create user {user_id!r} in {group}: {failure}"
+            )
+        return Credentials(created.access_key_id, created.secret_access_key)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -217,3 +338,34 @@ class LakeFSServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _write_private(path: Path, lines: list[str]) -> Path:
+    """A configuration file holding secrets: owner-only from its creation."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+def _launch(argv: list[object], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [str(part) for part in argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM by its own process id, SIGKILL if it has not gone within the bound."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_SECONDS)

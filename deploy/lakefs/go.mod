@@ -1,11 +1,15 @@
 // Builds the lakeFS server (open source) at the version our lakefs-sdk pin speaks. lakeFS's own
 // go.mod carries a replace directive, so `go install …@version` refuses it: this module requires
-// lakeFS, repeats that replace, and `make lakefs` runs `go build` on its cmd/lakefs.
+// lakeFS, repeats that replace, and `make lakefs` runs `go build` on its cmd/lakefs and on its
+// open-source ACL auth server, contrib/auth/acl/cmd/acl.
 module mlops_assets/lakefs-server
 
 go 1.26.4
 
-tool github.com/treeverse/lakefs/cmd/lakefs
+tool (
+	github.com/treeverse/lakefs/cmd/lakefs
+	github.com/treeverse/lakefs/contrib/auth/acl/cmd/acl
+)
 
 replace github.com/csimplestring/delta-go => github.com/treeverse/delta-go v0.0.0-20260323095047-d2f80252d945
 

@@ -523,6 +523,14 @@ class LakeFSStore(VersionedStore):
         self, action: str, error: _HttpError, missing: Callable[[], StoreError] | None = None
     ) -> NoReturn:
         """Raise the package error for an HTTP error; ``missing`` builds the one for a 404."""
+        if error.status in (401, 403) and "insufficient permissions" in error.message:
+            # lakeFS answers 401 for a valid key that lacks the right; say which role does have it.
+            raise StoreError(
+                f"lakeFS at {self._endpoint} refused to {action} ({error}): the lakeFS user behind"
+                " LAKEFS_ACCESS_KEY_ID is not allowed to; the pipeline's key is a Writer's (branches,"
+                " objects, commits, merges), and only an admin's key may create or delete repositories"
+                " or change branch protection (`setup-store`; deploy/README.md, lakeFS credentials)"
+            )
         if error.status == 401:
             raise StoreError(
                 f"lakeFS at {self._endpoint} rejected the credentials while trying to {action} ({error});"
