@@ -94,7 +94,8 @@ class LakeFSServer:
         keys = self.data_dir / "admin.key"
         if not keys.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            access_key_id = "AKIAMLOPS" + secrets.token_hex(6).upper()
+            # 20 characters, as lakeFS's own keys: its S3 gateway refuses a longer key id (V4 signatures).
+            access_key_id = "AKIAMLOPS" + secrets.token_hex(6).upper()[:11]
             secret = secrets.token_urlsafe(30)
             descriptor = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
