@@ -156,7 +156,8 @@ class LakeFSServer:
         keys = self.data_dir / "admin.key"
         if not keys.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            # 19 characters: lakeFS's ACL server refuses an access key id longer than 20.
+            # 19 characters: lakeFS's ACL server refuses an access key id longer than 20, and its S3
+            # gateway a longer one in V4 signatures.
             access_key_id = "AKIAMLOPS" + secrets.token_hex(5).upper()
             secret = secrets.token_urlsafe(30)
             descriptor = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

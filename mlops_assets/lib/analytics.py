@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops_assets.errors import MlopsError
+from mlops_assets.lib.duckdb_extensions import wheel_extension_dir
 from mlops_assets.lib.versioned_store import VersionedStore
 from mlops_assets.lib.versioned_store.export import MirrorSync, sync_mirror
 from mlops_assets.settings import WarehousePgSettings
@@ -136,24 +137,8 @@ def postgres_warehouse_lock(
 
 
 def postgres_extension_dir(directory: Path) -> Path:
-    """A DuckDB extension directory holding the postgres extension, installed from its wheel.
-
-    Installing from the wheel's file needs no network; DuckDB then loads it from ``directory``
-    (profiles.yml turns autoinstall off, so nothing is ever downloaded).
-    """
-    import duckdb
-    import duckdb_extension_postgres
-
-    config = {"extension_directory": str(directory), "autoinstall_known_extensions": False}
-    with duckdb.connect(config=config) as con:
-        installed = con.sql(
-            "select installed from duckdb_extensions() where extension_name = 'postgres_scanner'"
-        ).fetchone()
-        if not (installed and installed[0]):
-            package = Path(duckdb_extension_postgres.__file__).parent
-            (binary,) = package.rglob("*.duckdb_extension")
-            con.execute(f"INSTALL '{binary}'")
-    return directory
+    """A DuckDB extension directory holding the postgres extension, installed from its wheel."""
+    return wheel_extension_dir(directory, "postgres_scanner", "duckdb_extension_postgres")
 
 
 def _passfile_line(pg: WarehousePgSettings) -> str:
