@@ -63,7 +63,7 @@ class Settings(BaseModel):
     role: Literal["run", "code-server"]
     home: Path
     landing_dir: Path
-    min_volume_share: float  # a landed day with fewer flights than this share of the days before warns
+    min_volume_share: float  # a landed day with fewer rows than this share of the same weekday's median warns
     max_cancelled_share: float  # a landed day with a larger share of cancelled flights warns
     store_backend: Literal["local", "lakefs"]
     local_store_dir: Path
@@ -99,12 +99,13 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
         "credentials in CREDENTIAL_VARIABLES are not required, definitions name them as EnvVars)",
     ),
     "MLOPS_MIN_VOLUME_SHARE": (
-        "0.5",
-        "a landed day with fewer flights than this share of the median of the 7 days before warns (check `volume`)",
+        "0.7",
+        "a landed day with fewer rows than this share of the median of the same weekday over the 4 weeks before "
+        "warns (check `anomalies` of each daily table)",
     ),
     "MLOPS_MAX_CANCELLED_SHARE": (
         "0.5",
-        "a landed day with a larger share of cancelled flights warns (check `volume`)",
+        "a landed day with a larger share of cancelled flights warns (check `raw/flights:anomalies`)",
     ),
     "MLOPS_LANDING_DIR": ("$MLOPS_HOME/landing", "where upstream delivers one file per table and day"),
     "MLOPS_STORE": (
@@ -331,7 +332,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"{name}={raw!r}: expected a share between 0 and 1, e.g. 0.5")
             return float(default)
 
-    min_volume_share = share("MLOPS_MIN_VOLUME_SHARE", "0.5")
+    min_volume_share = share("MLOPS_MIN_VOLUME_SHARE", "0.7")
     max_cancelled_share = share("MLOPS_MAX_CANCELLED_SHARE", "0.5")
 
     if problems:

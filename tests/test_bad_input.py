@@ -26,8 +26,9 @@ from mlops_assets.definitions import build_definitions
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
 from mlops_assets.settings import load_settings
-from tests.conftest import QUIET, RANGE_END, RANGE_START, failure_text, land
+from tests.conftest import QUIET, RANGE_END, RANGE_START, failure_text, land, publish_dimensions
 
+ERROR = dg.AssetCheckSeverity.ERROR
 CORPUS = Path(__file__).parent / "bad_input"
 DAY = "2013-01-05"
 FLIGHTS_PATH = table_path(["raw", "flights"], DAY)
@@ -50,6 +51,11 @@ CASES = {
     "fractional_integer.parquet": ("asset", "flight"),
     "labels_gone.parquet": ("contract", "arr_delay"),
     "time_hour_other_day.parquet": ("contract", "time_hour"),
+    # Physical limits and relations (issue 31): a unit change beyond physics is refused.
+    "air_time_in_hours.parquet": ("contract", "air_time"),
+    "dep_delay_in_seconds.parquet": ("contract", "dep_delay"),
+    "dep_time_minute_75.parquet": ("contract", "dep_time"),
+    "distance_beyond_half_the_earth.parquet": ("contract", "distance"),
 }
 # The same guarantee for weather and every dimension table: (table, file) -> (stage, column).
 OTHER_TABLES = {
@@ -63,6 +69,16 @@ OTHER_TABLES = {
     ("weather", "row_outside_partition.parquet"): ("contract", "day"),
     ("weather", "time_hour_other_day.parquet"): ("contract", "time_hour"),
     ("weather", "duplicate_key.parquet"): ("contract", "origin,time_hour"),
+    ("weather", "wind_1048_mph.parquet"): ("contract", "wind_speed"),
+    ("weather", "pressure_in_inhg.parquet"): ("contract", "pressure"),
+    ("weather", "visibility_in_km.parquet"): ("contract", "visib"),
+    ("weather", "dew_point_above_temp.parquet"): ("contract", "dewp"),
+    ("weather", "gust_below_wind_speed.parquet"): ("contract", "wind_gust"),
+    ("weather", "temp_above_earth_record.parquet"): ("contract", "temp"),
+    ("airports", "altitude_above_everest.parquet"): ("contract", "alt"),
+    ("airports", "longitude_below_180.parquet"): ("contract", "lon"),
+    ("planes", "seats_above_a380.parquet"): ("contract", "seats"),
+    ("planes", "built_before_powered_flight.parquet"): ("contract", "year"),
     ("airports", "missing_column.parquet"): ("asset", "lat"),
     ("airports", "wrong_type.csv"): ("asset", "alt"),
     ("airports", "fractional_alt.parquet"): ("asset", "alt"),
@@ -147,7 +163,7 @@ def test_bad_file_gives_one_clear_error_and_publishes_nothing(world, corpus_file
         message = failure_text(result)
         assert "LandingError" in message or str(landed) in message
     else:
-        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == ERROR]
         assert [e.asset_key.to_user_string() for e in failed] == ["raw/flights"]
         message = failed[0].description
         assert failed[0].metadata["published"].value is False
@@ -302,7 +318,7 @@ def test_bad_weather_or_dimension_file_gives_one_clear_error_and_publishes_nothi
     if stage == "asset":
         message = failure_text(result)
     else:
-        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == ERROR]
         assert [e.asset_key for e in failed] == [key], [e.asset_key for e in failed]
         message = failed[0].description
         assert failed[0].metadata["published"].value is False
@@ -329,38 +345,110 @@ def test_integral_floats_in_an_integer_column_read_the_same_from_csv_and_parquet
     assert published["flight"].to_list() == expected.to_list()
 
 
-def test_a_partial_or_cancelled_day_warns_at_landing_and_is_still_published(settings, defs, instance, store):
-    """Half the usual flights (a partial file) and a day where every flight is cancelled pass their
-    contract (every row is valid) but the `volume` check warns, naming the day, and the run succeeds."""
+def _anomalies(result, table: str):
+    return next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "anomalies" and e.asset_key == dg.AssetKey(["raw", table])
+    )
+
+
+def test_anomalies_warn_on_every_daily_table_and_the_days_are_still_published(
+    settings, defs, instance, store
+):
+    """Every row valid, the day still wrong: a 40% drop in flights, an all-cancelled day, weather in
+    Celsius, weather with hours missing, flights to an airport no dimension knows. The `anomalies`
+    check of each daily table warns, naming the day; the run succeeds and the days are published."""
     land(settings, "2013-06-03", "2013-06-12")
+    publish_dimensions(defs, instance)
     tags = {RANGE_START: "2013-06-03", RANGE_END: "2013-06-10"}
     history = defs.resolve_job_def("raw_daily").execute_in_process(
         instance=instance, tags=tags, run_config=QUIET
     )
-    volume = next(e for e in history.get_asset_check_evaluations() if e.check_name == "volume")
-    assert volume.passed, volume.description  # real June days: nothing to say
-    partial = settings.landing_dir / "flights" / "2013-06-11.parquet"
-    pl.read_parquet(partial).head(300).write_parquet(partial)
-    cancelled = settings.landing_dir / "flights" / "2013-06-12.parquet"
-    pl.read_parquet(cancelled).with_columns(
+    for table in ("flights", "weather"):
+        assert _anomalies(history, table).passed, _anomalies(history, table).description  # real June days
+    flights = settings.landing_dir / "flights"
+    partial = pl.read_parquet(flights / "2013-06-11.parquet")
+    partial.head(int(partial.height * 0.6)).write_parquet(flights / "2013-06-11.parquet")  # a 40% drop
+    pl.read_parquet(flights / "2013-06-12.parquet").with_columns(
         *[pl.lit(None, dtype=pl.Int64).alias(c) for c in ("dep_time", "arr_time")],
         *[pl.lit(None, dtype=pl.Float64).alias(c) for c in ("dep_delay", "arr_delay", "air_time")],
-    ).write_parquet(cancelled)
+        pl.lit("XYZ").alias("dest"),
+    ).write_parquet(flights / "2013-06-12.parquet")
+    weather = settings.landing_dir / "weather"
+    pl.read_parquet(weather / "2013-06-11.parquet").with_columns(
+        ((pl.col(c) - 32) * 5 / 9).alias(c) for c in ("temp", "dewp")
+    ).write_parquet(weather / "2013-06-11.parquet")
+    hours = pl.read_parquet(weather / "2013-06-12.parquet")
+    hours.filter(~((pl.col("origin") == "JFK") & (pl.col("hour") >= 12))).write_parquet(
+        weather / "2013-06-12.parquet"
+    )
 
     result = defs.resolve_job_def("raw_daily").execute_in_process(
         instance=instance, tags={RANGE_START: "2013-06-11", RANGE_END: "2013-06-12"}, run_config=QUIET
     )
     assert result.success, "a warning does not block"
-    volume = next(e for e in result.get_asset_check_evaluations() if e.check_name == "volume")
-    assert not volume.passed and volume.severity == dg.AssetCheckSeverity.WARN
-    assert volume.metadata["low_volume_days"].value == ["2013-06-11"]
-    assert volume.metadata["mostly_cancelled_days"].value == ["2013-06-12"]
+    flights_check, weather_check = _anomalies(result, "flights"), _anomalies(result, "weather")
+    for check in (flights_check, weather_check):
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert flights_check.metadata["low_volume_days"].value == ["2013-06-11"]
+    assert flights_check.metadata["cancelled_days"].value == ["2013-06-12"]
+    assert flights_check.metadata["unknown_codes_days"].value == ["2013-06-12"]
     assert (
-        "2013-06-11: 300 flights" in volume.description and "MLOPS_MIN_VOLUME_SHARE=50%" in volume.description
+        "2013-06-11: " in flights_check.description
+        and "MLOPS_MIN_VOLUME_SHARE=70%" in flights_check.description
     )
-    assert "2013-06-12: 100% of" in volume.description
-    published = {o.path for o in store.list_objects("main", "raw/flights/")}
-    assert {table_path(["raw", "flights"], d) for d in ("2013-06-11", "2013-06-12")} <= published
+    assert "'dest' missing from raw/airports.faa" in flights_check.description
+    assert weather_check.metadata["level_shift_days"].value == ["2013-06-11"]
+    assert "median of 'temp'" in weather_check.description
+    assert weather_check.metadata["missing_hours_days"].value == ["2013-06-12"]
+    assert "JFK 12" in weather_check.description
+    for table in ("flights", "weather"):
+        published = {o.path for o in store.list_objects("main", f"raw/{table}/")}
+        assert {table_path(["raw", table], d) for d in ("2013-06-11", "2013-06-12")} <= published
+
+
+def test_a_code_missing_from_its_dimension_is_refused(world):
+    """A flight of a carrier raw/airlines does not list: refused by the referential rule on main's codes."""
+    settings, defs, store = world
+    _deliver(settings, "unknown_carrier.parquet")
+    result = _materialize(defs)
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == ERROR]
+    assert "exists_in_raw/airlines.carrier" in failed[0].description
+
+
+def test_the_real_year_passes_every_contract_and_warns_on_few_days(tmp_path):
+    """2013 landed and read as the assets do, then through the contracts and the anomaly rules directly
+    (no Dagster): every day passes, and warnings fire on the 17 days that deserve a look (storms, fog,
+    the 2013-02-08/09 blizzard, Thanksgiving and the day after, 2013-12-31 without weather)."""
+    from datetime import date
+
+    from mlops_assets.lib.anomalies import day_anomalies, day_profile
+    from mlops_assets.lib.contracts import check_contract, check_partitions, contract_for, row_day
+    from mlops_assets.lib.landing import land_days, landed_days, read_landed
+    from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES
+
+    land_days(tmp_path, date(2013, 1, 1), date(2013, 12, 31))
+    dims = {t.name: read_landed(tmp_path, t.name, None).table for t in DIMENSION_TABLES}
+    codes = {f"{t.name}.{k}": frozenset(dims[t.name][k].to_list()) for t in DIMENSION_TABLES for k in t.key}
+    for t in DIMENSION_TABLES:
+        assert check_contract(dims[t.name], contract_for(t, codes), t.name).passed
+    days: dict[str, set[str]] = {}
+    for t in DAILY_TABLES:
+        by_day = {d: read_landed(tmp_path, t.name, d).table for d in landed_days(tmp_path, t.name)}
+        reports = check_partitions(by_day, contract_for(t, codes), str, *row_day(t))
+        assert all(r.passed for r in reports.values()), [r.message for r in reports.values() if not r.passed]
+        profiles = {d: day_profile(t, f, d, codes) for d, f in by_day.items()}
+        for anomaly in day_anomalies(t, profiles, {}, min_volume_share=0.7, max_cancelled_share=0.5):
+            days.setdefault(anomaly.day, set()).add(f"{t.name}:{anomaly.kind}")
+    assert sorted(days) == YEAR_WARNING_DAYS, days
+
+
+YEAR_WARNING_DAYS = [
+    "2013-01-12", "2013-01-31", "2013-02-08", "2013-02-09", "2013-03-08", "2013-04-09", "2013-04-12",
+    "2013-04-19", "2013-05-19", "2013-09-02", "2013-10-06", "2013-10-07", "2013-11-17", "2013-11-28",
+    "2013-11-29", "2013-12-05", "2013-12-31",
+]  # fmt: skip
 
 
 def test_volume_thresholds_are_settings(tmp_path):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mlops_assets.lib.tables import SourceTable
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import (
     decode_table,
@@ -63,6 +64,20 @@ class Audit:
     @property
     def rows(self) -> int:
         return sum(r.rows for r in self.reports.values())
+
+
+def dimension_codes(store: VersionedStore, table: SourceTable) -> dict[str, frozenset[str]]:
+    """The keys on main of the dimensions ``table`` references (``"airports.faa"`` -> codes); a
+    dimension not yet published on main is absent (its references are then not judged)."""
+    from mlops_assets.lib.versioned_store.wap import read_table, table_path
+
+    codes: dict[str, frozenset[str]] = {}
+    for ref in table.references:
+        path = table_path(["raw", ref.dimension], None)
+        name = f"{ref.dimension}.{ref.key}"
+        if name not in codes and store.object_exists(MAIN, path):
+            codes[name] = frozenset(read_table(store, MAIN, path)[ref.key].drop_nulls().to_list())
+    return codes
 
 
 def audit_and_publish(

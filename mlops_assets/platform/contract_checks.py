@@ -11,6 +11,7 @@ then sees exactly the days whose content changed on main; a day that failed keep
 main still holds, so nothing downstream starts for it.
 """
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,11 +181,14 @@ def contract_result(
     contract: ContractFactory,
     landed_table: str | None = None,
     row_day: RowDay | None = None,
+    reads_main: bool = False,
 ) -> tuple[dg.AssetCheckResult, Audit]:
     """Audit and publish this run's staging of ``asset_key`` (``lib/audit``), record on main's
     versions what it published, and say so as the check's result."""
     label = asset_key.to_user_string()
     versioned = store.open()
+    if reads_main:  # the contract takes what main holds (the dimensions a daily table's codes must exist in)
+        contract = partial(contract, versioned)
     run_id = context.run.run_id
     staged = versioned.branch_exists(wap_branch(run_id, asset_key.path))
     materialized = materialized_in_run(context, asset_key, daily=row_day is not None) if staged else {}
@@ -255,8 +259,10 @@ def publishing_contract_check(
     contract: ContractFactory,
     landed_table: str | None = None,
     row_day: RowDay | None = None,
+    reads_main: bool = False,
 ) -> dg.AssetChecksDefinition:
-    """The blocking ``contract`` check of ``asset_key`` (publishes what passes)."""
+    """The blocking ``contract`` check of ``asset_key`` (publishes what passes); ``reads_main``: the
+    contract factory takes the store (it reads main)."""
 
     @dg.asset_check(
         asset=asset_key, name="contract", blocking=True, description=contract_description(asset_key)
@@ -264,6 +270,8 @@ def publishing_contract_check(
     def _contract(
         context: dg.AssetCheckExecutionContext, store: VersionedStoreResource, landing: LandingZoneResource
     ) -> dg.AssetCheckResult:
-        return contract_result(context, store, landing, asset_key, contract, landed_table, row_day)[0]
+        return contract_result(
+            context, store, landing, asset_key, contract, landed_table, row_day, reads_main
+        )[0]
 
     return _contract

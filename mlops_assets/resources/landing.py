@@ -11,8 +11,8 @@ class LandingZoneResource(dg.ConfigurableResource):
     """Directory where upstream delivers one file per table and day."""
 
     directory: str
-    # Landing anomalies that warn (the `volume` check of raw/flights), from settings.
-    min_volume_share: float = 0.5
+    # Landing anomalies that warn (the `anomalies` check of each daily table), from settings.
+    min_volume_share: float = 0.7
     max_cancelled_share: float = 0.5
 
     def read(self, table: str, partition: str | None) -> LandedTable:

