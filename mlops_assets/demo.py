@@ -224,7 +224,9 @@ def local_lakefs() -> Iterator[str]:
     if binary is None:
         raise MlopsError("demo --lakefs needs the lakeFS server binary: run `make lakefs` (needs Go) first")
     home = load_settings().home
-    with LakeFSServer(binary, home / "lakefs") as server:
+    # As deploy/README.md ("lakeFS credentials") runs it: the admin's key only sets the repository up;
+    # the pipeline runs with a Writers key, so lakeFS itself holds it to staging, committing and merging.
+    with LakeFSServer(binary, home / "lakefs", acl=True) as server:
         os.environ.update(
             {
                 "LAKEFS_ENDPOINT": server.endpoint,
@@ -234,5 +236,13 @@ def local_lakefs() -> Iterator[str]:
                 "LAKEFS_STORAGE_NAMESPACE": os.environ.get("LAKEFS_STORAGE_NAMESPACE", "local://mlops"),
             }
         )
-        print(f"      {store_resource(load_settings()).setup()}", flush=True)
+        print(f"      {store_resource(load_settings()).setup()} (admin key)", flush=True)
+        pipeline = server.writer_credentials("mlops-pipeline")
+        os.environ.update(
+            {
+                "LAKEFS_ACCESS_KEY_ID": pipeline.access_key_id,
+                "LAKEFS_SECRET_ACCESS_KEY": pipeline.secret_access_key,
+            }
+        )
+        print("      the pipeline runs as lakeFS user mlops-pipeline (group Writers)", flush=True)
         yield server.endpoint
