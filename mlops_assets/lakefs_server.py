@@ -84,6 +84,37 @@ class Credentials:
         return f"Credentials(access_key_id={self.access_key_id!r}, secret_access_key='***')"
 
 
+@dataclass(frozen=True)
+class S3Blockstore:
+    """An S3-compatible object store for lakeFS's blockstore (path-style, as a local server needs);
+    repositories then live at ``s3://<bucket>/<repository>``."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    bucket: str
+    region: str = "us-east-1"
+
+    def __repr__(self) -> str:
+        return f"S3Blockstore(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
+
+    def namespace(self, repository: str) -> str:
+        return f"s3://{self.bucket}/{repository}"
+
+    def config_lines(self) -> list[str]:
+        return [
+            "  type: s3",
+            "  s3:",
+            f'    endpoint: "{self.endpoint}"',
+            "    force_path_style: true",
+            "    discover_bucket_region: false",
+            f"    region: {self.region}",
+            "    credentials:",
+            f'      access_key_id: "{self.access_key_id}"',
+            f'      secret_access_key: "{self.secret_access_key}"',
+        ]
+
+
 class LakeFSServer:
     """``with LakeFSServer(binary, data_dir) as server:`` a running lakeFS at ``server.endpoint``,
     with admin credentials ``server.admin``. The data directory persists across starts, so a server
@@ -92,9 +123,16 @@ class LakeFSServer:
     a data directory keeps the auth mode it was first set up with."""
 
     def __init__(
-        self, binary: Path, data_dir: Path, *, acl: bool = False, start_seconds: float = START_SECONDS
+        self,
+        binary: Path,
+        data_dir: Path,
+        *,
+        acl: bool = False,
+        s3: S3Blockstore | None = None,
+        start_seconds: float = START_SECONDS,
     ):
         self.binary = Path(binary)
+        self.s3 = s3
         self.data_dir = Path(data_dir)
         self.start_seconds = start_seconds
         self.port = _free_port()
@@ -182,9 +220,11 @@ class LakeFSServer:
             "  local:",
             f'    path: "{data / "metadata"}"',
             "blockstore:",
-            "  type: local",
-            "  local:",
-            f'    path: "{data / "blockstore"}"',
+            *(
+                self.s3.config_lines()
+                if self.s3
+                else ["  type: local", "  local:", f'    path: "{data / "blockstore"}"']
+            ),
             "committed:",
             "  local_cache:",
             f'    dir: "{data / "cache"}"',
@@ -328,6 +368,16 @@ class LakeFSServer:
                 f"lakeFS at {self.endpoint} could not create user {user_id!r} in {group}: {failure}"
             )
         return Credentials(created.access_key_id, created.secret_access_key)
+
+    def writer_credentials(self, user_id: str) -> Credentials:
+        """A Writers user's key, made once per data directory and kept there (owner-only), so a
+        server started again on it hands out the same key."""
+        keys = self.data_dir / f"{user_id}.key"
+        if not keys.exists():
+            made = self.create_user(user_id, "Writers")
+            _write_private(keys, [made.access_key_id, made.secret_access_key])
+        access_key_id, secret = keys.read_text().split()
+        return Credentials(access_key_id, secret)
 
     def __enter__(self) -> Self:
         return self.start()
