@@ -160,17 +160,20 @@ class Warehouse:
     def writer_settings(self, home: Path) -> WarehousePgSettings:
         return load_settings(self.environ(home)).warehouse_pg
 
-    def analyst(self):
+    def connect(self, user: str, password: str):
         connection = psycopg2.connect(
             host=self.server.host,
             port=self.server.port,
             dbname=DATABASE,
-            user=ANALYST,
-            password=self.analyst_password,
+            user=user,
+            password=password,
             connect_timeout=5,
         )
         connection.autocommit = True
         return connection
+
+    def analyst(self):
+        return self.connect(ANALYST, self.analyst_password)
 
     def read(self, sql: str) -> list[tuple]:
         connection = self.analyst()
@@ -444,14 +447,7 @@ def test_only_the_granted_roles_connect_and_no_one_creates_temporary_tables(ware
     password = secrets.token_urlsafe(16)
     warehouse.server.query("postgres", "create role intruder login password %s", (password,))
     with pytest.raises(psycopg2.OperationalError, match=f'permission denied for database "{DATABASE}"'):
-        psycopg2.connect(
-            host=warehouse.server.host,
-            port=warehouse.server.port,
-            dbname=DATABASE,
-            user="intruder",
-            password=password,
-            connect_timeout=5,
-        )
+        warehouse.connect("intruder", password)
     analyst = warehouse.analyst()
     try:
         with analyst.cursor() as cursor:
@@ -472,14 +468,7 @@ def test_every_session_has_its_documented_timeouts(warehouse):
             assert cursor.fetchone() == ("2min", "1min")
     finally:
         analyst.close()
-    writer = psycopg2.connect(
-        host=warehouse.server.host,
-        port=warehouse.server.port,
-        dbname=DATABASE,
-        user="mlops_dbt",
-        password=warehouse.writer_password,
-        connect_timeout=5,
-    )
+    writer = warehouse.connect("mlops_dbt", warehouse.writer_password)
     try:
         with writer.cursor() as cursor:
             cursor.execute(
