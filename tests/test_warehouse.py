@@ -27,9 +27,11 @@ import psycopg2
 import pytest
 
 from mlops_assets.definitions import build_definitions
+from mlops_assets.errors import MlopsError
+from mlops_assets.lib.analytics import WAREHOUSE_LOCK_TABLE, postgres_warehouse_lock
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import encode_table, table_path
-from mlops_assets.settings import load_settings
+from mlops_assets.settings import WarehousePgSettings, load_settings
 from tests.conftest import PROJECT_ROOT, QUIET, RANGE_END, RANGE_START, failure_text
 from tests.deploy.postgres_server import PostgresServer
 
@@ -155,17 +157,23 @@ class Warehouse:
             "MLOPS_WAREHOUSE_PG_PASSWORD": self.writer_password,
         }
 
-    def analyst(self):
+    def writer_settings(self, home: Path) -> WarehousePgSettings:
+        return load_settings(self.environ(home)).warehouse_pg
+
+    def connect(self, user: str, password: str):
         connection = psycopg2.connect(
             host=self.server.host,
             port=self.server.port,
             dbname=DATABASE,
-            user=ANALYST,
-            password=self.analyst_password,
+            user=user,
+            password=password,
             connect_timeout=5,
         )
         connection.autocommit = True
         return connection
+
+    def analyst(self):
+        return self.connect(ANALYST, self.analyst_password)
 
     def read(self, sql: str) -> list[tuple]:
         connection = self.analyst()
@@ -206,7 +214,9 @@ class PodRun:
     waited_s: float
 
 
-def cli_pods(warehouse: Warehouse, homes: list[Path], windows: list[date]) -> list[PodRun]:
+def cli_pods(
+    warehouse: Warehouse, homes: list[Path], windows: list[date], timeout_s: float = 300
+) -> list[PodRun]:
     """`python -m mlops_assets dbt build --select marts` for one day each, in every home, all
     started at once."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "DBT_", "LAKEFS_"))}
@@ -244,7 +254,7 @@ def cli_pods(warehouse: Warehouse, homes: list[Path], windows: list[date]) -> li
         )
     runs = []
     for home, process in zip(homes, started, strict=True):
-        output, _ = process.communicate(timeout=300)
+        output, _ = process.communicate(timeout=timeout_s)
         warehouse.outputs.append(output)
         holding, released = HOLDING.search(output), RELEASED.search(output)
         assert holding and released, output[-3000:]
@@ -355,7 +365,7 @@ def test_marts_built_by_two_pods_hold_both_days(warehouse, first_two_days):
     schemas = warehouse.server.query(
         DATABASE, "select distinct schemaname from pg_tables where schemaname !~ '^(pg_|information_schema)'"
     )
-    assert schemas == [("marts",)]
+    assert sorted(schemas) == [("marts",), ("mlops_internal",)]  # the writers' lock table
 
 
 def test_two_dbt_runs_at_once_take_the_warehouse_in_turn(first_two_days):
@@ -386,3 +396,107 @@ def test_the_password_appears_in_no_log_output_or_file(warehouse, first_two_days
         files = [p for p in home.rglob("*") if p.is_file() and p.stat().st_size < 50_000_000]
         assert any(p.name == "dbt.log" for p in files)
         assert not [p for p in files if warehouse.writer_password.encode() in p.read_bytes()]
+
+
+# The advisory key every dbt writer took before the writers' lock became a table only they may lock.
+FORMER_ADVISORY_KEY = 0x6D6C6F7073646274
+
+
+def test_an_analyst_can_neither_take_nor_block_the_writers_lock(warehouse, tmp_path):
+    pg = warehouse.writer_settings(tmp_path / "mlops")
+    analyst = warehouse.analyst()
+    try:
+        with analyst.cursor() as cursor:
+            cursor.execute("select pg_advisory_lock(%s)", (FORMER_ADVISORY_KEY,))
+            analyst.autocommit = False
+            for mode in ("access share", "row share", "exclusive"):
+                # Read-write, so that only the missing privilege can refuse it.
+                cursor.execute("set transaction read write")
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="mlops_internal"):
+                    cursor.execute(f"lock table {WAREHOUSE_LOCK_TABLE} in {mode} mode")
+                analyst.rollback()
+        # The analyst still holds the former key: a writer takes the warehouse at once.
+        with postgres_warehouse_lock(pg, timeout_s=5) as waited_s:
+            assert waited_s < 5
+    finally:
+        analyst.close()
+
+
+def test_a_second_writer_waits_then_fails_with_one_clear_error(warehouse, tmp_path):
+    pg = warehouse.writer_settings(tmp_path / "mlops")
+    with postgres_warehouse_lock(pg):
+        # Held for the whole run in an idle transaction, which keeps no snapshot or xid from vacuum.
+        holder = warehouse.server.query(
+            DATABASE,
+            "select state, backend_xid, backend_xmin from pg_stat_activity"
+            " where application_name = 'mlops_assets dbt writer'",
+        )
+        assert holder == [("idle in transaction", None, None)]
+        began = time.monotonic()
+        with (
+            pytest.raises(MlopsError, match=f"another dbt run has held {WAREHOUSE_LOCK_TABLE} for over 2 s"),
+            postgres_warehouse_lock(pg, timeout_s=2),
+        ):
+            pass
+        assert 2 <= time.monotonic() - began < 10
+    with postgres_warehouse_lock(pg, timeout_s=2) as waited_s:  # released with its connection
+        assert waited_s < 2
+
+
+def test_only_the_granted_roles_connect_and_no_one_creates_temporary_tables(warehouse):
+    password = secrets.token_urlsafe(16)
+    warehouse.server.query("postgres", "create role intruder login password %s", (password,))
+    with pytest.raises(psycopg2.OperationalError, match=f'permission denied for database "{DATABASE}"'):
+        warehouse.connect("intruder", password)
+    analyst = warehouse.analyst()
+    try:
+        with analyst.cursor() as cursor:
+            cursor.execute("set default_transaction_read_only = off")  # any analyst may
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="temporary tables"):
+                cursor.execute("create temporary table scratch (x int)")
+    finally:
+        analyst.close()
+
+
+def test_every_session_has_its_documented_timeouts(warehouse):
+    analyst = warehouse.analyst()
+    try:
+        with analyst.cursor() as cursor:
+            cursor.execute(
+                "select current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')"
+            )
+            assert cursor.fetchone() == ("2min", "1min")
+    finally:
+        analyst.close()
+    writer = warehouse.connect("mlops_dbt", warehouse.writer_password)
+    try:
+        with writer.cursor() as cursor:
+            cursor.execute(
+                "select current_setting('lock_timeout'), current_setting('statement_timeout'),"
+                " current_setting('idle_in_transaction_session_timeout')"
+            )
+            # Longer than any analyst's statement or idle transaction: the writer outwaits them.
+            assert cursor.fetchone() == ("3min", "30min", "0")
+    finally:
+        writer.close()
+
+
+def test_an_analyst_idle_in_a_transaction_is_cut_off_and_the_dbt_run_completes(
+    warehouse, third_day, tmp_path_factory
+):
+    idle = warehouse.analyst()
+    idle.autocommit = False
+    pid = idle.get_backend_pid()
+    with idle.cursor() as cursor:  # holds its lock on the mart until the transaction ends
+        cursor.execute("select count(*) from marts.dim_model_versions")
+    (run,) = cli_pods(warehouse, [tmp_path_factory.mktemp("pod_d") / "mlops"], DAYS[2:], timeout_s=240)
+    assert run.returncode == 0, run.output[-3000:]
+    # It replaced the mart only once the analyst's idle transaction was cut off (1 minute).
+    assert (run.held_to - run.held_from).total_seconds() > 30, run.output[-3000:]
+    with pytest.raises(psycopg2.OperationalError), idle.cursor() as cursor:
+        cursor.execute("select 1")
+    # libpq reports only a closed connection: the server's log says why.
+    log = (warehouse.server.base_dir / "postgres.log").read_text(errors="replace")
+    assert f"[{pid}] FATAL:  terminating connection due to idle-in-transaction timeout" in log
+    idle.close()
+    assert warehouse.read("select count(*) from marts.dim_model_versions") == [(2,)]

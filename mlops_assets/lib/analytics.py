@@ -24,9 +24,9 @@ from mlops_assets.lib.versioned_store.export import MirrorSync, sync_mirror
 from mlops_assets.settings import WarehousePgSettings
 
 LOCK_TIMEOUT_S = 1800.0
-# Key of the Postgres advisory lock every dbt writer of the warehouse database takes (any constant
-# serves, as long as every writer uses the same one).
-WAREHOUSE_LOCK_KEY = 0x6D6C6F7073646274  # b"mlopsdbt"
+# The table every dbt writer of the Postgres warehouse locks for its whole run: in a schema only the
+# writer role may use (deploy/README.md), so an analyst can neither take it nor queue in front of it.
+WAREHOUSE_LOCK_TABLE = "mlops_internal.writer_lock"
 # What profiles.yml reads: each value as var(name), else as environment variable ENV: Dagster's dbt
 # asset passes vars, `python -m mlops_assets dbt` the environment (its user may pass --vars).
 PROFILE_INPUTS = {
@@ -88,17 +88,19 @@ def warehouse_lock(
 
 
 @contextmanager
-def postgres_warehouse_lock(
-    pg: WarehousePgSettings, timeout_s: float = LOCK_TIMEOUT_S, poll_s: float = 0.5
-) -> Iterator[float]:
-    """Hold the Postgres warehouse for one dbt run: a session advisory lock on its database.
+def postgres_warehouse_lock(pg: WarehousePgSettings, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[float]:
+    """Hold the Postgres warehouse for one dbt run: ``WAREHOUSE_LOCK_TABLE`` locked in a transaction.
 
     Every pod's dbt run takes it, so one writes at a time (readers are never blocked: Postgres
-    shows them the old or the new table). The lock belongs to this connection, so a pod that dies
-    releases it with its connection. Yields the seconds waited; raises after ``timeout_s``.
+    shows them the old or the new table); a second run queues on the lock for at most
+    ``timeout_s``. Only the writer role may lock the table (an advisory key could be taken by any
+    analyst). The lock belongs to this connection's transaction, so a pod that dies releases it
+    with its connection. Yields the seconds waited; raises after ``timeout_s``.
     """
     import psycopg2  # installed with dagster-postgres; imported when a run writes, not at load
+    from psycopg2 import errors
 
+    where = f"Postgres warehouse {pg.host}:{pg.port}/{pg.database}"
     began = time.monotonic()
     try:
         connection = psycopg2.connect(
@@ -108,32 +110,34 @@ def postgres_warehouse_lock(
             user=pg.username,
             password=pg.password.get_secret_value(),
             connect_timeout=10,
-            # Shows the holder in pg_stat_activity (its lock in pg_locks, locktype 'advisory').
+            # Shows the holder in pg_stat_activity (its lock in pg_locks, on the lock table).
             application_name="mlops_assets dbt writer",
         )
     except psycopg2.OperationalError as exc:  # libpq's message names the server and user, never the password
-        raise MlopsError(
-            f"Postgres warehouse {pg.host}:{pg.port}/{pg.database}: cannot connect: {exc}"
-        ) from None
-    connection.autocommit = True
+        raise MlopsError(f"{where}: cannot connect: {exc}") from None
     try:
         with connection.cursor() as cursor:
-            while True:
-                cursor.execute("select pg_try_advisory_lock(%s)", (WAREHOUSE_LOCK_KEY,))
-                if cursor.fetchone()[0]:
-                    break
-                if time.monotonic() - began > timeout_s:
-                    raise MlopsError(
-                        f"Postgres warehouse {pg.host}:{pg.port}/{pg.database}: another dbt run has held its "
-                        f"advisory lock {WAREHOUSE_LOCK_KEY} for over {timeout_s:.0f} s"
-                    )
-                time.sleep(poll_s)
+            # This transaction stays open, idle, for the whole run: no server default may end it.
+            cursor.execute("set idle_in_transaction_session_timeout = 0")
+            cursor.execute("set local statement_timeout = 0")
+            cursor.execute(
+                "select set_config('lock_timeout', %s, true)", (f"{max(timeout_s, 0.001) * 1000:.0f}",)
+            )
             try:
-                yield time.monotonic() - began
-            finally:
-                cursor.execute("select pg_advisory_unlock(%s)", (WAREHOUSE_LOCK_KEY,))
+                cursor.execute(f"lock table {WAREHOUSE_LOCK_TABLE} in exclusive mode")
+            except errors.LockNotAvailable:
+                raise MlopsError(
+                    f"{where}: another dbt run has held {WAREHOUSE_LOCK_TABLE} for over {timeout_s:.0f} s "
+                    "(its session shows in pg_stat_activity as application 'mlops_assets dbt writer')"
+                ) from None
+            except (errors.UndefinedTable, errors.InvalidSchemaName, errors.InsufficientPrivilege) as exc:
+                raise MlopsError(
+                    f"{where}: user {pg.username} cannot lock {WAREHOUSE_LOCK_TABLE} ({exc.diag.message_primary}): "
+                    "set the database up as deploy/README.md says (The analysts' warehouse)"
+                ) from None
+            yield time.monotonic() - began
     finally:
-        connection.close()
+        connection.close()  # ends the transaction, and with it the lock
 
 
 def postgres_extension_dir(directory: Path) -> Path:
@@ -170,7 +174,7 @@ class DbtWarehouse:
         return str(self.path)
 
     def lock(self) -> AbstractContextManager[float]:
-        """One dbt writer at a time: an advisory lock in Postgres (across pods), else a file lock."""
+        """One dbt writer at a time: a table lock in Postgres (across pods), else a file lock."""
         return postgres_warehouse_lock(self.pg) if self.pg else warehouse_lock(self.path)
 
 

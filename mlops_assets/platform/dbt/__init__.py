@@ -39,7 +39,7 @@ GROUP = "dbt"
 OWNERS = ["team:analytics"]
 # Operators may limit this pool (`dagster instance concurrency set duckdb_warehouse 1`) to queue dbt
 # steps in Dagster; correctness does not depend on it: each run holds the warehouse lock (a file
-# lock, or with Postgres an advisory lock on the warehouse database, across pods).
+# lock, or with Postgres a lock on a table only the writer role may lock, across pods).
 POOL = "duckdb_warehouse"
 
 
