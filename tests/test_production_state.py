@@ -17,6 +17,8 @@ import base64
 import copy
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -46,6 +48,10 @@ REPORT = f"monitoring/{SPEC}/daily_report"
 DAY_A, DAY_B = "2013-09-12", "2013-09-13"
 FIRST_DAY = "2013-09-02"
 POD_SECONDS = 420
+WAREHOUSE_SETUP_SQL = re.search(
+    r"```sql\n(.*?)```", (PROJECT_ROOT / "deploy" / "README.md").read_text(), re.S
+)[1]
+WRITER_PASSWORD, ANALYST_PASSWORD = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
 MART = "marts.fct_model_daily_performance"
 
 
@@ -66,7 +72,15 @@ def production(tmp_path_factory):
     postgres = PostgresServer.start()
     try:
         postgres.create_database("dagster")
-        postgres.create_database("analytics")
+        # The analysts' warehouse as deploy/README.md sets it up: a writer role for dbt, the writers'
+        # lock only it may take, a read-only analyst role, PUBLIC without CONNECT or TEMPORARY.
+        postgres.create_database("mlops_warehouse")
+        postgres.query(
+            "mlops_warehouse",
+            WAREHOUSE_SETUP_SQL.replace("dbt-writer-password", WRITER_PASSWORD).replace(
+                "analyst-password", ANALYST_PASSWORD
+            ),
+        )
         with lakefs_service_in(root / "lakefs") as lakefs, mlflow_server(root / "mlflow") as tracking:
             shared = {
                 "MLOPS_ENV": "prod",
@@ -90,9 +104,9 @@ def production(tmp_path_factory):
                 "DAGSTER_PG_DB": "dagster",
                 "MLOPS_WAREHOUSE_PG_HOST": postgres.host,
                 "MLOPS_WAREHOUSE_PG_PORT": str(postgres.port),
-                "MLOPS_WAREHOUSE_PG_DB": "analytics",
-                "MLOPS_WAREHOUSE_PG_USERNAME": postgres.user,
-                "MLOPS_WAREHOUSE_PG_PASSWORD": postgres.password,
+                "MLOPS_WAREHOUSE_PG_DB": "mlops_warehouse",
+                "MLOPS_WAREHOUSE_PG_USERNAME": "mlops_dbt",
+                "MLOPS_WAREHOUSE_PG_PASSWORD": WRITER_PASSWORD,
             }
             # The operator's one-time setup, with the admin's key: the repository, and main protected so
             # that lakeFS itself refuses anything but the write-audit-publish merge.
@@ -212,9 +226,9 @@ def _analyst(production: dict):
     return psycopg2.connect(
         host=postgres.host,
         port=postgres.port,
-        dbname="analytics",
-        user=postgres.user,
-        password=postgres.password,
+        dbname="mlops_warehouse",
+        user="analyst",
+        password=ANALYST_PASSWORD,
     )
 
 
