@@ -37,9 +37,9 @@ from mlops_assets.settings import Settings
 KEY_PREFIX = "dbt"
 GROUP = "dbt"
 OWNERS = ["team:analytics"]
-# Operators may limit this pool (`dagster instance concurrency set duckdb_warehouse 1`) to queue dbt
-# steps in Dagster; correctness does not depend on it: each run holds the warehouse lock (a file
-# lock, or with Postgres an advisory lock on the warehouse database, across pods).
+# Production limits every pool to one step at a time (deploy/dagster.yaml `concurrency`), so dbt
+# steps queue in Dagster; correctness does not depend on it: each run holds the warehouse lock (a
+# file lock, or with Postgres an advisory lock on the warehouse database, across pods).
 POOL = "duckdb_warehouse"
 
 
