@@ -8,15 +8,40 @@ DG := VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg
 export MLOPS_HOME ?= $(CURDIR)/.mlops
 export DAGSTER_HOME ?= $(MLOPS_HOME)/dagster
 
-.PHONY: venv demo demo-lakefs lakefs test test-extended lint check-defs dev clean
+.PHONY: venv lock demo demo-lakefs lakefs test test-extended lint check-defs dev clean
 
-$(STAMP): pyproject.toml
+# Versions come from requirements.lock (every package pinned, with its hashes; `make lock`), so a
+# fresh clone installs exactly what CI tested. The lock is already resolved, so nothing is resolved
+# again (--no-deps: pip would otherwise look up a dependency's extra, e.g. sqlglot[rs], unpinned);
+# `pip check` then proves it complete. A changed lock reinstalls, and what it no longer lists is
+# removed (deploy/scripts/sync_venv.py).
+LOCK := requirements.lock
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python deploy/scripts/sync_venv.py --remove-extra $(LOCK)
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Regenerates the locks from pyproject.toml for the one platform we run on (CI, the image and
+# development machines are Python 3.11 on linux x86_64): requirements.lock (runtime + [dev]: make,
+# CI) and requirements-runtime.lock (runtime only: deploy/Dockerfile), constrained to the same
+# versions, so the image runs what CI tested. Versions already locked are kept while pyproject.toml
+# allows them; `make lock UPGRADE=1` moves everything to the newest allowed. uv comes from PyPI at a
+# pinned version, into its own virtualenv (.venv-tools/uv).
+RUNTIME_LOCK := requirements-runtime.lock
+UV_VERSION := 0.13.10
+UV := .venv-tools/uv/bin/uv
+LOCK_FOR := --generate-hashes --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command 'make lock'
+lock:
+	test -x $(UV) && $(UV) --version | grep -q ' $(UV_VERSION)' || { \
+		$(PYTHON) -m venv .venv-tools/uv && .venv-tools/uv/bin/pip install --quiet 'uv==$(UV_VERSION)'; }
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FOR) $(if $(UPGRADE),--upgrade) -o $(LOCK)
+	$(UV) pip compile pyproject.toml --constraint $(LOCK) $(LOCK_FOR) -o $(RUNTIME_LOCK)
 
 demo: $(STAMP)
 	$(BIN)/python -m mlops_assets demo

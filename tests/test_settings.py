@@ -167,8 +167,17 @@ def test_prepare_instance_upgrades_an_unedited_earlier_dagster_yaml_and_keeps_an
     settings = load_settings({"MLOPS_HOME": str(tmp_path / "mlops")})
     config = settings.dagster_home / "dagster.yaml"
     config.parent.mkdir(parents=True)
-    # What the previous version wrote (Dagster's own launcher, blind to a dead worker).
-    earlier = EMBEDDED_DAGSTER_YAML.replace(
+    # What the previous version wrote (freshness's preview switch, on by default since Dagster 1.12)...
+    previous = EMBEDDED_DAGSTER_YAML.replace(
+        "telemetry:\n  enabled: false\n",
+        "telemetry:\n  enabled: false\n# Open-source Dagster evaluates FreshnessPolicy only with this (preview) switch.\n"
+        "freshness:\n  enabled: true\n",
+    )
+    config.write_text(previous)
+    prepare_instance(settings)
+    assert config.read_text() == EMBEDDED_DAGSTER_YAML
+    # ...and an earlier one (Dagster's own launcher, blind to a dead worker).
+    earlier = previous.replace(
         """# Dagster's launcher (run workers are processes of the code server), plus a health check the run
 # monitor calls: it finds the run worker's pid in the run's events and watches that process.
 run_launcher:

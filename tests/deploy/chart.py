@@ -35,6 +35,17 @@ CHART_KEYS: dict[str, set[str]] = {
     },
     "telemetry": {"enabled"},
     "computeLogManager": {"type", "config"},
+    "computeLogManager.config": {
+        "azureBlobComputeLogManager", "gcsComputeLogManager", "s3ComputeLogManager", "customComputeLogManager",
+    },
+    "computeLogManager.config.s3ComputeLogManager": {
+        "localDir", "prefix", "useSsl", "verify", "verifyCertPath", "endpointUrl", "skipEmptyFiles",
+        "uploadInterval", "uploadExtraArgs", "showUrlOnly", "region", "bucket",
+    },
+    "concurrency": {"enabled", "pools", "runs"},
+    "concurrency.pools": {"defaultLimit", "granularity", "opGranularityRunBuffer"},
+    "concurrency.runs": {"maxConcurrentRuns", "tagConcurrencyLimits"},
+    "dagsterDaemon.runRetries": {"enabled", "maxRetries", "retryOnAssetOrOpFailure"},
     "runLauncher": {"type", "config"},
     "runLauncher.config": {"celeryK8sRunLauncher", "k8sRunLauncher", "customRunLauncher"},
     # ConfigurableClass: written verbatim as the instance's run_launcher.

@@ -71,6 +71,10 @@ def pg_env(postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> dict[st
         "DAGSTER_PG_USERNAME": postgres.user,
         "DAGSTER_PG_PASSWORD": postgres.password,
         "DAGSTER_PG_DB": name,
+        # The production instance's compute-log bucket (S3ComputeLogManager); nothing is uploaded here.
+        "DAGSTER_COMPUTE_LOGS_BUCKET": "dagster-compute-logs",
+        "DAGSTER_COMPUTE_LOGS_PREFIX": "mlops-assets",
+        "DAGSTER_COMPUTE_LOGS_ENDPOINT": "http://127.0.0.1:9",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -72,9 +72,15 @@ def test_command_is_the_code_server_and_nothing_wraps_it():
     assert [i.args for i in final if i.keyword == "EXPOSE"] == ["4000"]
 
 
-def test_image_installs_runtime_dependencies_only():
-    installs = [i.args for i in instructions() if i.keyword == "RUN" and "pip install" in i.args]
-    assert installs == ["pip install --no-cache-dir ."], "pip installs exactly the project, without extras"
+def test_image_installs_the_runtime_lock_with_hashes_then_the_project_alone():
+    (install,) = [i.args for i in instructions() if i.keyword == "RUN" and "pip install" in i.args]
+    # The locked versions, each checked against its hash; the project without resolving anything.
+    assert [command.strip() for command in install.split("&&")] == [
+        "pip install --no-cache-dir --require-hashes --no-deps -r requirements-runtime.lock",
+        "pip install --no-cache-dir --no-deps --no-build-isolation .",
+        "pip check",
+    ]
+    assert "requirements-runtime.lock" in build_context(REPO_ROOT, DOCKERIGNORE)
 
 
 def test_image_dependencies_include_what_run_pods_need():
@@ -83,6 +89,8 @@ def test_image_dependencies_include_what_run_pods_need():
     dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower() for requirement in dependencies}
     assert {"dagster-k8s", "dagster-postgres"} <= names
+    # ...and the compute log manager deploy/dagster.yaml names (S3ComputeLogManager).
+    assert "dagster-aws" in names
 
 
 def test_dbt_manifest_is_prepared_at_build_time_only_once_a_dbt_project_exists():

@@ -16,6 +16,7 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.config import pg_config
 from dagster._serdes.config_class import ConfigurableClassData
+from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
@@ -69,6 +70,9 @@ def test_production_config_is_valid_and_reads_every_credential_from_the_environm
         "DAGSTER_PG_USERNAME": "dagster",
         "DAGSTER_PG_PASSWORD": "pw-from-env",
         "DAGSTER_PG_DB": "dagster",
+        "DAGSTER_COMPUTE_LOGS_BUCKET": "logs-bucket",
+        "DAGSTER_COMPUTE_LOGS_PREFIX": "mlops-assets",
+        "DAGSTER_COMPUTE_LOGS_ENDPOINT": "https://s3.internal",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -88,7 +92,16 @@ def test_production_config_is_valid_and_reads_every_credential_from_the_environm
     assert db["scheme"] == "postgresql+psycopg2"
     assert validated["run_launcher"]["class"] == "K8sRunLauncher"
     assert validated["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert validated["freshness"] == {"enabled": True}
+    # Freshness is on by default since Dagster 1.12: no switch for it.
+    assert "freshness" not in config
+    # Step output goes to the S3-compatible bucket the environment names.
+    assert validated["compute_logs"]["class"] == "S3ComputeLogManager"
+    logs = process_config(S3ComputeLogManager.config_type(), validated["compute_logs"]["config"]).value
+    assert (logs["bucket"], logs["prefix"], logs["endpoint_url"]) == (
+        "logs-bucket",
+        "mlops-assets",
+        "https://s3.internal",
+    )
     assert validated["telemetry"] == {"enabled": False}
 
     # Without the password variable the storage config cannot be resolved: it is read from the env.
@@ -115,12 +128,23 @@ def test_production_instance_builds_on_postgres_with_its_k8s_run_launcher(tmp_pa
         launcher = instance.run_launcher
         assert isinstance(launcher, K8sRunLauncher)
         assert launcher.job_namespace == "dagster"
-        assert launcher.env_secrets == ["mlops-lakefs", "mlops-mlflow", "mlops-warehouse"]
+        assert launcher.env_secrets == [
+            "mlops-lakefs",
+            "mlops-mlflow",
+            "mlops-warehouse",
+            "mlops-compute-logs",
+        ]
         assert launcher.service_account_name == "mlops-runs"
-        queue = instance.get_concurrency_config().run_queue_config
-        assert queue.max_concurrent_runs == 8
-        assert {"key": "mlops/kind", "value": "training", "limit": 1} in queue.tag_concurrency_limits
-        assert instance.get_settings("freshness") == {"enabled": True}
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 8
+        assert not concurrency.run_queue_config.tag_concurrency_limits
+        # Every pool (training, duckdb_warehouse) runs one step at a time unless given its own limit.
+        assert concurrency.pool_config.default_pool_limit == 1
+        assert concurrency.pool_config.pool_granularity.value == "op"
+        assert instance.freshness_enabled
+        logs = instance.compute_log_manager
+        assert isinstance(logs, S3ComputeLogManager)
+        assert (logs._s3_bucket, logs._s3_prefix) == (pg_env["DAGSTER_COMPUTE_LOGS_BUCKET"], "mlops-assets")
         # A run whose pod dies is failed by run monitoring and retried once; data failures are not.
         assert instance.run_monitoring_enabled and instance.run_retries_enabled
         assert instance.run_retries_max_retries == 1
@@ -135,6 +159,11 @@ def test_materialization_is_recorded_in_postgres(tmp_path, postgres, pg_env):
     # No cluster here: runs launch in-process instead of as Kubernetes Jobs; everything else is prod.
     local = copy.deepcopy(config)
     local["run_launcher"] = {"module": "dagster.core.launcher", "class": "DefaultRunLauncher"}
+    # ...and no S3-compatible server: step output stays local.
+    local["compute_logs"] = {
+        "module": "dagster.core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(local))

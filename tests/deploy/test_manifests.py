@@ -4,6 +4,7 @@ config and the settings the code location requires."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -27,6 +28,9 @@ CREDENTIAL_KEYS = {
     "LAKEFS_SECRET_ACCESS_KEY",
     "MLFLOW_TRACKING_TOKEN",
     "MLOPS_WAREHOUSE_PG_PASSWORD",
+    # The compute-log bucket's keys (boto3's names), for S3ComputeLogManager.
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
 }
 SERVICE_KEYS = {
     "DAGSTER_PG_HOST",
@@ -42,6 +46,9 @@ SERVICE_KEYS = {
     "MLOPS_WAREHOUSE_PG_USERNAME",
     "MLOPS_UI_URL",
     "MLOPS_STORE_UI_URL",
+    "DAGSTER_COMPUTE_LOGS_BUCKET",
+    "DAGSTER_COMPUTE_LOGS_PREFIX",
+    "DAGSTER_COMPUTE_LOGS_ENDPOINT",
 }
 
 
@@ -120,7 +127,7 @@ def test_every_manifest_validates_against_the_kubernetes_schemas():
             "PersistentVolumeClaim",
             "Role",
             "RoleBinding",
-            *["Secret"] * 6,
+            *["Secret"] * 7,
             *["ServiceAccount"] * 4,
         ]
     )
@@ -322,13 +329,38 @@ def test_network_policy_admits_only_the_webserver_and_daemon_on_the_grpc_port():
 
 def test_instance_choices_agree_between_helm_values_and_dagster_yaml():
     chart, instance = values(), prod_instance()
-    queue = chart["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    coordinator = instance["run_coordinator"]["config"]
-    assert queue["maxConcurrentRuns"] == coordinator["max_concurrent_runs"]
-    assert queue["tagConcurrencyLimits"] == coordinator["tag_concurrency_limits"]
+    # Run and pool limits live in `concurrency` only (the instance refuses them in both places).
+    assert chart["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"] == {}
+    assert "config" not in instance["run_coordinator"]
+    assert chart["concurrency"] == {
+        "enabled": True,
+        "pools": {
+            "defaultLimit": instance["concurrency"]["pools"]["default_limit"],
+            "granularity": instance["concurrency"]["pools"]["granularity"],
+        },
+        "runs": {"maxConcurrentRuns": instance["concurrency"]["runs"]["max_concurrent_runs"]},
+    }
     assert chart["telemetry"] == instance["telemetry"] == {"enabled": False}
-    assert chart["additionalInstanceConfig"]["freshness"] == instance["freshness"] == {"enabled": True}
-    assert chart["computeLogManager"]["type"] == instance["compute_logs"]["class"] == "NoOpComputeLogManager"
+    # Freshness is evaluated by default since Dagster 1.12: no preview switch left anywhere.
+    assert "freshness" not in instance and "freshness" not in chart.get("additionalInstanceConfig", {})
+    # Step output is kept (S3-compatible bucket, addresses from the environment), the same both ways.
+    assert chart["computeLogManager"]["type"] == instance["compute_logs"]["class"] == "S3ComputeLogManager"
+    assert instance["compute_logs"]["module"] == "dagster_aws.s3.compute_log_manager"
+    s3 = chart["computeLogManager"]["config"]["s3ComputeLogManager"]
+    logs = instance["compute_logs"]["config"]
+    assert {re.sub(r"_(\w)", lambda m: m[1].upper(), key): value for key, value in logs.items()} == s3
+    assert {key: logs[key] for key in ("bucket", "prefix", "endpoint_url")} == {
+        "bucket": {"env": "DAGSTER_COMPUTE_LOGS_BUCKET"},
+        "prefix": {"env": "DAGSTER_COMPUTE_LOGS_PREFIX"},
+        "endpoint_url": {"env": "DAGSTER_COMPUTE_LOGS_ENDPOINT"},
+    }
+    # Retries: the chart's runRetries say what deploy/dagster.yaml's run_retries say.
+    retries = chart["dagsterDaemon"]["runRetries"]
+    assert {
+        "enabled": retries["enabled"],
+        "max_retries": retries["maxRetries"],
+        "retry_on_asset_or_op_failure": retries["retryOnAssetOrOpFailure"],
+    } == instance["run_retries"]
     assert chart["postgresql"]["postgresqlScheme"] == instance["storage"]["postgres"]["postgres_db"]["scheme"]
     assert chart["postgresql"]["service"]["port"] == instance["storage"]["postgres"]["postgres_db"]["port"]
     monitoring = chart["dagsterDaemon"]["runMonitoring"]
@@ -395,13 +427,43 @@ def test_run_pod_resources_are_valid_dagster_k8s_tags_sized_per_kind():
     assert resources["default"] == code_deployment(values())["resources"]
 
 
-def test_run_kinds_are_the_tags_the_run_queue_limits():
-    limits = {
-        (limit["key"], limit["value"]): limit["limit"]
-        for limit in prod_instance()["run_coordinator"]["config"]["tag_concurrency_limits"]
+def test_compute_log_addresses_reach_every_pod_that_loads_the_instance_and_its_keys_only_two():
+    chart, launcher = values(), launcher_config()
+    addresses = {
+        "DAGSTER_COMPUTE_LOGS_BUCKET",
+        "DAGSTER_COMPUTE_LOGS_PREFIX",
+        "DAGSTER_COMPUTE_LOGS_ENDPOINT",
     }
-    kinds = _kind_tags()
-    assert ("mlops/kind", "training") in limits and limits[("mlops/kind", "training")] == 1
-    for kind in ("training", "scoring"):
-        assert kinds[kind]["mlops/kind"] == kind and ("mlops/kind", kind) in limits
-    assert "mlops/kind" not in kinds["default"]
+    assert addresses <= set(services())
+    config_maps = {
+        "webserver": [c["name"] for c in chart["dagsterWebserver"]["envConfigMaps"]],
+        "daemon": [c["name"] for c in chart["dagsterDaemon"]["envConfigMaps"]],
+        "code server": [c["name"] for c in code_deployment(chart)["envConfigMaps"]],
+        "run": launcher["env_config_maps"],
+    }
+    assert all("mlops-services" in names for names in config_maps.values()), config_maps
+    # The keys: run pods write the logs, the webserver reads them back; nobody else holds them.
+    assert set(secrets()["mlops-compute-logs"]["stringData"]) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    }
+    assert [s["name"] for s in chart["dagsterWebserver"]["envSecrets"]] == ["mlops-compute-logs"]
+    assert "mlops-compute-logs" in launcher["env_secrets"]
+    assert "envSecrets" not in chart["dagsterDaemon"]
+    assert "mlops-compute-logs" not in [s["name"] for s in code_deployment(chart)["envSecrets"]]
+
+
+def test_every_pool_the_code_assigns_is_limited_by_the_instance_and_no_run_tag_is():
+    from mlops_assets.definitions import build_definitions
+
+    defs = build_definitions(load_settings({"MLOPS_HOME": "/nonexistent/mlops"}))
+    graph = defs.resolve_asset_graph()
+    pools = {pool for node in graph.asset_nodes if node.is_materializable for pool in node.pools}
+    assert pools == {"training", "duckdb_warehouse"}
+    models = [key for key in graph.materializable_asset_keys if key.path[0] == "models"]
+    assert models and all(graph.get(key).pools == {"training"} for key in models)
+    concurrency = prod_instance()["concurrency"]
+    # No pool has a limit of its own in the instance: the default holds each to one step at a time.
+    assert concurrency["pools"] == {"default_limit": 1, "granularity": "op"}
+    assert "tag_concurrency_limits" not in concurrency["runs"]
+    assert "tag_concurrency_limits" not in str(values()) and "tagConcurrencyLimits" not in str(values())

@@ -1,4 +1,4 @@
-"""Freshness policies per kind of asset (Dagster's FreshnessPolicy; enabled in both dagster.yaml).
+"""Freshness policies per kind of asset (Dagster's FreshnessPolicy, evaluated by default since 1.12).
 
 Windows are in wall-clock time since the last materialization: a day's data lands daily, so a
 daily asset is overdue after two days; models are due for retraining after their spec's age.

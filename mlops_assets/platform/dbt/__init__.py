@@ -37,9 +37,9 @@ from mlops_assets.settings import Settings
 KEY_PREFIX = "dbt"
 GROUP = "dbt"
 OWNERS = ["team:analytics"]
-# Operators may limit this pool (`dagster instance concurrency set duckdb_warehouse 1`) to queue dbt
-# steps in Dagster; correctness does not depend on it: each run holds the warehouse lock (a file
-# lock, or with Postgres a lock on a table only the writer role may lock, across pods).
+# Production limits every pool to one step at a time (deploy/dagster.yaml `concurrency`), so dbt
+# steps queue in Dagster; correctness does not depend on it: each run holds the warehouse lock (a
+# file lock, or with Postgres a lock on a table only the writer role may lock, across pods).
 POOL = "duckdb_warehouse"
 
 

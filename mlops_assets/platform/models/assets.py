@@ -33,6 +33,9 @@ from mlops_assets.resources.io_manager import read_partitions
 from mlops_assets.resources.mlflow import MlflowResource
 
 SERVES_FROM = "serves_from"
+# Training is the heaviest step: the instance's default pool limit (deploy/dagster.yaml
+# `concurrency`) lets one model train at a time across all runs.
+TRAINING_POOL = "training"
 # The model asset carries its whole spec: cross-model pieces find the models in the definitions.
 SPEC_METADATA = "mlops/spec"
 
@@ -115,6 +118,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path) -> dg.AssetsDefinition:
         },
         tags={"mlops/kind": "training"},
         op_tags=op_tags("training"),
+        pool=TRAINING_POOL,
     )
     def _model(
         context: dg.AssetExecutionContext, store: VersionedStoreResource, mlflow: MlflowResource

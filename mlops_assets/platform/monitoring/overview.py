@@ -20,6 +20,7 @@ from mlops_assets.lib.tracking import CHAMPION
 from mlops_assets.lib.versioned_store import VersionedStore
 from mlops_assets.lib.versioned_store.wap import file_path, read_table, table_path
 from mlops_assets.platform.automation.conditions import follows_deps
+from mlops_assets.platform.automation.freshness import SUMMARY
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.models.assets import model_key
 from mlops_assets.platform.monitoring import REPORT_PAGE, recent_reports, report_key, summary_key
@@ -63,6 +64,8 @@ def build_defs(specs: list[ModelSpec]) -> dg.Definitions:
         owners=sorted({owner for spec in specs for owner in spec.owners}),  # every model's owners read it
         kinds={"polars", "parquet", "html"},
         automation_condition=follows_deps("recompute when a model's summary changes on main"),
+        # Rebuilt from the summaries: overdue when they are.
+        freshness_policy=SUMMARY,
         description=(
             "The Model Operations Center: are all our models healthy today? One row per model: state (healthy, "
             "warning, drifting, decaying), champion version and its age in days of data, last retrain and its "
