@@ -115,7 +115,28 @@ class S3Blockstore:
         ]
 
 
-class LakeFSServer:
+class LocalServer:
+    """A server this process starts and stops: ``with`` starts it and always stops it."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class LakeFSServer(LocalServer):
     """``with LakeFSServer(binary, data_dir) as server:`` a running lakeFS at ``server.endpoint``,
     with admin credentials ``server.admin``. The data directory persists across starts, so a server
     started again on it keeps its repositories (and its admin key, which is kept in the directory
@@ -285,13 +306,13 @@ class LakeFSServer:
         self._check_auth_mode()
         try:
             if self.acl:
-                self._acl_process = _launch(
+                self._acl_process = launch(
                     [self.acl_binary, "run", "--config", self._acl_config()], self.acl_log_path
                 )
                 self._wait_until(
                     "lakeFS's ACL server", self._acl_process, self._acl_answers, self.acl_log_path
                 )
-            self._process = _launch([self.binary, "run", "--config", self._config()], self.log_path)
+            self._process = launch([self.binary, "run", "--config", self._config()], self.log_path)
             self._wait_until("lakeFS", self._process, self._answers, self.log_path)
         except BaseException:
             self.stop()
@@ -334,8 +355,8 @@ class LakeFSServer:
         """lakeFS, then its ACL server, each by its own process id (SIGTERM, SIGKILL past the bound)."""
         process, self._process = self._process, None
         acl_process, self._acl_process = self._acl_process, None
-        _terminate(process)
-        _terminate(acl_process)
+        terminate(process)
+        terminate(acl_process)
 
     def create_user(self, user_id: str, group: str) -> Credentials:
         """A lakeFS user in one of the ACL server's groups, with a new key, made with the admin's key
@@ -379,17 +400,6 @@ class LakeFSServer:
         access_key_id, secret = keys.read_text().split()
         return Credentials(access_key_id, secret)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def _write_private(path: Path, lines: list[str]) -> Path:
     """A configuration file holding secrets: owner-only from its creation."""
@@ -399,7 +409,7 @@ def _write_private(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def _launch(argv: list[object], log_path: Path) -> subprocess.Popen[bytes]:
+def launch(argv: list[object], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [str(part) for part in argv],
@@ -410,7 +420,7 @@ def _launch(argv: list[object], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+def terminate(process: subprocess.Popen[bytes] | None) -> None:
     """SIGTERM by its own process id, SIGKILL if it has not gone within the bound."""
     if process is None or process.poll() is not None:
         return
