@@ -23,16 +23,18 @@ from mlflow import MlflowClient
 from sklearn.dummy import DummyClassifier
 
 from mlops_assets.errors import ModelIntegrityError
-from mlops_assets.lib.lifecycle import published_versions
+from mlops_assets.lib.lifecycle import decide_promotion, published_versions
+from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.tracking import Tracker
 from mlops_assets.lib.tracking.artifacts import AuditedModel, artifact_sha256, audited_model
 from mlops_assets.lib.versioned_store import LocalStore
-from mlops_assets.settings import load_settings
+from mlops_assets.settings import MODELS_DIR, load_settings
 from tests.conftest import QUIET, build_world, failure_text, materialize
 
 LATE = dg.AssetKey(["models", "late_arrival"])
 PREDICTIONS = dg.AssetKey(["predictions", "late_arrival"])
 DAY = "2013-03-16"
+SPEC = load_spec(MODELS_DIR / "late_arrival")
 
 
 class RunsCommand:
@@ -178,6 +180,13 @@ def test_an_alias_moved_by_hand_to_an_unaudited_version_is_refused(world):
             f"models/late_arrival v{by_hand.version}: refused to load the model: alias 'champion' points at "
             f"v{by_hand.version}, which the audited models/late_arrival table on main does not hold (it holds: v1)"
         ) in failure_text(result)
+        # The promotion gate refuses it too, before any alias moves.
+        versions = published_versions(LocalStore(settings.local_store_dir), "late_arrival")
+        with pytest.raises(ModelIntegrityError, match=f"alias 'champion' points at v{by_hand.version}"):
+            decide_promotion(SPEC, Tracker(settings.mlflow_tracking_uri), versions, holdout=None)
+        assert str(client.get_model_version_by_alias("late_arrival", "champion").version) == str(
+            by_hand.version
+        )
     finally:
         client.set_registered_model_alias("late_arrival", "champion", "1")
         client.delete_model_version("late_arrival", by_hand.version)

@@ -241,7 +241,6 @@ def decide_promotion(
     score = float(reference["holdout_score"])
     tracker.load_model(audited_model(spec.name, versions, challenger))  # verified, not used
     aliased = {alias: tracker.version_with_alias(spec.name, alias) for alias in (CHAMPION, CHALLENGER)}
-    # MLflow 3 returns ints here
     audited = {
         alias: audited_model(spec.name, versions, held.version, alias=alias)
         for alias, held in aliased.items()
