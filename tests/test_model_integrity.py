@@ -20,9 +20,10 @@ import pytest
 import skops.io
 import yaml
 from mlflow import MlflowClient
+from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier
 
-from mlops_assets.errors import ModelIntegrityError
+from mlops_assets.errors import MlopsError, ModelIntegrityError
 from mlops_assets.lib.lifecycle import decide_promotion, published_versions
 from mlops_assets.lib.model_spec import load_spec
 from mlops_assets.lib.tracking import Tracker
@@ -190,3 +191,29 @@ def test_an_alias_moved_by_hand_to_an_unaudited_version_is_refused(world):
     finally:
         client.set_registered_model_alias("late_arrival", "champion", "1")
         client.delete_model_version("late_arrival", by_hand.version)
+
+
+class Unvetted(BaseEstimator):
+    """A scikit-learn estimator of a type our trusted list does not hold."""
+
+    def fit(self, features, target):
+        return self
+
+    def predict(self, features):
+        return [0.0] * len(features)
+
+
+def test_training_refuses_a_pipeline_whose_types_scoring_would_not_trust(tmp_path):
+    """Before, the types a pipeline held were trusted because the pipeline held them."""
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "artifacts")
+    with pytest.raises(MlopsError, match=r"outside the trusted list .*Unvetted.*not registered"):
+        tracker.log_trained_model(
+            "late_arrival",
+            Unvetted().fit(None, None),
+            input_example=pd.DataFrame({"distance": [1.0]}),
+            params={},
+            metrics={},
+            tags={},
+            artifacts={},
+        )
+    assert tracker.client().search_registered_models() == []
