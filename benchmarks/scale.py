@@ -296,7 +296,9 @@ from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.lib.monitoring import daily_report
 from mlops_assets.lib.report_html import render_report
 from mlops_assets.lib.scoring import score_range
+from mlops_assets.lib.lifecycle import published_versions
 from mlops_assets.lib.tracking import CHAMPION, Tracker
+from mlops_assets.lib.tracking.artifacts import audited_model
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.resources.io_manager import read_partitions
@@ -308,8 +310,10 @@ _, features = read_partitions(store, ["features", "flight_features"], days)
 tracker = Tracker(tracking_uri)
 work = 0.0
 for spec, _ in load_specs(__import__("pathlib").Path(specs_dir)).values():
-    version = str(tracker.version_with_alias(spec.name, CHAMPION).version)
-    model = tracker.load_model(spec.name, version)
+    audited = audited_model(spec.name, published_versions(store, spec.name),
+                            tracker.version_with_alias(spec.name, CHAMPION).version, alias=CHAMPION)
+    version = audited.version
+    model = tracker.load_model(audited)
     profile = ReferenceProfile.from_dict(tracker.load_reference_profile(spec.name, version))
     tags = tracker.lineage(spec.name, version)["tags"]
     began = time.perf_counter()

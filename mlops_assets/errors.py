@@ -67,3 +67,16 @@ class MirrorPathError(StoreError):
 
 class NothingToCommit(StoreError):
     """A commit was asked for on a branch without staged changes."""
+
+
+class ModelIntegrityError(MlopsError):
+    """A model version is not what the audited ``models/<spec>`` table recorded, or not loadable
+    safely (a format other than skops, a type outside our trusted list): it is never loaded."""
+
+    def __init__(self, spec_name: str, version: str, mismatches: list[str]):
+        self.spec_name = spec_name
+        self.version = str(version)
+        self.mismatches = list(mismatches)
+        super().__init__(
+            f"models/{spec_name} v{self.version}: refused to load the model: {'; '.join(self.mismatches)}"
+        )

@@ -17,13 +17,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlops_assets.errors import ObjectNotFound
 from mlops_assets.lib import training
 from mlops_assets.lib.features import FEATURES
 from mlops_assets.lib.landing import days_between
 from mlops_assets.lib.lazy_polars import Columns, pl
 from mlops_assets.lib.model_spec import TRAINING_CODE_VERSION, ModelSpec
-from mlops_assets.lib.tracking import CHAMPION, PROFILE_ARTIFACT
+from mlops_assets.lib.tracking import CHALLENGER, CHAMPION, PROFILE_ARTIFACT
+from mlops_assets.lib.tracking.artifacts import MODEL_ID_COLUMN, SHA256_COLUMN, audited_model
 from mlops_assets.lib.tracking.tracker import RegisteredModel, Tracker, environment_tags
+from mlops_assets.lib.versioned_store import MAIN, VersionedStore
+from mlops_assets.lib.versioned_store.wap import read_table, table_path
 
 if TYPE_CHECKING:  # drift and estimation (numpy) are imported when a version is trained, not at load
     from mlops_assets.lib.drift import ReferenceProfile
@@ -55,8 +59,22 @@ REF_COLUMNS = Columns(
         # and the sensor's reason (initial, drift, decay, freshness), if any.
         "trigger": "String",
         "retrain_reason": "String",
+        # What the version's bytes are: scoring and the promotion gate load nothing else.
+        SHA256_COLUMN: "String",
+        MODEL_ID_COLUMN: "String",
     }
 )
+# Columns added after the table's first rows: rows written before them read as null.
+LATER_COLUMNS = ("trigger", "retrain_reason", SHA256_COLUMN, MODEL_ID_COLUMN)
+
+
+def published_versions(store: VersionedStore, spec_name: str) -> pl.DataFrame:
+    """The audited reference table ``models/<spec>`` on main (the versions trained and published,
+    what scoring and the gate may load); empty before the first."""
+    try:
+        return read_table(store, MAIN, table_path(["models", spec_name], None))
+    except ObjectNotFound:
+        return pl.DataFrame(schema=REF_COLUMNS)
 
 
 def reference_profile(spec: ModelSpec, train: pl.DataFrame, train_scores) -> ReferenceProfile:
@@ -170,6 +188,8 @@ def train_and_register(
         "target": spec.target,
         "trigger": provenance.get("trigger", "manual"),
         "retrain_reason": provenance.get("retrain_reason"),
+        SHA256_COLUMN: registered.artifact_sha256,
+        MODEL_ID_COLUMN: registered.model_id,
     }
     serves_from = (date.fromisoformat(window.holdout_days[-1]) + timedelta(days=1)).isoformat()
     return TrainedVersion(registered=registered, row=row, metrics=metrics, serves_from=serves_from)
@@ -178,18 +198,14 @@ def train_and_register(
 def with_history(published: pl.DataFrame, spec: ModelSpec, row: dict[str, Any]) -> pl.DataFrame:
     """The reference table: the versions main holds, then this one. Rows written before the
     table had ``task``/``target`` take the spec's (the target of a name has not changed since);
-    before it had ``trigger``/``retrain_reason``, those are unknown (null)."""
+    before it had ``trigger``/``retrain_reason`` or the artifact's hash, those are unknown (null)."""
     filled = published.with_columns(
         *[
             pl.lit(getattr(spec, c), dtype=pl.String()).alias(c)
             for c in ("task", "target")
             if c not in published.columns
         ],
-        *[
-            pl.lit(None, dtype=pl.String()).alias(c)
-            for c in ("trigger", "retrain_reason")
-            if c not in published.columns
-        ],
+        *[pl.lit(None, dtype=pl.String()).alias(c) for c in LATER_COLUMNS if c not in published.columns],
     )
     return pl.concat(
         [filled.select(list(REF_COLUMNS)).cast(REF_COLUMNS), pl.DataFrame([row], schema=REF_COLUMNS)]
@@ -209,18 +225,28 @@ class Promotion:
 def decide_promotion(
     spec: ModelSpec,
     tracker: Tracker,
-    reference: dict[str, Any],
+    versions: pl.DataFrame,
     holdout: Callable[[str, list[str]], pl.DataFrame],
 ) -> Promotion:
-    """Champion/challenger gate for the version in ``reference`` (its row of the reference table).
+    """Champion/challenger gate for the newest version of ``versions`` (the audited reference
+    table on main).
 
     ``holdout(commit, days)`` reads the challenger's holdout, so the champion is scored on
     exactly the same rows (same commit, same days). Moves the alias and tags the version.
+    Before anything moves, the challenger's artifact is verified against its audited row, and
+    an alias pointing at a version the table does not hold is refused (``ModelIntegrityError``).
     """
+    reference = versions.sort("model_version").row(-1, named=True)
     challenger = str(reference["model_version"])
     score = float(reference["holdout_score"])
-    champion = tracker.version_with_alias(spec.name, CHAMPION)
-    champion_version = str(champion.version) if champion else None  # MLflow 3 returns ints here
+    tracker.load_model(audited_model(spec.name, versions, challenger))  # verified, not used
+    aliased = {alias: tracker.version_with_alias(spec.name, alias) for alias in (CHAMPION, CHALLENGER)}
+    audited = {
+        alias: audited_model(spec.name, versions, held.version, alias=alias)
+        for alias, held in aliased.items()
+        if held is not None
+    }
+    champion_version = audited[CHAMPION].version if CHAMPION in audited else None
     if champion_version is None:
         decision = f"promoted: v{challenger} is the first champion"
         tracker.promote(spec.name, challenger)
@@ -238,7 +264,7 @@ def decide_promotion(
             )
         ],
     )
-    champion_scores = training.predict_scores(spec, tracker.load_model(spec.name, champion_version), frame)
+    champion_scores = training.predict_scores(spec, tracker.load_model(audited[CHAMPION]), frame)
     champion_score = training.evaluate(spec, champion_scores, frame[training.TARGET].to_numpy())[
         spec.promotion.metric
     ]

@@ -10,12 +10,21 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from mlops_assets.errors import MlopsError
+from mlops_assets.errors import MlopsError, ModelIntegrityError
+from mlops_assets.lib.tracking.artifacts import (
+    SKOPS_FORMAT,
+    TRUSTED_TYPES,
+    AuditedModel,
+    artifact_sha256,
+    load_verified,
+    untrusted_types,
+)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -75,6 +84,13 @@ def _quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _refuse_model_code() -> None:
+    """MLflow's own switch (3.18) against loading models that run their code (pickle, cloudpickle,
+    skops with the artifact's own trusted types, code paths, PyFunc): off in this process and its
+    children. We load models ourselves (``artifacts.load_verified``); nothing should ask MLflow to."""
+    os.environ["MLFLOW_ALLOW_MODEL_CODE_EXECUTION"] = "false"
+
+
 def _create_sqlite_store_once(uri: str) -> None:
     """MLflow creates a sqlite store by migrations on first use; two processes migrating at once fail
     ("duplicate column name"). The first use takes an exclusive lock beside the database file."""
@@ -103,6 +119,8 @@ class RegisteredModel:
     version: str
     run_id: str
     experiment_id: str
+    model_id: str  # the MLflow logged model the version was registered from
+    artifact_sha256: str  # artifacts.artifact_sha256 of its files, as logged
 
 
 class Tracker:
@@ -135,6 +153,7 @@ class Tracker:
         from mlflow import MlflowClient
 
         _quiet_mlflow()
+        _refuse_model_code()
         if self._credentials:
             os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = self._credentials
         if self.tracking_uri.startswith("sqlite:///"):
@@ -174,10 +193,21 @@ class Tracker:
         tags: dict[str, str],
         artifacts: dict[str, str],
     ) -> RegisteredModel:
-        """Log a run with the model, register a new version and make it the challenger."""
+        """Log a run with the model, register a new version and make it the challenger.
+
+        The model is saved as skops; its artifact's sha256 and logged model id are returned for
+        the audited table, which is what any later load is checked against.
+        """
         import mlflow
+        import skops.io
         from mlflow.models import infer_signature
 
+        unknown = untrusted_types(skops.io.dumps(pipeline))
+        if unknown:
+            raise MlopsError(
+                f"models/{spec_name}: the trained pipeline holds types outside the trusted list of "
+                f"lib/tracking/artifacts.py: {unknown}; it could not be loaded safely, so it is not registered"
+            )
         client = self.client()
         experiment_id = self.experiment_id(spec_name)
         name = spec_name  # the registered model is named after its spec
@@ -194,21 +224,38 @@ class Tracker:
             info = mlflow.sklearn.log_model(
                 pipeline,
                 name="model",
-                # skops (not pickle) on disk; the types it cannot vouch for are the ones this
-                # pipeline was built from, by us, in this process.
-                skops_trusted_types=_own_types(pipeline),
+                # skops, never pickle; our loader ignores the types recorded in MLmodel.
+                serialization_format=SKOPS_FORMAT,
+                skops_trusted_types=list(TRUSTED_TYPES),
+                # The example goes into the signature only: logged as an input example, MLflow
+                # would load the model through its own loader to validate it, which we switch off.
                 signature=infer_signature(input_example, output_example),
-                input_example=input_example,
                 pip_requirements=model_requirements(),
                 registered_model_name=name,
             )
         version = str(info.registered_model_version)
-        for key, value in tags.items():
+        sha256 = self._with_artifact(info.model_id, artifact_sha256)
+        for key, value in {**tags, "mlops.artifact_sha256": sha256}.items():
             client.set_model_version_tag(name, version, key, value)
         client.set_registered_model_alias(name, CHALLENGER, version)
         return RegisteredModel(
-            name=name, version=version, run_id=run.info.run_id, experiment_id=experiment_id
+            name=name,
+            version=version,
+            run_id=run.info.run_id,
+            experiment_id=experiment_id,
+            model_id=info.model_id,
+            artifact_sha256=sha256,
         )
+
+    def _with_artifact(self, model_id: str, use: Callable[[Path], Any]) -> Any:
+        """``use`` applied to a fresh download of a logged model's files (removed afterwards)."""
+        import tempfile
+
+        import mlflow
+
+        self.client()
+        with tempfile.TemporaryDirectory(prefix="mlops-model-") as scratch:
+            return use(Path(mlflow.artifacts.download_artifacts(f"models:/{model_id}", dst_path=scratch)))
 
     def version_with_alias(self, spec_name: str, alias: str):
         from mlflow.exceptions import MlflowException
@@ -218,11 +265,31 @@ class Tracker:
         except MlflowException:
             return None
 
-    def load_model(self, spec_name: str, version: str):
-        import mlflow
+    def load_model(self, audited: AuditedModel):
+        """The audited version's model, from the logged model its row recorded, loaded only if the
+        registry still names that logged model and its files are the ones hashed at training."""
+        from mlflow.exceptions import MlflowException
 
-        self.client()
-        return mlflow.sklearn.load_model(f"models:/{spec_name}/{version}")
+        try:
+            registered = self.client().get_model_version(audited.spec_name, audited.version)
+        except MlflowException:
+            raise ModelIntegrityError(
+                audited.spec_name,
+                audited.version,
+                [f"the registry in {self._display_uri()} has no such version"],
+            ) from None
+        # The sqlite registry leaves ``model_id`` empty; its ``source`` is ``models:/<model id>``.
+        named = registered.model_id or str(registered.source).removeprefix("models:/")
+        if named != audited.model_id:
+            raise ModelIntegrityError(
+                audited.spec_name,
+                audited.version,
+                [
+                    f"the registry names logged model {named}, the audited models/"
+                    f"{audited.spec_name} table recorded {audited.model_id}"
+                ],
+            )
+        return self._with_artifact(audited.model_id, lambda directory: load_verified(directory, audited))
 
     def load_json_artifact(self, spec_name: str, version: str, artifact: str) -> dict[str, Any]:
         """A JSON artifact saved in this version's MLflow run at training time."""
@@ -284,12 +351,6 @@ class Tracker:
         if not self.ui_url:
             return None
         return f"{self.ui_url.rstrip('/')}/#/models/{spec_name}/versions/{version}"
-
-
-def _own_types(pipeline: Any) -> list[str]:
-    import skops.io
-
-    return skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
 
 
 def environment_tags() -> dict[str, str]:

@@ -8,14 +8,17 @@ import dagster as dg
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import row_day
 from mlops_assets.lib.lazy_polars import pl
+from mlops_assets.lib.lifecycle import published_versions
 from mlops_assets.lib.model_spec import ModelSpec
 from mlops_assets.lib.tracking import CHAMPION
+from mlops_assets.lib.tracking.artifacts import audited_model
 from mlops_assets.platform.automation.conditions import every_partition_eager
 from mlops_assets.platform.contract_checks import publishing_contract_check
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.models.assets import model_key
 from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.platform.run_resources import op_tags
+from mlops_assets.resources import VersionedStoreResource
 from mlops_assets.resources.io_manager import ALLOW_MISSING_PARTITIONS, withhold
 from mlops_assets.resources.mlflow import MlflowResource
 
@@ -98,7 +101,12 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
             )
         },
     )
-    def _predictions(context: dg.AssetExecutionContext, features: Any, mlflow: MlflowResource) -> Any:
+    def _predictions(
+        context: dg.AssetExecutionContext,
+        features: Any,
+        mlflow: MlflowResource,
+        store: VersionedStoreResource,
+    ) -> Any:
         from mlops_assets.lib.scoring import score_range  # numpy: imported by the step, not at load
 
         tracker = mlflow.tracker()
@@ -108,8 +116,12 @@ def _predictions_asset(spec: ModelSpec) -> dg.AssetsDefinition:
                 f"predictions/{spec.name}: model '{spec.name}' has no 'champion' version in {tracker!r}; "
                 f"materialize models/{spec.name} first"
             )
-        version = str(champion.version)
-        model = tracker.load_model(spec.name, version)
+        # Only a version the audited models/<spec> table holds, with the bytes it recorded, scores.
+        audited = audited_model(
+            spec.name, published_versions(store.open(), spec.name), champion.version, alias=CHAMPION
+        )
+        version = audited.version
+        model = tracker.load_model(audited)
         scored_at = time.time()
         ready = {day: features[day] for day in context.partition_keys if day in features}
         scored = score_range(spec, model, ready, version)

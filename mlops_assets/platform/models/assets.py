@@ -15,14 +15,21 @@ from typing import Any
 
 import dagster as dg
 
-from mlops_assets.errors import ObjectNotFound
 from mlops_assets.lib import training
 from mlops_assets.lib.governance import lock_digest
 from mlops_assets.lib.lazy_polars import pl
-from mlops_assets.lib.lifecycle import REF_COLUMNS, decide_promotion, train_and_register, with_history
+from mlops_assets.lib.lifecycle import (
+    LATER_COLUMNS,
+    REF_COLUMNS,
+    decide_promotion,
+    published_versions,
+    train_and_register,
+    with_history,
+)
 from mlops_assets.lib.model_spec import ModelSpec
+from mlops_assets.lib.tracking.artifacts import SHA256_COLUMN
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
-from mlops_assets.lib.versioned_store.wap import published_partitions, read_table, table_path
+from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.platform.automation.conditions import retrain_on_code_change
 from mlops_assets.platform.automation.freshness import model_freshness
 from mlops_assets.platform.contract_checks import contract_description, contract_result
@@ -54,10 +61,9 @@ def _ref_contract():
 
     return pa.DataFrameSchema(
         {
-            **{
-                name: pa.Column(dtype, nullable=name in ("trigger", "retrain_reason"))
-                for name, dtype in REF_COLUMNS.items()
-            },
+            **{name: pa.Column(dtype, nullable=name in LATER_COLUMNS) for name, dtype in REF_COLUMNS.items()},
+            # Rows published before hashes were recorded hold null; a loader refuses those versions.
+            SHA256_COLUMN: pa.Column(pl.String(), pa.Check.str_matches(r"^[0-9a-f]{64}$"), nullable=True),
             "model_version": pa.Column(pl.Int64(), pa.Check.gt(0), unique=True),
             "training_commit": pa.Column(pl.String(), pa.Check.str_length(min_value=6)),
             "train_rows": pa.Column(pl.Int64(), pa.Check.gt(0)),
@@ -70,14 +76,6 @@ def _ref_contract():
         strict=True,
         name="model reference",
     )
-
-
-def _published_versions(store: VersionedStore, key: dg.AssetKey) -> "pl.DataFrame":
-    """The versions already on main (the history this run appends to); empty at first."""
-    try:
-        return read_table(store, MAIN, table_path(key.path, None))
-    except ObjectNotFound:
-        return pl.DataFrame(schema=REF_COLUMNS)
 
 
 def _trigger(run_tags: dict[str, str]) -> dict[str, str]:
@@ -170,7 +168,7 @@ def _model_asset(spec: ModelSpec, spec_path: Path) -> dg.AssetsDefinition:
             if url:
                 metadata[label] = dg.MetadataValue.url(url)
         context.add_output_metadata(metadata)
-        return with_history(_published_versions(versioned, key), spec, row)
+        return with_history(published_versions(versioned, spec.name), spec, row)
 
     return _model
 
@@ -217,11 +215,11 @@ def _model_checks(spec: ModelSpec) -> dg.AssetChecksDefinition:
             )
             return
         versioned = store.open()
-        reference = (
-            read_table(versioned, MAIN, table_path(key.path, None)).sort("model_version").row(-1, named=True)
-        )
         promotion = decide_promotion(
-            spec, mlflow.tracker(), reference, lambda commit, days: load_window(versioned, spec, commit, days)
+            spec,
+            mlflow.tracker(),
+            published_versions(versioned, spec.name),
+            lambda commit, days: load_window(versioned, spec, commit, days),
         )
         metadata: dict[str, Any] = {
             "metric": spec.promotion.metric,
