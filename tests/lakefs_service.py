@@ -21,7 +21,7 @@ from pathlib import Path
 import lakefs_sdk
 import pytest
 
-from mlops_assets.lakefs_server import LakeFSServer, find_binary
+from mlops_assets.lakefs_server import LakeFSServer, S3Blockstore, find_binary
 from mlops_assets.lib.versioned_store.lakefs import LakeFSStore
 from tests.lakefs_fake import FakeLakeFS
 
@@ -107,12 +107,12 @@ def fake_service(fake: FakeLakeFS) -> LakeFSService:
 
 
 @contextmanager
-def lakefs_service_in(directory: Path) -> Iterator[LakeFSService]:
-    """A lakeFS of its own, for a module-scoped fixture: the real server (its data in ``directory``)
-    where there is one, else the fake."""
+def lakefs_service_in(directory: Path, s3: S3Blockstore | None = None) -> Iterator[LakeFSService]:
+    """A lakeFS of its own, for a module-scoped fixture: the real server (its data in ``directory``,
+    its objects on ``s3`` if given) where there is one, else the fake."""
     binary = real_lakefs_binary()
     if binary is not None:
-        with LakeFSServer(binary, directory) as server:
+        with LakeFSServer(binary, directory, s3=s3) as server:
             yield real_service(server)
         return
     with FakeLakeFS() as fake:

@@ -56,7 +56,12 @@ SERVER_LOG = "server.log"
 
 
 @contextmanager
-def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
+def mlflow_server(
+    root: Path,
+    start_seconds: float = 120,
+    artifacts_destination: str | None = None,
+    environment: dict[str, str] | None = None,
+) -> Iterator[str]:
     """A real ``mlflow server`` on a free 127.0.0.1 port (sqlite and artifacts under ``root``); its URL.
 
     Waits for /health within ``start_seconds``; stops the server's whole process group after. Its
@@ -77,8 +82,9 @@ def mlflow_server(root: Path, start_seconds: float = 120) -> Iterator[str]:
             "--backend-store-uri",
             f"sqlite:///{root / 'server.db'}",
             "--artifacts-destination",
-            str(root / "server-artifacts"),
+            artifacts_destination or str(root / "server-artifacts"),
         ],  # fmt: skip
+        env={**os.environ, **(environment or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # uvicorn workers are children: stop the whole group

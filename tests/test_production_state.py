@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -34,11 +34,13 @@ import psycopg2
 import pytest
 import yaml
 
+from mlops_assets.lakefs_server import S3Blockstore
 from mlops_assets.settings import MODELS_DIR, load_settings
 from tests.conftest import PROJECT_ROOT, land
 from tests.deploy.postgres_server import PostgresServer
 from tests.lakefs_service import lakefs_service_in
 from tests.processes import SERVER_LOG, mlflow_server
+from tests.s3_server import object_store
 from tests.store_links import object_of
 
 pytestmark = pytest.mark.extended  # `make test-extended`, run by CI after `make test`
@@ -81,7 +83,30 @@ def production(tmp_path_factory):
                 "analyst-password", ANALYST_PASSWORD
             ),
         )
-        with lakefs_service_in(root / "lakefs") as lakefs, mlflow_server(root / "mlflow") as tracking:
+        with ExitStack() as stack:
+            # Production's object store, where there is one to run (SeaweedFS, built from its Go
+            # module): lakeFS's blockstore, MLflow's artifacts and Dagster's compute logs.
+            s3 = object_store(stack, root / "s3")
+            blockstore = (
+                S3Blockstore(s3.endpoint, s3.access_key_id, s3.secret_access_key, "lakefs") if s3 else None
+            )
+            lakefs = stack.enter_context(lakefs_service_in(root / "lakefs", blockstore))
+            s3_env = (
+                {
+                    "AWS_ACCESS_KEY_ID": s3.access_key_id,
+                    "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                }
+                if s3
+                else {}
+            )
+            tracking = stack.enter_context(
+                mlflow_server(
+                    root / "mlflow",
+                    artifacts_destination="s3://mlflow/artifacts" if s3 else None,
+                    environment={**s3_env, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint} if s3 else None,
+                )
+            )
             shared = {
                 "MLOPS_ENV": "prod",
                 "MLOPS_EXECUTOR": "in_process",  # a run pod's steps, here in the pod's own process
@@ -92,7 +117,7 @@ def production(tmp_path_factory):
                 "LAKEFS_ACCESS_KEY_ID": lakefs.access_key_id,
                 "LAKEFS_SECRET_ACCESS_KEY": lakefs.secret_access_key,
                 "LAKEFS_REPOSITORY": "mlops",
-                "LAKEFS_STORAGE_NAMESPACE": "local://mlops",
+                "LAKEFS_STORAGE_NAMESPACE": blockstore.namespace("mlops") if blockstore else "local://mlops",
                 "MLFLOW_TRACKING_URI": tracking,
                 # A tracking call that gets no answer fails the pod within its time, with MLflow's
                 # error, instead of MLflow's default budget (120 s, 7 retries: about 20 minutes).
@@ -126,8 +151,15 @@ def production(tmp_path_factory):
                 FIRST_DAY,
                 DAY_B,
             )
+            if s3:
+                shared |= s3_env | {
+                    "DAGSTER_COMPUTE_LOGS_BUCKET": "compute-logs",
+                    "DAGSTER_COMPUTE_LOGS_PREFIX": "dagster",
+                    "DAGSTER_COMPUTE_LOGS_ENDPOINT": s3.endpoint,
+                }
             yield {
                 "root": root,
+                "s3": s3,
                 "env": shared,
                 "postgres": postgres,
                 "lakefs": lakefs,
@@ -138,12 +170,20 @@ def production(tmp_path_factory):
         postgres.stop()
 
 
-def _instance_config(postgres: PostgresServer) -> dict:
-    """deploy/dagster.yaml, with runs launched in the pod's own process (no cluster here) and the
-    throwaway server's port."""
+def _instance_config(production: dict, dagster_home: Path) -> dict:
+    """deploy/dagster.yaml, with runs launched in the pod's own process (no cluster here), the
+    throwaway server's port, and the compute logs staged on the pod's own disk before their upload
+    (no object store to upload to: none kept)."""
     config = copy.deepcopy(yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text()))
-    config["storage"]["postgres"]["postgres_db"]["port"] = postgres.port
+    config["storage"]["postgres"]["postgres_db"]["port"] = production["postgres"].port
     config["run_launcher"] = {"module": "dagster.core.launcher", "class": "DefaultRunLauncher"}
+    if production["s3"]:
+        config["compute_logs"]["config"]["local_dir"] = str(dagster_home / "storage" / "compute_logs")
+    else:
+        config["compute_logs"] = {
+            "module": "dagster.core.storage.noop_compute_log_manager",
+            "class": "NoOpComputeLogManager",
+        }
     return config
 
 
@@ -151,7 +191,7 @@ def _start_pod(production: dict, name: str, plan: list[dict]) -> tuple[subproces
     home = production["root"] / "pods" / name
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(_instance_config(production["postgres"])))
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(_instance_config(production, dagster_home)))
     env = {
         **{
             k: v
@@ -202,8 +242,12 @@ def _dagster(production: dict) -> Iterator[dg.DagsterInstance]:
     """Dagster's history as the webserver reads it: the production instance on the shared Postgres."""
     home = production["root"] / "webserver"
     home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(_instance_config(production["postgres"])))
-    variables = {k: v for k, v in production["env"].items() if k.startswith("DAGSTER_PG_")}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(_instance_config(production, home)))
+    variables = {
+        k: v
+        for k, v in production["env"].items()
+        if k.startswith(("DAGSTER_PG_", "DAGSTER_COMPUTE_LOGS_", "AWS_"))
+    }
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)
     try:
@@ -301,3 +345,21 @@ def test_pods_come_and_go_and_production_keeps_its_state(production):
 
     # The pods wrote only to their own disks: the image's dbt project is as it was built.
     assert _files(production["project"]) == files_before
+
+
+def test_production_objects_logs_and_artifacts_are_in_the_object_store(production):
+    """Run after the pods above: lakeFS's objects, MLflow's artifacts and the runs' stdout/stderr
+    are objects of the S3-compatible store, where production keeps them (deploy/dagster.yaml)."""
+    s3 = production["s3"]
+    if s3 is None:
+        pytest.skip("no S3-compatible server here (SeaweedFS needs Go and the real lakeFS)")
+    client = s3.client()
+
+    def keys(bucket: str, prefix: str = "") -> list[str]:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+
+    assert keys("lakefs", "mlops/"), "lakeFS stores the repository's objects in the bucket"
+    assert any(key.endswith("MLmodel") for key in keys("mlflow", "artifacts/")), "the model's artifacts"
+    logs = keys("compute-logs", "dagster/")
+    assert any(key.endswith(".err") for key in logs) and any(key.endswith(".out") for key in logs), logs[:20]
