@@ -198,12 +198,12 @@ def test_the_step_server_imports_what_a_step_needs_to_open_the_instance(tmp_path
     home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
     before = sorted(p.name for p in Path(home).rglob("*"))
     probe = (
-        "import sys; import mlops_assets.platform.step_process; "
+        "import sys; import mlops_assets.embedded.step_preload; "
         "print(' '.join(m for m in sys.argv[1:] if m in sys.modules))"
     )
     wanted = [
         "sqlalchemy",
-        "mlops_assets.event_log_storage",
+        "mlops_assets.embedded.event_log_storage",
         "dagster._core.storage.runs.sqlite.sqlite_run_storage",
         "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
     ]

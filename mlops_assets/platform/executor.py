@@ -1,7 +1,8 @@
 """The executor runs are given: in process, a process per step, or a pod per step (``MLOPS_EXECUTOR``).
 
 With a process per step (the default), steps fork from one server that imports, once per run, what
-they all need: the thread budget and the instance's storage classes (``step_process.py``), the code
+they all need: the thread budget (``step_process.py``), the instance's storage classes
+(``embedded/step_preload.py``), the code
 location and pandera, which every contract check uses. A run with steps that use MLflow (training,
 scoring, monitoring) also has the server import MLflow, scikit-learn and skops, about 3 s that each
 such step paid on its own: at 20 models a year of scoring is 80 of them. A run of raw data and
@@ -32,6 +33,7 @@ from mlops_assets.settings import Settings
 
 STEP_PRELOAD = (
     "mlops_assets.platform.step_process",
+    "mlops_assets.embedded.step_preload",  # the multiprocess executor is the embedded instance's
     "mlops_assets.definitions",
     "mlops_assets.lib.contracts",
 )
