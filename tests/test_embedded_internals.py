@@ -205,20 +205,11 @@ def _internal_imports(path: Path) -> list[str]:
     return [m for m in found if m.startswith(("dagster._", "mlops_assets.embedded"))]
 
 
-# Production modules that still use internals, each waiting for its replacement (issue 32).
-STILL_INTERNAL = {
-    "mlops_assets/platform/contract_checks.py",
-    "mlops_assets/platform/monitoring/__init__.py",
-}
-
-
 def test_no_production_module_imports_dagster_internals_or_the_embedded_package():
     offending = {
         str(path.relative_to(ROOT)): imports
         for path in sorted(PACKAGE.rglob("*.py"))
-        if EMBEDDED not in path.parents
-        and str(path.relative_to(ROOT)) not in STILL_INTERNAL
-        and (imports := _internal_imports(path))
+        if EMBEDDED not in path.parents and (imports := _internal_imports(path))
     }
     assert not offending, f"Dagster internals outside mlops_assets/embedded/: {offending}"
 
