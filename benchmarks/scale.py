@@ -18,7 +18,7 @@ directory and a fresh state, and measures in one run, each against a peer measur
 Every measured step runs in its own process: wall time and peak RSS (largest process) are printed.
 
 Run: .venv/bin/python benchmarks/scale.py [--specs 10] [--load-specs 2,20,100] [--tick 2:364,20:364,100:364]
-     [--skip-pipeline]    # about 9 minutes with the defaults on 2 cores; --specs 20 about 13
+     [--skip-pipeline] [--skip-models] [--first 2013-01-01 --last 2013-03-31]   (--load-specs '' --tick '': skip 1, 2)    # about 9 minutes with the defaults on 2 cores; --specs 20 about 13
 """
 
 from __future__ import annotations
@@ -394,7 +394,7 @@ PREPARE_INSTANCE = (
 )
 
 
-def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
+def measure_pipeline(work: Path, count: int, first: str, last: str, skip_models: bool = False) -> None:
     specs = work / "pipeline_specs"
     names = make_specs(specs, count)
     home = work / "pipeline"
@@ -443,6 +443,8 @@ def measure_pipeline(work: Path, count: int, first: str, last: str) -> None:
         ),
         peer,
     )
+    if skip_models:
+        return
 
     trained = run([*materialize, "--select", "group:models"], env)
     peer = run([PYTHON, "-W", "ignore", "-c", PLAIN_TRAINING, str(specs), str(home / "store")], env)
@@ -492,15 +494,20 @@ def main() -> None:
     parser.add_argument("--first", default=FIRST_DAY)
     parser.add_argument("--last", default=LAST_DAY)
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument(
+        "--skip-models",
+        action="store_true",
+        help="the pipeline's raw + features only (no training, no scoring)",
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlops-scale-") as tmp:
         work = Path(tmp)
         print(f"benchmarks/scale.py: {os.cpu_count()} cores, Python {sys.version.split()[0]}, work in {work}")
-        measure_load(work, [int(n) for n in args.load_specs.split(",")])
-        measure_tick(work, [(int(c.split(":")[0]), int(c.split(":")[1])) for c in args.tick.split(",")])
+        measure_load(work, [int(n) for n in args.load_specs.split(",") if n])
+        measure_tick(work, [(int(c.split(":")[0]), int(c.split(":")[1])) for c in args.tick.split(",") if c])
         if not args.skip_pipeline:
-            measure_pipeline(work, args.specs, args.first, args.last)
+            measure_pipeline(work, args.specs, args.first, args.last, args.skip_models)
     print(f"\ntotal {time.perf_counter() - began:.0f} s")
 
 

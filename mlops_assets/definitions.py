@@ -5,15 +5,10 @@ the cross-model pieces (raw data, features, dbt, jobs over every model, sensors,
 find the models in what it loaded (``models_in``), never in a list kept by hand.
 """
 
-import inspect
 import re
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import dagster as dg
-from dagster._core import decorator_utils
 
 from mlops_assets.components import load_models_folder, models_in
 from mlops_assets.instance import estimator_cache_dir
@@ -65,42 +60,8 @@ def spec_error_in(exc: BaseException) -> SpecError | None:
     return None
 
 
-@contextmanager
-def signatures_read_once() -> Iterator[None]:
-    """While definitions are built, each function's signature is read once.
-
-    Dagster's decorators read the signature of an op's function about 16 times as they build it
-    (context, config and resource arguments, inputs, type hints: each ``get_function_params``), 13k
-    ``inspect.signature`` calls for 100 models, 0.1-0.2 s of the load. A signature does not change
-    while it is being decorated, so it is kept here for the build, and Dagster's own is back after.
-    """
-    original = decorator_utils.signature
-    read: dict[Callable[..., Any], inspect.Signature] = {}
-
-    def signature(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> inspect.Signature:
-        if args or kwargs:
-            return original(fn, *args, **kwargs)
-        try:
-            return read[fn]
-        except KeyError:
-            found = read[fn] = original(fn)
-            return found
-        except TypeError:  # an unhashable callable
-            return original(fn)
-
-    decorator_utils.signature = signature
-    try:
-        yield
-    finally:
-        decorator_utils.signature = original
-
-
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    with signatures_read_once():
-        return _build_definitions(settings or current_settings())
-
-
-def _build_definitions(settings: Settings) -> dg.Definitions:
+    settings = settings or current_settings()
     models = load_models(settings)
     specs = models_in(models)
     merged = dg.Definitions.merge(

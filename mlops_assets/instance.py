@@ -12,10 +12,10 @@ EMBEDDED_DAGSTER_YAML = """\
 # Embedded instance written by `python -m mlops_assets prepare-instance` (sqlite under MLOPS_HOME).
 telemetry:
   enabled: false
-# Dagster's sqlite event log with its connections kept open (mlops_assets/event_log_storage.py):
+# Dagster's sqlite event log with its connections kept open (mlops_assets/embedded/event_log_storage.py):
 # the same files and schema, about 5x faster a write, which is what a year of partitions costs.
 event_log_storage:
-  module: mlops_assets.event_log_storage
+  module: mlops_assets.embedded.event_log_storage
   class: PooledSqliteEventLogStorage
 run_coordinator:
   module: dagster.core.run_coordinator
@@ -25,7 +25,7 @@ run_coordinator:
 # Dagster's launcher (run workers are processes of the code server), plus a health check the run
 # monitor calls: it finds the run worker's pid in the run's events and watches that process.
 run_launcher:
-  module: mlops_assets.run_launcher
+  module: mlops_assets.embedded.run_launcher
   class: LocalRunLauncher
 # The daemon fails a run whose worker died (checked every poll; a local worker cannot be resumed)
 # or that never starts, stops one that outlives max_runtime_seconds, and retries once a run that
@@ -51,6 +51,8 @@ EARLIER_EMBEDDED_DAGSTER_YAMLS = frozenset(
         "124b6e056babbef74dcf343b69e7cc3af9e592b9e7f7a2b37d00595bee00c7a4",
         "cbea13c44509902abb216f18d45bf53dd9b6d8f8a4d29f857d226e9a55c91d5f",
         "8e9dc3724095df70db0704d5170f6214e1f47f0dff139303fa007d765718afcb",
+        "f512a247a9f0ddb7968b8b40713e8f9e9b17398893c66d6cc0d81c724d2b8f76",
+        "0f8a6e0333fbef92b14b53a510c4b2a8a4941e9c7b0e3986bf1a1144e4e153ff",
     }
 )
 

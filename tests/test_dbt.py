@@ -413,27 +413,6 @@ def test_bad_upstream_data_never_reaches_the_marts(built):
     assert rows["n"].item() == 0
 
 
-def test_the_default_selection_read_from_the_manifest_is_dbts_own(settings):
-    """Load reads the default selection (every node) from the manifest instead of importing dbt's
-    selector for it: the same nodes as dbt's selector finds, any other selection still dbt's."""
-    import json
-
-    from dagster_dbt import asset_utils
-    from dagster_dbt.utils import select_unique_ids
-
-    from mlops_assets.platform.dbt import dbt_project, default_selection_read_from_the_manifest
-
-    project = dbt_project(settings)
-    manifest = json.loads(project.manifest_path.read_text())
-    selections = [("fqn:*", "", ""), ("", "", ""), ("tag:daily", "", ""), ("fqn:*", "stg_flights", "")]
-    by_dbt = [select_unique_ids(*selection, project, manifest) for selection in selections]
-    with default_selection_read_from_the_manifest():
-        read = [asset_utils.select_unique_ids(*selection, project, manifest) for selection in selections]
-    assert read == by_dbt
-    assert len(by_dbt[0]) == len(manifest["nodes"]) > 40 and by_dbt[3] < by_dbt[0]
-    assert asset_utils.select_unique_ids is select_unique_ids  # dagster-dbt's own after the build
-
-
 class _FreeFormKeys(LocalStore):
     """A local store listing one more object under a key lakeFS accepts and the local store refuses."""
 

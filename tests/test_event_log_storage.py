@@ -1,4 +1,4 @@
-"""The embedded instance's event log (``mlops_assets/event_log_storage.py``): Dagster's sqlite files
+"""The embedded instance's event log (``mlops_assets/embedded/event_log_storage.py``): Dagster's sqlite files
 and schema, written through kept-open connections.
 
 What must hold: the instance ``prepare-instance`` writes uses it; what it writes is what Dagster's
@@ -26,7 +26,7 @@ from dagster._core.events import (
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from mlops_assets.event_log_storage import EVENT_BATCH_SIZE, OPEN_SHARDS, PooledSqliteEventLogStorage
+from mlops_assets.embedded.event_log_storage import EVENT_BATCH_SIZE, OPEN_SHARDS, PooledSqliteEventLogStorage
 from mlops_assets.instance import prepare_instance
 from mlops_assets.settings import load_settings
 
@@ -182,7 +182,7 @@ WRITER = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
 from tests.test_event_log_storage import _materialization
-from mlops_assets.event_log_storage import PooledSqliteEventLogStorage
+from mlops_assets.embedded.event_log_storage import PooledSqliteEventLogStorage
 
 storage = PooledSqliteEventLogStorage(sys.argv[1])
 for i in range(50):

@@ -59,7 +59,7 @@ def test_a_range_writes_each_assets_days_to_the_event_log_as_one_batch(
 ):
     """With Dagster's batching on (the embedded and the production instances turn it on), a
     range's materializations are one batch per asset: the step's (staged) and the contract
-    check's (what main holds), not a transaction per day."""
+    check's (what main holds, a data version per day), not a transaction per day."""
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
     batches: list[tuple[dg.AssetKey, list[str], bool]] = []
     storage_type = type(instance.event_log_storage)
@@ -79,6 +79,13 @@ def test_a_range_writes_each_assets_days_to_the_event_log_as_one_batch(
 
     days = [f"2013-03-0{d}" for d in range(1, 8)]
     assert batches == [(FLIGHTS, days, False), (FLIGHTS, days, True)]
+    recorded = [
+        r.asset_materialization
+        for r in instance.fetch_materializations(FLIGHTS, limit=100).records
+        if r.asset_materialization.metadata.get("published")
+    ]
+    assert sorted(m.partition for m in recorded) == days
+    assert len({m.tags["dagster/data_version"] for m in recorded}) == len(days)
     assert (
         data_version(instance, FLIGHTS, "2013-03-04")
         == store.stat_object("main", table_path(FLIGHTS.path, "2013-03-04")).checksum

@@ -1,4 +1,4 @@
-"""LocalRunLauncher's answer to the run monitor, from the run worker's process (`mlops_assets/run_launcher.py`).
+"""LocalRunLauncher's answer to the run monitor, from the run worker's process (`mlops_assets/embedded/run_launcher.py`).
 
 Each case records a run worker the way Dagster does (the "Started process for run" engine event,
 the pid in its metadata) for a real process of this test, then asks the launcher of an instance
@@ -21,11 +21,11 @@ from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.launcher import WorkerStatus
 
-from mlops_assets.run_launcher import LocalRunLauncher, process_state
+from mlops_assets.embedded.run_launcher import LocalRunLauncher, process_state
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 
-LAUNCHER = {"module": "mlops_assets.run_launcher", "class": "LocalRunLauncher"}
+LAUNCHER = {"module": "mlops_assets.embedded.run_launcher", "class": "LocalRunLauncher"}
 
 
 @pytest.fixture

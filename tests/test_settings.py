@@ -141,8 +141,8 @@ def test_the_embedded_instance_monitors_and_retries_crashed_runs(tmp_path, monke
     run whose worker crashed, none of a run that failed on its data."""
     import dagster as dg
 
+    from mlops_assets.embedded.run_launcher import LocalRunLauncher
     from mlops_assets.instance import prepare_instance
-    from mlops_assets.run_launcher import LocalRunLauncher
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # prepare_instance sets it; restored after
     home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
@@ -181,7 +181,7 @@ def test_prepare_instance_upgrades_an_unedited_earlier_dagster_yaml_and_keeps_an
         """# Dagster's launcher (run workers are processes of the code server), plus a health check the run
 # monitor calls: it finds the run worker's pid in the run's events and watches that process.
 run_launcher:
-  module: mlops_assets.run_launcher
+  module: mlops_assets.embedded.run_launcher
   class: LocalRunLauncher
 # The daemon fails a run whose worker died (checked every poll; a local worker cannot be resumed)
 # or that never starts, stops one that outlives max_runtime_seconds, and retries once a run that
@@ -195,10 +195,10 @@ run_launcher:
 """,
     ).replace("  max_resume_run_attempts: 0\n  poll_interval_seconds: 10\n", "  poll_interval_seconds: 30\n")
     earlier = earlier.replace(
-        """# Dagster's sqlite event log with its connections kept open (mlops_assets/event_log_storage.py):
+        """# Dagster's sqlite event log with its connections kept open (mlops_assets/embedded/event_log_storage.py):
 # the same files and schema, about 5x faster a write, which is what a year of partitions costs.
 event_log_storage:
-  module: mlops_assets.event_log_storage
+  module: mlops_assets.embedded.event_log_storage
   class: PooledSqliteEventLogStorage
 """,
         "",

@@ -4,6 +4,7 @@
   side, one per core, and a thread per core in each oversubscribed the machine (two models scoring
   a year: 60 s a step, against 8 s with a thread each).
 - A run with a step that uses MLflow forks its steps from a server that imported MLflow once.
+- It is Dagster's multiprocess executor, through its public API.
 
 Runs go in a fresh interpreter: the fork server that preloads all this is started once per process.
 """
@@ -30,9 +31,8 @@ import tests.test_step_processes as jobs
 job, *nodes = sys.argv[1:]
 with dg.instance_for_test() as instance, dg.execute_job(dg.reconstructable(getattr(jobs, job)), instance) as result:
     assert result.success
-    from dagster._core.executor import child_process_executor
     outputs = {node: result.output_for_node(node) for node in nodes}
-    print(json.dumps({**outputs, "poll": child_process_executor._poll_for_event.__module__}))
+    print(json.dumps(outputs))
 """
 
 
@@ -170,7 +170,6 @@ def test_a_step_process_uses_one_thread_by_default_and_the_budget_it_is_given(tm
 
 def test_a_run_with_a_step_that_uses_mlflow_forks_its_steps_from_a_server_that_imported_it(tmp_path):
     steps = _step_outputs(tmp_path, "preload_job", "model_step", "data_step")
-    assert steps["poll"] == "mlops_assets.platform.executor"  # the run worker's event poll (below)
     # One server per run: both steps of this run find MLflow and skops (scikit-learn's model format) imported.
     assert steps["model_step"] == steps["data_step"] == {"mlflow": True, "skops.io": True, "polars": True}
     # A run without such a step does not import them.
@@ -198,12 +197,12 @@ def test_the_step_server_imports_what_a_step_needs_to_open_the_instance(tmp_path
     home = prepare_instance(load_settings({"MLOPS_HOME": str(tmp_path / "mlops")}))
     before = sorted(p.name for p in Path(home).rglob("*"))
     probe = (
-        "import sys; import mlops_assets.platform.step_process; "
+        "import sys; import mlops_assets.embedded.step_preload; "
         "print(' '.join(m for m in sys.argv[1:] if m in sys.modules))"
     )
     wanted = [
         "sqlalchemy",
-        "mlops_assets.event_log_storage",
+        "mlops_assets.embedded.event_log_storage",
         "dagster._core.storage.runs.sqlite.sqlite_run_storage",
         "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
     ]
@@ -255,45 +254,22 @@ def test_a_step_process_ends_when_its_run_worker_is_killed(tmp_path):
             os.kill(step, signal.SIGKILL)
 
 
-def test_the_run_worker_does_not_wait_on_a_quiet_step_while_another_has_events_waiting():
-    """Dagster's loop takes one event per running step in turn and waited 20 ms on a quiet one: a
-    finished step's year of events (370) came through at 50 a second while its neighbour computed,
-    and it held its slot for up to 7 s. The executor's poll waits only when every step is quiet."""
-    import multiprocessing
-    import queue
+def test_the_step_executor_is_dagsters_multiprocess_executor_with_a_preload_per_run():
+    """Dagster's own executor, config and all, registered under its own name: only the fork
+    server's preload is chosen per run (a run's configured modules are kept, after ours)."""
+    import dagster as dg
 
-    from dagster._core.executor import child_process_executor
+    from mlops_assets.platform.executor import (
+        MODEL_PRELOAD,
+        STEP_EXECUTOR,
+        STEP_PRELOAD,
+        executor_for,
+        preload_for,
+    )
+    from mlops_assets.settings import load_settings
 
-    from mlops_assets.platform import executor
-
-    class Quiet:
-        """A step that is computing: no events yet. Records how long each poll would wait."""
-
-        def __init__(self) -> None:
-            self.waits: list[float | None] = []
-
-        def empty(self) -> bool:
-            return True
-
-        def get(self, block: bool = True, timeout: float | None = None):
-            self.waits.append(timeout if block else 0)
-            raise queue.Empty
-
-    class Alive:
-        def is_alive(self) -> bool:
-            return True
-
-    busy = multiprocessing.get_context("spawn").Queue()
-    for n in range(3):
-        busy.put(n)
-    quiet = Quiet()
-    deadline = time.monotonic() + 10
-    assert executor._poll_for_event(Alive(), busy) == 0  # a step with events waiting is seen
-    while busy.empty() and time.monotonic() < deadline:  # the queue's feeder thread writes the rest
-        time.sleep(0.01)
-    assert executor._poll_for_event(Alive(), quiet) is None
-    assert quiet.waits == [0], "waited on a quiet step while another had events"
-    assert [executor._poll_for_event(Alive(), busy) for _ in range(2)] == [1, 2]
-    assert executor._poll_for_event(Alive(), quiet) is None
-    assert quiet.waits == [0, child_process_executor.TICK], "all quiet: Dagster's own wait"
-    busy.close()
+    executor = executor_for(load_settings({}))
+    assert executor.name == STEP_EXECUTOR != dg.multiprocess_executor.name
+    assert executor.config_schema is dg.multiprocess_executor.config_schema
+    assert preload_for({"store"}, ["extra"]) == [*STEP_PRELOAD, "extra"]
+    assert preload_for({"store", "mlflow"}, []) == [*STEP_PRELOAD, *MODEL_PRELOAD]

@@ -25,10 +25,10 @@ import dagster as dg
 import pytest
 
 from mlops_assets.definitions import build_definitions
+from mlops_assets.embedded.run_launcher import run_worker
 from mlops_assets.instance import prepare_instance
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.wap import read_table, table_path
-from mlops_assets.run_launcher import run_worker
 from mlops_assets.settings import load_settings
 from tests.conftest import (
     PROJECT_ROOT,

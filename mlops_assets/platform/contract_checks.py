@@ -16,19 +16,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
-from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 
 from mlops_assets.lib.audit import Audit, ContractFactory, RowDay, audit_and_publish
 from mlops_assets.lib.landing import landed_file
 from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import partition_of, table_path, wap_branch
+from mlops_assets.platform.event_batches import log_as_one_batch
 from mlops_assets.platform.partitions import DAILY
 from mlops_assets.resources import LandingZoneResource, VersionedStoreResource
 from mlops_assets.resources.io_manager import WITHHELD_KEY, main_versions
 
 if TYPE_CHECKING:
     from mlops_assets.lib.contracts import ContractReport
+
+# The tag a materialization's data version is stored under (Dagster's staleness and automation read
+# it; ``MaterializeResult(data_version=...)`` writes it). A check has no ``data_version`` argument
+# for the asset's partitions it publishes, so it logs materializations with the tag itself.
+DATA_VERSION_TAG = "dagster/data_version"
 
 
 def _report_metadata(failed: list["ContractReport"]) -> dict[str, Any]:
@@ -151,26 +155,17 @@ def _log_versions(
     versions: list[tuple[str | None, str, dict[str, Any]]],
 ) -> None:
     """A materialization of ``asset_key`` per (partition, data version, metadata), written as one
-    batch of the event log (a year's partitions in one transaction, as Dagster writes an output's).
-
-    ``context.log_event`` would write them one at a time; it has no batch. This does what it does
-    (log the event, keep it among the step's events) with Dagster's batch marker on each."""
-    op_context = context.op_execution_context
-    batch_id = generate_event_batch_id()
-    for i, (partition, version, metadata) in enumerate(versions):
-        materialization = dg.AssetMaterialization(
-            asset_key=asset_key,
-            partition=partition,
-            tags={DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
-            metadata=metadata,
-        )
-        op_context._events.append(  # noqa: SLF001 - what log_event does, with a batch marker
-            DagsterEvent.asset_materialization(
-                op_context._step_execution_context,  # noqa: SLF001
-                materialization,
-                DagsterEventBatchMetadata(batch_id, i == len(versions) - 1),
+    batch of the event log (a year's partitions in one transaction, as Dagster writes an output's):
+    ``event_batches.py``, since Dagster's public ``log_event`` has no batch."""
+    log_as_one_batch(
+        context.op_execution_context,
+        [
+            dg.AssetMaterialization(
+                asset_key=asset_key, partition=partition, tags={DATA_VERSION_TAG: version}, metadata=metadata
             )
-        )
+            for partition, version, metadata in versions
+        ],
+    )
 
 
 def contract_result(

@@ -1,6 +1,6 @@
-"""What every step process of the multiprocess executor starts with: a thread budget, the classes
-of the instance it opens first (imported once by the server, not in every step), and a watch on
-its run worker, so that a killed worker does not leave its steps running.
+"""What every step process of the multiprocess executor starts with: a thread budget and a watch on
+its run worker, so that a killed worker does not leave its steps running. (The classes of the
+instance it opens first are preloaded by ``embedded/step_preload.py``.)
 
 The executor runs steps side by side, as many as the machine has cores, each in a process forked
 from one server that imports this module once per run (``platform/executor.py``). scikit-learn's OpenMP
@@ -18,7 +18,6 @@ CPU limit (``run_pod_resources.yaml``).
 
 from __future__ import annotations
 
-import importlib
 import os
 import select
 import signal
@@ -34,32 +33,6 @@ STEP_THREADS = current_settings().step_threads
 for _variable in THREAD_VARIABLES:
     os.environ.setdefault(_variable, str(STEP_THREADS))
 threadpool_limits(limits=STEP_THREADS)
-
-
-def _import_instance_classes() -> None:
-    """Import what a step imports to open the instance (its storages' classes, sqlalchemy, Dagster's
-    sql storages): about 0.5 s in every step otherwise, five of them one after another in a run of
-    raw data and features. Only imports: connections are opened by each step, after the fork."""
-    from dagster._core.instance.ref import InstanceRef
-
-    importlib.import_module("dagster._core.storage.base_storage")
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        return
-    try:
-        ref = InstanceRef.from_dir(home)
-    except Exception:  # noqa: BLE001 - a speed-up only: the step reports the instance's own error
-        return
-    for name in ref._fields:
-        data = getattr(ref, name)
-        if name.endswith("_data") and getattr(data, "module_name", None):
-            try:
-                importlib.import_module(data.module_name)
-            except ImportError:  # the step reports it, where it belongs
-                pass
-
-
-_import_instance_classes()
 
 
 # A step must not outlive its run worker. The run monitor fails a run whose worker died, and the

@@ -13,7 +13,6 @@ model fails the run with dbt's error while independent models still build.
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from dagster_dbt import (
     DagsterDbtTranslatorSettings,
     DbtCliResource,
     DbtProject,
-    asset_utils,
     dbt_assets,
 )
 
@@ -130,46 +128,10 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"min_date": window.start.date().isoformat(), "max_date": last_day.date().isoformat()}
 
 
-def selects_every_node(select: str, exclude: str, selector: str) -> bool:
-    """``dbt_assets``' default selection: every node of the manifest (to dbt's selector an empty
-    ``select`` selects nothing)."""
-    return select == "fqn:*" and not exclude and not selector
-
-
-@contextmanager
-def default_selection_read_from_the_manifest() -> Iterator[None]:
-    """While the dbt assets are built, the default selection is the manifest's nodes, read directly.
-
-    With dbt-core installed, dagster-dbt evaluates every selection with dbt's own selector, the
-    default one (every node) included: it imports dbt's graph and selection modules and networkx,
-    about 0.2 s of every load of the code location, to return the manifest's nodes. Without dbt-core
-    (its dbt Fusion path) dagster-dbt reads them from the manifest; this does the same. Any other
-    selection still goes to dbt's selector, and dagster-dbt's own function is back after the build.
-    """
-    original = asset_utils.select_unique_ids
-
-    def select_unique_ids(select: str, exclude: str, selector: str, project: Any, manifest_json: Any):
-        if selects_every_node(select, exclude, selector):
-            return set(manifest_json["nodes"])
-        return original(select, exclude, selector, project, manifest_json)
-
-    asset_utils.select_unique_ids = select_unique_ids
-    try:
-        yield
-    finally:
-        asset_utils.select_unique_ids = original
-
-
 def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -> dg.Definitions:
     project = dbt_project(settings)
     warehouse = dbt_warehouse(settings)
-    with default_selection_read_from_the_manifest():
-        return _build_defs(project, warehouse, models, gate)
 
-
-def _build_defs(
-    project: DbtProject, warehouse: DbtWarehouse, models: list[str], gate: list[dg.AssetKey]
-) -> dg.Definitions:
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,

@@ -4,7 +4,6 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from mlops_assets.errors import MlopsError
 from mlops_assets.lib.features import row_day
@@ -15,7 +14,7 @@ from mlops_assets.lib.versioned_store import MAIN, VersionedStore
 from mlops_assets.lib.versioned_store.wap import published_partitions
 from mlops_assets.platform.automation.conditions import every_partition_eager, follows_deps
 from mlops_assets.platform.automation.freshness import SUMMARY
-from mlops_assets.platform.contract_checks import publishing_contract_check
+from mlops_assets.platform.contract_checks import DATA_VERSION_TAG, publishing_contract_check
 from mlops_assets.platform.features import FEATURES_KEY
 from mlops_assets.platform.inference import predictions_key
 from mlops_assets.platform.partitions import DAILY_ASSET

@@ -4,7 +4,7 @@
 daemon's run monitor that it died: a killed worker left its run STARTED until ``max_runtime_seconds``,
 then the run was only canceled, and a canceled run is not retried. ``LocalRunLauncher`` answers the
 monitor from the worker's process on this machine (``dagster.yaml``: ``run_launcher: {module:
-mlops_assets.run_launcher, class: LocalRunLauncher}``), so the monitor fails the run at once and the
+mlops_assets.embedded.run_launcher, class: LocalRunLauncher}``), so the monitor fails the run at once and the
 run retry policy retries it. One machine only: the pid is looked up in this machine's ``/proc``.
 """
 
