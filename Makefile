@@ -71,8 +71,7 @@ test: $(STAMP) system-deps lint check-defs
 # CI runs them after `make test`.
 test-extended: $(STAMP) system-deps
 	$(BIN)/python -m mlops_assets prepare-dbt
-	bash deploy/lakefs/with_lakefs.sh bash deploy/seaweedfs/with_s3.sh \
-		$(BIN)/python -m pytest -n 2 --dist loadfile -m extended
+	bash deploy/lakefs/with_lakefs.sh --s3 $(BIN)/python -m pytest -n 2 --dist loadfile -m extended
 
 # The dg project: every model's defs.yaml against its schema (one folder at a time: `dg check yaml`
 # without a path validates only the last file of each component type), then the definitions load.

@@ -65,6 +65,7 @@ DESTINATIONS = {
         5000,
     ),
     "kubernetes api": (None, None, "172.20.0.2", 443),
+    "object store": (None, None, "10.20.0.7", 443),
     "code server": ({"kubernetes.io/metadata.name": NAMESPACE}, POD_LABELS["code server"], "10.1.2.5", 4000),
     "webserver": ({"kubernetes.io/metadata.name": NAMESPACE}, POD_LABELS["webserver"], "10.1.2.6", 3000),
     "metadata service": (None, None, str(METADATA_SERVICE), 80),
@@ -72,11 +73,11 @@ DESTINATIONS = {
 }
 # Who may reach what; everything else is refused.
 ALLOWED = {
-    "webserver": {"dns", "postgres", "kubernetes api", "code server"},
+    "webserver": {"dns", "postgres", "kubernetes api", "code server", "object store"},
     "daemon": {"dns", "postgres", "kubernetes api", "code server"},
     "code server": {"dns", "postgres", "lakefs"},
-    "run": {"dns", "postgres", "lakefs", "mlflow", "kubernetes api"},
-    "step": {"dns", "postgres", "lakefs", "mlflow"},
+    "run": {"dns", "postgres", "lakefs", "mlflow", "kubernetes api", "object store"},
+    "step": {"dns", "postgres", "lakefs", "mlflow", "object store"},
     "proxy": {"dns", "webserver", "identity provider"},
 }
 JOB_LAUNCHER_RULES = {
