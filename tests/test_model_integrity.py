@@ -73,7 +73,10 @@ def world(tmp_path_factory):
 
 
 def registry(settings) -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    return MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri.get_secret_value(),
+        registry_uri=settings.mlflow_tracking_uri.get_secret_value(),
+    )
 
 
 def audited(settings) -> AuditedModel:
@@ -146,7 +149,7 @@ def test_a_skops_file_with_an_untrusted_type_is_refused_even_with_the_audited_ha
     _set_flavor(artifact, skops_trusted_types=[untrusted, "builtins.list"])
     hashed = AuditedModel("late_arrival", "1", audited(settings).model_id, artifact_sha256(artifact))
     with pytest.raises(ModelIntegrityError) as raised:
-        Tracker(settings.mlflow_tracking_uri).load_model(hashed)
+        Tracker(settings.mlflow_tracking_uri.get_secret_value()).load_model(hashed)
     assert not marker.exists(), "skops loaded a type the artifact trusted itself"
     assert raised.value.spec_name == "late_arrival" and raised.value.version == "1"
     assert untrusted in str(raised.value) and "outside our trusted list" in str(raised.value)
@@ -184,7 +187,9 @@ def test_an_alias_moved_by_hand_to_an_unaudited_version_is_refused(world):
         # The promotion gate refuses it too, before any alias moves.
         versions = published_versions(LocalStore(settings.local_store_dir), "late_arrival")
         with pytest.raises(ModelIntegrityError, match=f"alias 'champion' points at v{by_hand.version}"):
-            decide_promotion(SPEC, Tracker(settings.mlflow_tracking_uri), versions, holdout=None)
+            decide_promotion(
+                SPEC, Tracker(settings.mlflow_tracking_uri.get_secret_value()), versions, holdout=None
+            )
         assert str(client.get_model_version_by_alias("late_arrival", "champion").version) == str(
             by_hand.version
         )

@@ -206,6 +206,6 @@ def test_materialization_is_recorded_in_postgres(tmp_path, postgres, pg_env):
     )
     # Two assets, two days: each staged by its step, then published by its check (the version main holds).
     assert counts[dg.DagsterEventType.ASSET_MATERIALIZATION.value] == 8
-    # Two contract checks, and the volume check of raw/flights.
-    assert counts[dg.DagsterEventType.ASSET_CHECK_EVALUATION.value] == 3
+    # Two contract checks, and the anomalies check of each daily table (raw/flights, raw/weather).
+    assert counts[dg.DagsterEventType.ASSET_CHECK_EVALUATION.value] == 4
     assert counts[dg.DagsterEventType.RUN_SUCCESS.value] == 1

@@ -87,7 +87,8 @@ def test_asset_graph_shows_groups_and_assets(world: World, page, shots: Path):
 def test_asset_page_shows_contract_check_and_metadata(world: World, page, shots: Path):
     started = time.monotonic()
     page.goto(f"{world.url}/assets/raw/flights?view=checks")
-    page.get_by_text("contract", exact=True).first.wait_for()
+    # The page opens on the first check by name (anomalies, the warning one): pick the contract.
+    page.get_by_text("contract", exact=True).first.click()
     page.get_by_text("This is a blocking asset check.").wait_for()
     page.get_by_text("Evaluation result").wait_for()
     page.get_by_text("Passed", exact=True).first.wait_for()
@@ -160,6 +161,7 @@ def test_backfill_of_both_raw_assets_by_clicks_publishes_the_good_days(world: Wo
 
     # What an operator sees: the failed blocking check naming the day and the file.
     page.goto(f"{world.url}/assets/raw/flights?view=checks")
+    page.get_by_text("contract", exact=True).first.click()
     page.get_by_text("Failed", exact=True).first.wait_for()
     page.get_by_text(f"partition {BAD_LANDED_DAY}", exact=False).first.wait_for()
     screenshot(page, shots, "6_failed_check_bad_day")
