@@ -123,7 +123,7 @@ def test_every_manifest_validates_against_the_kubernetes_schemas():
         [
             "ConfigMap",
             "Namespace",
-            *["NetworkPolicy"] * 12,
+            *["NetworkPolicy"] * 14,
             "PersistentVolumeClaim",
             "Role",
             "RoleBinding",
