@@ -128,6 +128,7 @@ def test_a_fresh_clone_installs_exactly_the_lock(tmp_path):
     for name in ("Makefile", "pyproject.toml", "README.md", "requirements.lock"):
         (tmp_path / name).write_bytes((PROJECT_ROOT / name).read_bytes())
     for folder in ("mlops_assets", "deploy/scripts"):
+        (tmp_path / folder).parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-r", str(PROJECT_ROOT / folder), str(tmp_path / folder)], check=True)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKEFLAGS")}
     done = subprocess.run(
