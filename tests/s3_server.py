@@ -11,22 +11,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Self
 
 from mlops_assets.lakefs_server import LocalServer, launch, terminate
+from tests.processes import free_port
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "seaweedfs" / "build.sh"
 START_SECONDS = 90.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def find_weed() -> Path | None:
@@ -47,7 +41,7 @@ class SeaweedS3(LocalServer):
         self.binary = Path(binary)
         self.directory = Path(directory)
         self.buckets = buckets
-        self.port = _free_port()
+        self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.access_key_id = "MLOPSS3" + secrets.token_hex(6).upper()
         self.secret_access_key = secrets.token_urlsafe(30)
@@ -70,14 +64,14 @@ class SeaweedS3(LocalServer):
         with os.fdopen(descriptor, "w") as handle:
             json.dump({"identities": [identity]}, handle)
         ports = {
-            "master.port": _free_port(),
-            "master.port.grpc": _free_port(),
-            "volume.port": _free_port(),
-            "volume.port.grpc": _free_port(),
-            "filer.port": _free_port(),
-            "filer.port.grpc": _free_port(),
+            "master.port": free_port(),
+            "master.port.grpc": free_port(),
+            "volume.port": free_port(),
+            "volume.port.grpc": free_port(),
+            "filer.port": free_port(),
+            "filer.port.grpc": free_port(),
             "s3.port": self.port,
-            "s3.port.grpc": _free_port(),
+            "s3.port.grpc": free_port(),
         }
         argv = [
             str(self.binary),
