@@ -7,6 +7,7 @@ find the models in what it loaded (``models_in``), never in a list kept by hand.
 
 import re
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
@@ -24,14 +25,26 @@ _LOCATED = re.compile(r"^attributes\.?(?P<field>\S*) at (?P<file>.+):(?P<line>\d
 
 
 def load_models(settings: Settings) -> dg.Definitions:
-    """The project's defs folder, or the folder of model folders in ``MLOPS_MODELS_DIR`` (tests, benchmarks)."""
+    """The project's defs folder, or the folder of model folders in ``MLOPS_MODELS_DIR`` (tests, benchmarks).
+
+    The defs folder is built at its path rather than through ``load_from_defs_folder``, which builds
+    the tree's root: that also imports every package in the environment that registers components
+    (``dagster_dg_cli.registry_modules``: dagster-aws, there for the S3 compute logs, is boto3 and
+    1.1 s) and writes their JSON schemas into the location's metadata (0.5 s), for the UI's
+    catalogue of component types, on every load of the code server, run and step. ``dg list
+    components`` still lists them: it reads the environment itself.
+    """
     if settings.models_dir is not None:
         validated = EstimatorValidationCache(estimator_cache_dir(settings) / "validated_estimators.json")
         loaded = load_models_folder(settings.models_dir, validated)
         validated.save()
         return loaded
     try:
-        return dg.load_from_defs_folder(path_within_project=project_root())
+        with warnings.catch_warnings():  # as load_from_defs_folder: its own beta and preview parts
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            tree = dg.ComponentTree.for_project(project_root())
+            return dg.Definitions.merge(tree.build_defs(Path(".")), dg.Definitions(component_tree=tree))
     except Exception as exc:  # Dagster wraps a bad defs.yaml in its own tree error: say it our way
         clear = spec_error_in(exc)
         if clear is None:
@@ -86,39 +99,37 @@ def _with_platform_policy(defs: dg.Definitions) -> dg.Definitions:
     Dagster's ``with_source_code_references`` reads each function's source to find its line
     (about 3 ms an asset, 1 s for 100 models); the compiled function already knows it.
     """
-    return dg.Definitions(
-        assets=[_with_policy(a) for a in defs.assets or []],
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        sensors=defs.sensors,
-        schedules=defs.schedules,
-        resources=defs.resources,
-        executor=defs.executor,
-        loggers=defs.loggers,
-        metadata=defs.metadata,
-        component_tree=defs.component_tree,
-    )
-
-
-def _with_policy(assets_def):
-    if not isinstance(assets_def, dg.AssetsDefinition):
-        return assets_def
-    code = assets_def.op.compute_fn.decorated_fn.__code__
-    with warnings.catch_warnings():  # code references are a beta API: say so once here, not per asset
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        reference = dg.CodeReferencesMetadataValue(
-            code_references=[
-                dg.LocalFileCodeReference(file_path=code.co_filename, line_number=code.co_firstlineno)
-            ]
-        )
+    references = _code_references(defs)
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
-        metadata = {"dagster/code_references": reference, **spec.metadata}  # dbt models link their SQL
+        metadata = {**references.get(spec.key, {}), **spec.metadata}  # dbt models link their SQL
         if spec.partitions_def == DAILY and spec.freshness_policy is None:
             return spec.replace_attributes(metadata=metadata, freshness_policy=DAILY_DATA)
         return spec.replace_attributes(metadata=metadata)
 
-    return assets_def.map_asset_specs(apply)
+    with warnings.catch_warnings():  # map_asset_specs is a preview API: said once here, not per load
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return defs.map_asset_specs(func=apply)
+
+
+def _code_references(defs: dg.Definitions) -> dict[dg.AssetKey, dict[str, dg.CodeReferencesMetadataValue]]:
+    """The file and first line of the function that computes each asset."""
+    references = {}
+    with warnings.catch_warnings():  # code references are a beta API: say so once here, not per asset
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        for assets_def in defs.assets or []:
+            if not isinstance(assets_def, dg.AssetsDefinition):
+                continue
+            code = assets_def.op.compute_fn.decorated_fn.__code__
+            reference = {
+                "dagster/code_references": dg.CodeReferencesMetadataValue(
+                    code_references=[
+                        dg.LocalFileCodeReference(file_path=code.co_filename, line_number=code.co_firstlineno)
+                    ]
+                )
+            }
+            references.update(dict.fromkeys(assets_def.keys, reference))
+    return references
 
 
 defs = build_definitions()

@@ -111,6 +111,11 @@ NOT_AT_LOAD = (
     "skops",
     "duckdb",
     "psycopg2",
+    # The S3 compute logs' package (boto3): a run's own instance imports it, never the definitions.
+    # Dagster's load_from_defs_folder imports every package that registers components, for the UI's
+    # catalogue of component types (mlops_assets/definitions.py, load_models).
+    "dagster_aws",
+    "boto3",
     # (dbt's selector and networkx are imported at load: dagster-dbt evaluates even the default
     # selection with dbt-core's selector; benchmarks/README.md has the upstream issue)
 )
