@@ -18,7 +18,7 @@ directory and a fresh state, and measures in one run, each against a peer measur
 Every measured step runs in its own process: wall time and peak RSS (largest process) are printed.
 
 Run: .venv/bin/python benchmarks/scale.py [--specs 10] [--load-specs 2,20,100] [--tick 2:364,20:364,100:364]
-     [--skip-pipeline] [--skip-models] [--first 2013-01-01 --last 2013-03-31]   (--load-specs '' --tick '': skip 1, 2)    # about 9 minutes with the defaults on 2 cores; --specs 20 about 13
+     [--skip-pipeline] [--skip-models] [--first 2013-01-01 --last 2013-03-31] [--before REV [--rounds 3]]   (--load-specs '' --tick '': skip 1, 2)    # about 9 minutes with the defaults on 2 cores; --specs 20 about 13
 """
 
 from __future__ import annotations
@@ -477,6 +477,78 @@ def measure_pipeline(work: Path, count: int, first: str, last: str, skip_models:
     )
 
 
+# 6. Before and after a change, in one run ---------------------------------------------------------
+
+
+def measure_before_after(work: Path, rev: str, first: str, last: str, rounds: int = 3) -> None:
+    """The code-location load (2 and 100 specs) and the year of raw + features, for the commit
+    ``rev`` (a git worktree of it) and for this tree, interleaved round by round so that a busy
+    machine slows both alike. Each tree runs its own code (``PYTHONPATH``) in the same venv."""
+    before = work / "before-tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), rev],
+        check=True,
+        capture_output=True,
+    )
+    trees = {"before": before, "after": ROOT}
+
+    def env_for(tree: Path, home: Path, specs: Path) -> dict[str, str]:
+        return environment(home, specs) | {"PYTHONPATH": str(tree)}
+
+    try:
+        print(f"\n6. before ({rev}) and after (this tree), {rounds} interleaved rounds")
+        for count in (2, 100):
+            specs = work / f"ab_specs_{count}"
+            make_specs(specs, count)
+            (work / "ab_load" / "cache").mkdir(parents=True, exist_ok=True)
+            times: dict[str, list[float]] = {"before": [], "after": []}
+            for tree in trees.values():  # warms each tree's estimator cache and dbt manifest
+                run([PYTHON, "-W", "ignore", "-c", LOAD], env_for(tree, work / "ab_load", specs), cwd=tree)
+            for _ in range(rounds):
+                for label, tree in trees.items():
+                    measured = run(
+                        [PYTHON, "-W", "ignore", "-c", LOAD], env_for(tree, work / "ab_load", specs), cwd=tree
+                    )
+                    times[label].append(float(measured.output.split()[0]))
+            _before_after_row(f"load, {count} specs", times)
+        landing = work / "ab_landing"
+        python(
+            f"from datetime import date; from mlops_assets.lib.landing import land_days; from pathlib import Path; "
+            f"land_days(Path({str(landing)!r}), date.fromisoformat({first!r}), date.fromisoformat({last!r}))",
+            environment(work / "ab_land", work / "ab_specs_2"),
+        )
+        selection = "raw/flights,raw/weather,features/flight_features"
+        times = {"before": [], "after": []}
+        for round_ in range(rounds):
+            for label, tree in trees.items():
+                home = work / f"ab_{label}_{round_}"
+                shutil.copytree(landing, home / "landing")
+                env = env_for(tree, home, work / "ab_specs_2")
+                run([PYTHON, "-W", "ignore", "-c", PREPARE_INSTANCE], env, cwd=tree)
+                materialize = [DAGSTER, "asset", "materialize", "-m", "mlops_assets.definitions"]
+                run([*materialize, "--select", "raw/airports,raw/planes,raw/airlines"], env, cwd=tree)
+                year = run(
+                    [*materialize, "--select", selection, "--partition-range", f"{first}...{last}"],
+                    env,
+                    cwd=tree,
+                )
+                times[label].append(year.seconds)
+                shutil.rmtree(home)
+        _before_after_row(f"raw + features {first}..{last}, one CLI run", times)
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], check=False)
+
+
+def _before_after_row(label: str, times: dict[str, list[float]]) -> None:
+    before, after = statistics.median(times["before"]), statistics.median(times["after"])
+    paired = statistics.median(a / b for a, b in zip(times["after"], times["before"], strict=True))
+    print(
+        f"  {label:<46} before {before:7.2f} s  after {after:7.2f} s  after/before {after / before:5.2f} "
+        f"(paired median {paired:.2f}; rounds: {', '.join(f'{b:.2f}/{a:.2f}' for b, a in zip(times['before'], times['after'], strict=True))})",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -499,11 +571,21 @@ def main() -> None:
         action="store_true",
         help="the pipeline's raw + features only (no training, no scoring)",
     )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="only 6.: load and the year of raw + features at commit REV against this tree, interleaved",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --before")
     args = parser.parse_args()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlops-scale-") as tmp:
         work = Path(tmp)
         print(f"benchmarks/scale.py: {os.cpu_count()} cores, Python {sys.version.split()[0]}, work in {work}")
+        if args.before:
+            measure_before_after(work, args.before, args.first, args.last, args.rounds)
+            print(f"\ntotal {time.perf_counter() - began:.0f} s")
+            return
         measure_load(work, [int(n) for n in args.load_specs.split(",") if n])
         measure_tick(work, [(int(c.split(":")[0]), int(c.split(":")[1])) for c in args.tick.split(",") if c])
         if not args.skip_pipeline:

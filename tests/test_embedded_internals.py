@@ -29,10 +29,6 @@ INTERNAL_NAMES = {
         "ASSET_EVENTS",
         "EVENT_TYPE_TO_PIPELINE_RUN_STATUS",
         "RunFailureReason",
-        # platform/event_batches.py
-        "DagsterEvent",
-        "DagsterEventBatchMetadata",
-        "generate_event_batch_id",
     ],
     "dagster._core.events.log": ["EventLogEntry"],
     "dagster._core.execution.retries": ["auto_reexecution_should_retry_run"],
@@ -116,11 +112,6 @@ INTERNAL_SIGNATURES = {
         "run",
         "run_failure_reason",
     ],
-    ("dagster._core.events", "DagsterEvent.asset_materialization"): [
-        "step_context",
-        "materialization",
-        "batch_metadata",
-    ],
     ("dagster._core.instance.ref", "InstanceRef.from_dir"): [
         "base_dir",
     ],
@@ -143,16 +134,13 @@ INTERNAL_ATTRIBUTES = [
     ("dagster", "DefaultRunLauncher", "supports_check_run_worker_health"),
     ("dagster", "DagsterInstance", "run_retries_enabled"),
     ("dagster", "DagsterInstance", "add_run_tags"),
-    # instance attributes (set in __init__): platform/event_batches.py does what log_event does with them
-    ("dagster", "OpExecutionContext", "self._events"),
-    ("dagster", "OpExecutionContext", "self._step_execution_context"),
 ]
 
 
 def _changed(what: str) -> str:
     return (
         f"Dagster {dg.__version__}: {what}. mlops_assets/embedded/ (the embedded instance's event log, "
-        "run launcher or step preload) or platform/event_batches.py relies on it: adapt it to this "
+        "run launcher or step preload) relies on it: adapt it to this "
         "Dagster version"
     )
 
@@ -203,7 +191,7 @@ def test_the_embedded_modules_import_only_the_internals_listed_here():
     """A new internal in ``embedded/`` is listed above, so that a Dagster upgrade checks it too."""
     listed = {(module, name) for module, names in INTERNAL_NAMES.items() for name in names}
     unlisted = []
-    for path in [*sorted(EMBEDDED.glob("*.py")), *ALLOWED_INTERNAL]:
+    for path in sorted(EMBEDDED.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dagster._"):
                 unlisted += [
@@ -225,17 +213,11 @@ def _internal_imports(path: Path) -> list[str]:
     return [m for m in found if m.startswith(("dagster._", "mlops_assets.embedded"))]
 
 
-# The one production module on internals: a batch of materializations from an asset check (the
-# public log_event has none; benchmarks/README.md, issue 32, has the cost and the upstream issue).
-ALLOWED_INTERNAL = [PACKAGE / "platform" / "event_batches.py"]
-
-
 def test_no_production_module_imports_dagster_internals_or_the_embedded_package():
     offending = {
         str(path.relative_to(ROOT)): imports
         for path in sorted(PACKAGE.rglob("*.py"))
         if EMBEDDED not in path.parents
-        and path not in ALLOWED_INTERNAL
         and (imports := _internal_imports(path))
     }
     assert not offending, f"Dagster internals outside mlops_assets/embedded/: {offending}"

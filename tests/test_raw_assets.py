@@ -54,16 +54,19 @@ def test_seven_day_range_runs_as_a_single_run(settings, defs, instance, store):
     assert published == {table_path(FLIGHTS.path, f"2013-03-0{d}") for d in range(1, 8)}
 
 
-def test_a_range_writes_each_assets_days_to_the_event_log_as_one_batch(
+def test_a_range_writes_the_steps_days_as_one_batch_and_the_checks_through_log_event(
     settings, defs, instance, store, monkeypatch
 ):
     """With Dagster's batching on (the embedded and the production instances turn it on), a
-    range's materializations are one batch per asset: the step's (staged) and the contract
-    check's (what main holds, a data version per day), not a transaction per day."""
+    range's staged materializations are one batch per asset (the step's output), not a
+    transaction per day; the contract check records what main holds, a data version per day,
+    through Dagster's public ``log_event``, one event each (no batch in the public API)."""
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
     batches: list[tuple[dg.AssetKey, list[str], bool]] = []
+    single: list[tuple[str, bool]] = []
+    in_batch: list[bool] = []
     storage_type = type(instance.event_log_storage)
-    store_batch = storage_type.store_event_batch
+    store_batch, store_one = storage_type.store_event_batch, storage_type.store_event
 
     def observing(self, events) -> None:
         materializations = [e.asset_materialization for e in events if e.asset_materialization]
@@ -71,14 +74,26 @@ def test_a_range_writes_each_assets_days_to_the_event_log_as_one_batch(
             published = {bool(m.metadata.get("published")) for m in materializations}
             assert len(published) == 1, "a batch is either the step's or the check's"
             batches.append((FLIGHTS, [m.partition for m in materializations], published.pop()))
-        store_batch(self, events)
+        in_batch.append(True)
+        try:
+            store_batch(self, events)
+        finally:
+            in_batch.pop()
+
+    def observing_one(self, event) -> None:
+        materialization = event.asset_materialization
+        if materialization and materialization.asset_key == FLIGHTS and not in_batch:
+            single.append((materialization.partition, bool(materialization.metadata.get("published"))))
+        store_one(self, event)
 
     monkeypatch.setattr(storage_type, "store_event_batch", observing)
+    monkeypatch.setattr(storage_type, "store_event", observing_one)
     land(settings, "2013-03-01", "2013-03-07")
     assert run_daily(defs, instance, "2013-03-01", "2013-03-07").success
 
     days = [f"2013-03-0{d}" for d in range(1, 8)]
-    assert batches == [(FLIGHTS, days, False), (FLIGHTS, days, True)]
+    assert batches == [(FLIGHTS, days, False)]
+    assert single == [(day, True) for day in days]
     recorded = [
         r.asset_materialization
         for r in instance.fetch_materializations(FLIGHTS, limit=100).records
