@@ -11,22 +11,31 @@ Add a model: ``dg scaffold defs mlops_assets.ModelComponent models/<name>``, edi
 ``dg check defs``.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import dagster as dg
-from pydantic import BaseModel
+import yaml
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from mlops_assets.lib.model_spec import (
     SPEC_FILE,
+    EstimatorSpec,
     EstimatorValidationCache,
+    FreshnessSpec,
     ModelSpec,
+    MonitoringSpec,
+    PromotionSpec,
+    ServingSpec,
     SpecError,
+    Task,
+    TrainingSpec,
+    check_spec,
     load_spec,
+    read_spec_file,
+    spec_error,
 )
 from mlops_assets.platform.models.assets import SPEC_METADATA
 
@@ -51,35 +60,108 @@ class ModelScaffolder(dg.Scaffolder[ModelScaffoldParams]):
         )
 
 
+def _templatable(section: type[BaseModel]) -> type[BaseModel]:
+    """The shape of a spec section for Dagster's schema: its fields, each also a template string.
+
+    Dagster validates a component file against this shape before it renders ``{{ env.X }}`` and
+    the like, so the section's bounds (``window_days <= 3660``) cannot be in it: a bound on an
+    ``int | str`` field refuses the template itself. They are judged after rendering, by the spec
+    (``ModelComponent.build_defs``), with the same file, line and field in the error.
+    """
+    fields: dict[str, Any] = {
+        name: (info.annotation | str, Field(default=None, description=info.description))
+        for name, info in section.model_fields.items()
+    }
+    return create_model(f"{section.__name__}Attributes", __base__=dg.Model, **fields)
+
+
+def _rendered(context: dg.ResolutionContext, section: BaseModel) -> dict[str, Any]:
+    """A section as its file gives it (fields left out stay out: the spec's defaults fill them), templates rendered."""
+    return context.resolve_value(section.model_dump(exclude_unset=True))
+
+
+def _section(spec_section: type[BaseModel]) -> Any:
+    return Annotated[dict, dg.Resolver(_rendered, model_field_type=_templatable(spec_section))]
+
+
+# Dagster reads the fields' annotations as objects: this module has no ``from __future__ import annotations``.
+EstimatorAttributes = _section(EstimatorSpec)
+TrainingAttributes = _section(TrainingSpec)
+PromotionAttributes = _section(PromotionSpec)
+MonitoringAttributes = _section(MonitoringSpec)
+FreshnessAttributes = _section(FreshnessSpec)
+ServingAttributes = _section(ServingSpec)
+
+
 @dg.scaffold_with(ModelScaffolder)
 @dataclass(frozen=True)
 class ModelComponent(dg.Component, dg.Resolvable):
     """A model: its spec (task, target, features, estimator, training window, promotion, monitoring,
-    freshness, serving) and everything Dagster needs to train, serve and monitor it."""
+    freshness, serving) and everything Dagster needs to train, serve and monitor it.
 
-    spec: ModelSpec
-    spec_file: Path
+    The fields are the spec's (``ModelSpec``), resolved by Dagster from ``defs.yaml``: templates such
+    as ``{{ env.X }}`` work in every value. ``build_defs`` judges the rendered spec and names file,
+    line and field for what it refuses.
+    """
 
-    @classmethod
-    def model(cls) -> type[BaseModel]:
-        return ModelSpec
+    name: str
+    description: str
+    task: Task
+    target: str
+    features: list[str]
+    estimator: EstimatorAttributes
+    training: TrainingAttributes
+    promotion: PromotionAttributes
+    monitoring: MonitoringAttributes | None = None
+    freshness: FreshnessAttributes | None = None
+    serving: ServingAttributes | None = None
+    owners: list[str] | None = None
 
-    @classmethod
-    def load(cls, attributes: Any, context: dg.ComponentLoadContext) -> ModelComponent:
-        validated = _validation_cache()
-        component = cls.from_file(context.path / SPEC_FILE, validated)
-        validated.save()
-        return component
+    def spec_at(self, spec_file: Path, validated: EstimatorValidationCache | None = None) -> ModelSpec:
+        """The spec these fields make, judged as a whole (bounds, cross-field rules, the folder's
+        name, scikit-learn's parameters); errors name ``spec_file``'s line and field."""
+        given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        try:
+            text = spec_file.read_text()
+        except OSError as exc:
+            raise SpecError(f"{spec_file}: cannot read the model spec ({exc.strerror})") from None
+        try:
+            spec = ModelSpec.model_validate(given)
+        except ValidationError as exc:
+            raise spec_error(spec_file, text, exc) from None
+        check_spec(spec, spec_file, text, validated)
+        return spec
 
-    @classmethod
-    def from_file(cls, spec_file: Path, validated=None) -> ModelComponent:
-        """Read and judge the spec ourselves: one error naming file, line and field, whatever loads it."""
-        return cls(spec=load_spec(spec_file, validated), spec_file=spec_file)
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        return self.defs_at(context.path / SPEC_FILE)
 
-    def build_defs(self, context: dg.ComponentLoadContext | None = None) -> dg.Definitions:
+    def defs_at(self, spec_file: Path) -> dg.Definitions:
         from mlops_assets.platform.models import build_model_defs
 
-        return build_model_defs(self.spec, self.spec_file)
+        validated = _validation_cache()
+        spec = self.spec_at(spec_file, validated)
+        validated.save()
+        return build_model_defs(spec, spec_file)
+
+    @classmethod
+    def from_file(cls, spec_file: Path) -> "ModelComponent":
+        """The component of a ``defs.yaml`` outside the defs folder (``MLOPS_MODELS_DIR``: tests,
+        benchmarks), resolved by Dagster as the defs folder's are."""
+        attributes, _ = read_spec_file(spec_file)
+        try:
+            return cls.resolve_from_yaml(yaml.safe_dump(attributes, sort_keys=False))
+        except Exception as exc:  # Dagster's shape errors: the spec's own clear error for them
+            raise load_spec_error(spec_file, exc) from None
+
+
+def load_spec_error(spec_file: Path, exc: BaseException) -> BaseException:
+    """What the spec says of a file whose fields Dagster refused: the same file judged by
+    ``load_spec``, which names its line and field (or Dagster's error, if the spec accepts it)."""
+    try:
+        load_spec(spec_file)
+    except SpecError as clear:
+        return clear
+    return exc
 
 
 @cache
@@ -105,15 +187,14 @@ def models_in(defs: dg.Definitions) -> list[ModelSpec]:
     return [found[name] for name in sorted(found)]
 
 
-def load_models_folder(directory: Path, validated=None) -> dg.Definitions:
+def load_models_folder(directory: Path) -> dg.Definitions:
     """The models of a folder of model folders outside the defs folder (``MLOPS_MODELS_DIR``: tests,
     benchmarks), loaded by the same component as ``load_from_defs_folder`` does."""
     if not directory.is_dir():
         raise SpecError(f"MLOPS_MODELS_DIR={directory}: no such directory")
-    components = [
-        ModelComponent.from_file(path, validated) for path in sorted(directory.glob(f"*/{SPEC_FILE}"))
-    ]
-    return dg.Definitions.merge(*[c.build_defs() for c in components])
+    return dg.Definitions.merge(
+        *[ModelComponent.from_file(path).defs_at(path) for path in sorted(directory.glob(f"*/{SPEC_FILE}"))]
+    )
 
 
 _COMMON = """\

@@ -1,6 +1,6 @@
 """The code location: the models of the defs folder, and the platform built around them.
 
-``load_from_defs_folder`` loads ``defs/`` (one ``ModelComponent`` per ``defs/models/<name>/``);
+Dagster's component tree loads ``defs/`` (one ``ModelComponent`` per ``defs/models/<name>/``);
 the cross-model pieces (raw data, features, dbt, jobs over every model, sensors, resources)
 find the models in what it loaded (``models_in``), never in a list kept by hand.
 """
@@ -12,8 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from mlops_assets.components import load_models_folder, models_in
-from mlops_assets.instance import estimator_cache_dir
-from mlops_assets.lib.model_spec import EstimatorValidationCache, SpecError
+from mlops_assets.lib.model_spec import SpecError
 from mlops_assets.platform import automation, data, dbt, features, jobs, resources
 from mlops_assets.platform.automation.freshness import DAILY_DATA
 from mlops_assets.platform.monitoring import daily_reports, overview
@@ -35,10 +34,7 @@ def load_models(settings: Settings) -> dg.Definitions:
     components`` still lists them: it reads the environment itself.
     """
     if settings.models_dir is not None:
-        validated = EstimatorValidationCache(estimator_cache_dir(settings) / "validated_estimators.json")
-        loaded = load_models_folder(settings.models_dir, validated)
-        validated.save()
-        return loaded
+        return load_models_folder(settings.models_dir)
     try:
         with warnings.catch_warnings():  # as load_from_defs_folder: its own beta and preview parts
             warnings.simplefilter("ignore", dg.BetaWarning)

@@ -96,20 +96,22 @@ def _copy_project(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
 
 
 def test_a_bad_model_folder_names_file_line_and_field_in_dg_and_on_load(tmp_path):
+    """``dg check yaml`` judges a file's shape (Dagster's schema: every value may be a template, so
+    only unknown or misplaced fields); the load and ``dg check defs`` judge the rendered spec."""
     project, venv, env = _copy_project(tmp_path)
-    shipped = yaml.safe_load((project / "mlops_assets/defs/models/late_arrival/defs.yaml").read_text())
-    shipped["attributes"].update(name="bad_one", features="carrier")  # a string where a list belongs
-    shipped["attributes"]["training"]["window_days"] = "sixty"
-    bad = project / "mlops_assets/defs/models/bad_one/defs.yaml"
-    bad.parent.mkdir()
-    bad.write_text(yaml.safe_dump(shipped, sort_keys=False))
-    lines = bad.read_text().splitlines()
-    features_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("features:"))
-    window_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("window_days:"))
-
     dg = str(venv / "bin" / "dg")
+    shipped = yaml.safe_load((project / "mlops_assets/defs/models/late_arrival/defs.yaml").read_text())
+
+    misspelt = yaml.safe_load(yaml.safe_dump(shipped))
+    misspelt["attributes"].update(name="misspelt")
+    misspelt["attributes"]["training"]["window_dayz"] = misspelt["attributes"]["training"].pop("window_days")
+    typo = project / "mlops_assets/defs/models/misspelt/defs.yaml"
+    typo.parent.mkdir()
+    typo.write_text(yaml.safe_dump(misspelt, sort_keys=False))
+    # Dagster names the section's line, and the unknown field in its message
+    typo_line = next(i for i, line in enumerate(typo.read_text().splitlines(), 1) if line == "  training:")
     checked = subprocess.run(
-        [dg, "check", "yaml", str(bad.parent)],
+        [dg, "check", "yaml", str(typo.parent)],
         cwd=project,
         env=env,
         capture_output=True,
@@ -118,11 +120,17 @@ def test_a_bad_model_folder_names_file_line_and_field_in_dg_and_on_load(tmp_path
     )
     out = checked.stdout + checked.stderr
     assert checked.returncode != 0, out
-    assert (
-        f"{bad}:{features_line}" in out and "attributes.features 'carrier' is not of type 'array'" in out
-    ), out
-    assert f"{bad}:{window_line}" in out and "attributes.training.window_days 'sixty'" in out, out
+    assert f"{typo}:{typo_line}" in out and "window_dayz" in out, out
+    shutil.rmtree(typo.parent)
 
+    shipped["attributes"].update(name="bad_one", features="carrier")  # a string where a list belongs
+    shipped["attributes"]["training"]["window_days"] = "sixty"
+    bad = project / "mlops_assets/defs/models/bad_one/defs.yaml"
+    bad.parent.mkdir()
+    bad.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    lines = bad.read_text().splitlines()
+    features_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("features:"))
+    window_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("window_days:"))
     for command in (
         [sys.executable, "-W", "ignore", "-c", "import mlops_assets.definitions"],
         [dg, "check", "defs"],
@@ -132,6 +140,50 @@ def test_a_bad_model_folder_names_file_line_and_field_in_dg_and_on_load(tmp_path
         assert loaded.returncode != 0, out
         assert f"{bad}, line {features_line}: field 'features'" in out, out[-3000:]
         assert f"{bad}, line {window_line}: field 'training.window_days'" in out, out[-3000:]
+
+
+def test_templates_in_a_model_folder_are_rendered_and_then_judged(tmp_path):
+    """``{{ env.X }}`` works in any value of a model's defs.yaml, as in any Dagster component file;
+    the rendered value meets the spec's bounds, with the file, line and field in the error."""
+    project, _, env = _copy_project(tmp_path)
+    spec_file = project / "mlops_assets/defs/models/late_arrival/defs.yaml"
+    text = spec_file.read_text()
+    window = next(line for line in text.splitlines() if line.strip().startswith("window_days:"))
+    spec_file.write_text(
+        text.replace(window, window.split(":")[0] + ': "{{ env.MLOPS_TEST_WINDOW }}"').replace(
+            "  task: classification", '  task: classification\n  owners: ["{{ env.MLOPS_TEST_OWNER }}"]'
+        )
+    )
+    probe = (
+        "import mlops_assets.definitions as d; from mlops_assets.components import models_in; "
+        "spec = next(s for s in models_in(d.defs) if s.name == 'late_arrival'); "
+        "print(spec.training.window_days, spec.owners)"
+    )
+    rendered = {**env, "MLOPS_TEST_WINDOW": "45", "MLOPS_TEST_OWNER": "team:fraud"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe],
+        cwd=project,
+        env=rendered,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "45 ['team:fraud']"
+
+    too_long = {**rendered, "MLOPS_TEST_WINDOW": "100000"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe],
+        cwd=project,
+        env=too_long,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = next(i for i, row in enumerate(spec_file.read_text().splitlines(), 1) if "window_days:" in row)
+    assert done.returncode != 0
+    assert f"{spec_file}, line {line}: field 'training.window_days'" in done.stderr, done.stderr[-3000:]
+    assert "less than or equal to 3660" in done.stderr, done.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -160,12 +160,21 @@ BAD_SPECS = {
 }
 
 
+def _through_the_component(path: Path):
+    """What the code location does with a model folder: Dagster resolves the component, which
+    judges the rendered spec."""
+    from mlops_assets.components import ModelComponent
+
+    return ModelComponent.from_file(path).spec_at(path)
+
+
+@pytest.mark.parametrize("load", [load_spec, _through_the_component], ids=["load_spec", "component"])
 @pytest.mark.parametrize("case", sorted(BAD_SPECS))
-def test_bad_spec_names_file_and_field(tmp_path, case):
+def test_bad_spec_names_file_and_field(tmp_path, case, load):
     raw, field, detail = BAD_SPECS[case]
     path = _write(tmp_path, raw)
     with pytest.raises(SpecError) as caught:
-        load_spec(path)
+        load(path)
     message = str(caught.value)
     assert f"{path}, line " in message, message
     assert f"field '{field}'" in message
