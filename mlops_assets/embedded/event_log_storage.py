@@ -14,8 +14,9 @@ events, the materializations of one output over a partition range) only when
 ``DAGSTER_EVENT_BATCH_SIZE`` is set in the process that writes them, so this storage sets it (unless
 set already) in every process that opens the embedded instance, and writes a batch in one
 transaction per database, the index's rows in one statement that returns their ids. The contract
-checks' records of main's versions are one batch too (``platform/event_batches.py``). A year of
-raw data and features is about 3,400 events.
+checks record main's versions through Dagster's public ``log_event``, one write each (1.4 ms): the
+public API has no batch (benchmarks/README.md, issue 32). A year of raw data and features is about
+3,400 events.
 
 It also records a run's status before the event that reports it, not after. Dagster's instance
 stores a ``RUN_FAILURE`` event first and only then marks the run failed and tags whether it will be
