@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
+import subprocess
 
 import dagster as dg
 import pytest
+import yaml
 from dagster_k8s import K8sRunLauncher
 
 from mlops_assets.platform.executor import STEP_SERVICE_ACCOUNT, executor_for, k8s_step_executor
 from mlops_assets.settings import CREDENTIAL_VARIABLES, load_settings
 
-from .chart import render_code_deployment
+from .chart import post_render, render_code_deployment
 from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml, write_kubeconfig
 from .test_manifests import (
     _code_server_environment,
@@ -138,6 +141,64 @@ def test_each_role_has_its_own_service_account_with_the_least_rbac():
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
     assert by_kind("ClusterRole") == [] and by_kind("ClusterRoleBinding") == []
+
+
+def _daemon_deployment() -> dict:
+    # The chart's daemon Deployment, as far as the post-renderer's target is concerned.
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "dagster-daemon", "labels": {**CHART, "component": "dagster-daemon"}},
+        "spec": {
+            "selector": {"matchLabels": {**CHART, "component": "dagster-daemon"}},
+            "template": {
+                "metadata": {"labels": {**CHART, "component": "dagster-daemon"}},
+                "spec": {
+                    "serviceAccountName": values()["serviceAccount"]["name"],
+                    "automountServiceAccountToken": True,
+                    "containers": [{"name": "dagster", "image": "dagster"}],
+                },
+            },
+        },
+    }
+
+
+def test_the_code_server_pod_mounts_no_token_once_post_rendered():
+    chart = render_code_deployment(values())
+    # The chart asks for the token in the pod spec, which overrides the account's `false`...
+    assert chart["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    # ...and the post-renderer takes it away from the code server only: the daemon launches runs.
+    code_server, daemon = post_render([chart, _daemon_deployment()])
+    assert code_server["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert daemon == _daemon_deployment()
+    assert {
+        key: value
+        for key, value in code_server["spec"]["template"]["spec"].items()
+        if key != "automountServiceAccountToken"
+    } == {
+        key: value
+        for key, value in chart["spec"]["template"]["spec"].items()
+        if key != "automountServiceAccountToken"
+    }
+
+
+def test_the_post_renderer_script_does_what_the_tests_assume():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed: the script is not run")
+    documents = [render_code_deployment(values()), _daemon_deployment()]
+    done = subprocess.run(
+        ["bash", str(DEPLOY / "helm" / "post-render.sh")],
+        input=yaml.safe_dump_all(documents),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    by_name = {doc["metadata"]["name"]: doc for doc in rendered}
+    assert [by_name[doc["metadata"]["name"]] for doc in documents] == post_render(documents)
 
 
 def test_step_pods_run_as_their_account_whatever_the_run_config_says():
