@@ -17,6 +17,8 @@ import dagster as dg
 import pytest
 import yaml
 from dagster_k8s import K8sRunLauncher
+from dagster_k8s.job import construct_dagster_k8s_job
+from kubernetes.client import ApiClient
 
 from mlops_assets.platform.executor import STEP_SERVICE_ACCOUNT, executor_for, k8s_step_executor
 from mlops_assets.settings import CREDENTIAL_VARIABLES, load_settings
@@ -251,11 +253,13 @@ def test_the_code_server_loads_its_settings_without_the_writer_credentials():
     assert load_settings(bare).lakefs is not None
 
 
-def _launcher(tmp_path) -> K8sRunLauncher:
+def _launcher(tmp_path, **overrides) -> K8sRunLauncher:
+    """The launcher the Helm values configure (deploy/dagster.yaml's is the same, test_manifests)."""
+    config = values()["runLauncher"]["config"]["customRunLauncher"]["config"]
     # Outside a cluster the launcher reads a kubeconfig instead; nothing contacts its server.
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
     return K8sRunLauncher(
-        **{**launcher_config(), "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)}
+        **{**config, "load_incluster_config": False, "kubeconfig_file": str(kubeconfig), **overrides}
     )
 
 
@@ -265,6 +269,17 @@ def _run_with(tags: dict) -> dg.DagsterRun:
     return dg.DagsterRun(job_name="job", run_id="0" * 36, tags=serialized)
 
 
+# A Secret the run pods do not hold (the proxy's OIDC client secret), under the one name the
+# allow-list once admitted.
+SECRET_VARIABLE = {
+    "name": "OMP_NUM_THREADS",
+    "value_from": {"secret_key_ref": {"name": "mlops-oauth2-proxy", "key": "client-secret"}},
+}
+# The run pod's OpenMP threads, from its own CPU limit (the launcher's run_k8s_config).
+THREADS_FROM_CPU_LIMIT = {
+    "name": "OMP_NUM_THREADS",
+    "value_from": {"resource_field_ref": {"resource": "limits.cpu", "divisor": "1"}},
+}
 ESCALATIONS = {
     "privileged": {"container_config": {"security_context": {"privileged": True}}},
     "hostPath": {
@@ -275,6 +290,11 @@ ESCALATIONS = {
     "host network": {"pod_spec_config": {"host_network": True}},
     "a token": {"pod_spec_config": {"automount_service_account_token": True}},
     "another image's command": {"container_config": {"command": ["sh", "-c", "id"]}},
+    "a Secret's variables": {
+        "container_config": {"env_from": [{"secret_ref": {"name": "mlops-oauth2-proxy"}}]}
+    },
+    "a variable from a Secret": {"container_config": {"env": [SECRET_VARIABLE]}},
+    "a variable": {"container_config": {"env": [{"name": "OMP_NUM_THREADS", "value": "64"}]}},
 }
 
 
@@ -286,22 +306,74 @@ def test_a_run_tag_cannot_rewrite_the_pod_spec(tmp_path, escalation):
         launcher.get_container_context_for_run(_run_with(tag))
 
 
-def test_a_run_tag_may_size_the_pod_and_set_its_thread_count(tmp_path):
+def _run_pod(launcher: K8sRunLauncher, tags: dict) -> dict:
+    """The run pod's container as the launcher builds its Job (dagster-k8s's own construction)."""
+    context = launcher.get_container_context_for_run(_run_with(tags))
+    job = construct_dagster_k8s_job(
+        context.get_k8s_job_config(job_image="mlops-assets", run_launcher=launcher),
+        args=["dagster", "api", "execute_run"],
+        job_name="dagster-run-0",
+        user_defined_k8s_config=context.run_k8s_config,
+        component="run_worker",
+    )
+    (container,) = ApiClient().sanitize_for_serialization(job)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_a_run_tag_may_size_the_pod_and_the_threads_follow_its_cpu_limit(tmp_path):
     launcher = _launcher(tmp_path)
     kinds = read_yaml(REPO_ROOT / "mlops_assets" / "run_pod_resources.yaml")["kinds"]
     for kind, tags in kinds.items():
         context = launcher.get_container_context_for_run(_run_with(tags))
         container = context.run_k8s_config.container_config
         assert container["resources"] == tags["dagster-k8s/config"]["container_config"]["resources"], kind
-        assert tags["dagster-k8s/config"]["container_config"]["env"][0] in container["env"], kind
+        # Not from the tag (which may not set env): Kubernetes reads the pod's own CPU limit.
+        assert [e for e in container["env"] if e["name"] == "OMP_NUM_THREADS"] == [THREADS_FROM_CPU_LIMIT]
         pod_spec = context.run_k8s_config.pod_spec_config
         assert pod_spec["service_account_name"] == launcher_config()["service_account_name"], kind
-    # Another variable (one the code reads, say) is dropped, not set: the launcher's value stays.
-    tag = {"dagster-k8s/config": {"container_config": {"env": [{"name": "MLOPS_ENV", "value": "local"}]}}}
-    context = launcher.get_container_context_for_run(_run_with(tag))
-    env = context.run_k8s_config.container_config.get("env", [])
-    assert {"name": "MLOPS_ENV", "value": "local"} not in env
-    assert {"name": "MLOPS_ENV", "value": "prod"} in env
+        built = _run_pod(launcher, tags)
+        assert built["resources"] == tags["dagster-k8s/config"]["container_config"]["resources"], kind
+        threads = [e for e in built["env"] if e["name"] == "OMP_NUM_THREADS"]
+        assert threads == [
+            {
+                "name": "OMP_NUM_THREADS",
+                "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}},
+            }
+        ], kind
+
+
+def test_a_run_tag_cannot_give_a_variable_a_value_from_a_secret(tmp_path):
+    tag = {"dagster-k8s/config": {"container_config": {"env": [SECRET_VARIABLE]}}}
+    # Why env is not allowed at all: dagster-k8s checks a tag's variables by name only, so with
+    # `env` allowed and the name on the list, the Secret's value reached the run pod.
+    by_name_only = _launcher(
+        tmp_path,
+        only_allow_user_defined_k8s_config_fields={"container_config": {"resources": True, "env": True}},
+        only_allow_user_defined_env_vars=["OMP_NUM_THREADS"],
+    )
+    assert _run_pod(by_name_only, tag)["env"][-1] == {
+        "name": "OMP_NUM_THREADS",
+        "valueFrom": {"secretKeyRef": {"name": "mlops-oauth2-proxy", "key": "client-secret"}},
+    }
+    # Ours refuses it, and a plain value too; the sizing tag of a kind is accepted.
+    launcher = _launcher(tmp_path)
+    with pytest.raises(Exception, match=r"violated the allowed list: container_config\.env"):
+        launcher.get_container_context_for_run(_run_with(tag))
+    plain = {"dagster-k8s/config": {"container_config": {"env": [{"name": "OMP_NUM_THREADS", "value": "2"}]}}}
+    with pytest.raises(Exception, match=r"violated the allowed list: container_config\.env"):
+        launcher.get_container_context_for_run(_run_with(plain))
+    sizing = read_yaml(REPO_ROOT / "mlops_assets" / "run_pod_resources.yaml")["kinds"]["training"]
+    container = _run_pod(launcher, sizing)
+    # Its only variable from a Secret is the launcher's own: the Postgres password.
+    from_secrets = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert from_secrets == {"DAGSTER_PG_PASSWORD": launcher_config()["postgres_password_secret"]}
+    assert {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s} == set(
+        launcher_config()["env_secrets"]
+    )
 
 
 def _policies() -> list[dict]:
