@@ -24,8 +24,11 @@ from mlops_assets.platform.executor import STEP_SERVICE_ACCOUNT, executor_for, k
 from mlops_assets.settings import CREDENTIAL_VARIABLES, load_settings
 
 from .chart import post_render, render_code_deployment
-from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml, write_kubeconfig
+from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml, read_yaml_documents, write_kubeconfig
 from .test_manifests import (
+    ACL_SERVER,
+    LAKEFS_NAMESPACE,
+    SECRETS_TEMPLATE,
     _code_server_environment,
     by_kind,
     launcher_config,
@@ -93,8 +96,13 @@ JOB_LAUNCHER_RULES = {
 }
 
 
+def in_namespace(kind: str) -> list[dict]:
+    """The objects of ``kind`` in namespace dagster (lakeFS's ACL server has its own, lakefs)."""
+    return [doc for doc in by_kind(kind) if doc["metadata"]["namespace"] == NAMESPACE]
+
+
 def service_accounts() -> dict[str, dict]:
-    return {sa["metadata"]["name"]: sa for sa in by_kind("ServiceAccount")}
+    return {sa["metadata"]["name"]: sa for sa in in_namespace("ServiceAccount")}
 
 
 def role_accounts() -> dict[str, str]:
@@ -377,7 +385,7 @@ def test_a_run_tag_cannot_give_a_variable_a_value_from_a_secret(tmp_path):
 
 
 def _policies() -> list[dict]:
-    return by_kind("NetworkPolicy")
+    return in_namespace("NetworkPolicy")
 
 
 def _egress_policies_of(labels: dict) -> list[dict]:
@@ -549,3 +557,69 @@ def test_the_webserver_is_reached_only_through_the_authenticating_proxy():
     assert proxy["ingress"]["enabled"] is True
     readme = (DEPLOY / "README.md").read_text()
     assert "oauth2-proxy-values.yaml" in readme
+
+
+def test_only_lakefs_pods_reach_the_acl_server():
+    deployment, service = named("Deployment", ACL_SERVER), named("Service", ACL_SERVER)
+    acl_pod = deployment["spec"]["template"]
+    namespace = deployment["metadata"]["namespace"]
+    assert namespace == LAKEFS_NAMESPACE != NAMESPACE  # not beside pods that can create Jobs
+    (port,) = acl_pod["spec"]["containers"][0]["ports"]
+    (service_port,) = service["spec"]["ports"]
+    assert selects({"matchLabels": service["spec"]["selector"]}, acl_pod["metadata"]["labels"])
+    assert service_port["targetPort"] == port["name"] and service_port["port"] == port["containerPort"]
+    ingress = [
+        p
+        for p in by_kind("NetworkPolicy")
+        if p["metadata"]["namespace"] == namespace
+        and "Ingress" in p["spec"]["policyTypes"]
+        and selects(p["spec"]["podSelector"], acl_pod["metadata"]["labels"])
+    ]
+    (policy,) = ingress
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["containerPort"]}]
+    (peer,) = rule["from"]
+    assert set(peer) == {"podSelector"}  # no namespaceSelector, no ipBlock: pods of lakefs only
+    # Pod labels the lakeFS chart (release lakefs) gives lakeFS, and everything else that might ask.
+    lakefs = {"app": "lakefs", "app.kubernetes.io/name": "lakefs", "app.kubernetes.io/instance": "lakefs"}
+    assert selects(peer["podSelector"], lakefs)
+    others = [*POD_LABELS.values(), acl_pod["metadata"]["labels"], {"app.kubernetes.io/name": "lakefs"}]
+    assert not any(selects(peer["podSelector"], labels) for labels in others)
+    # Its egress: the cluster DNS and its database, nothing else (not the metadata service).
+    egress = [
+        p
+        for p in by_kind("NetworkPolicy")
+        if p["metadata"]["namespace"] == namespace
+        and "Egress" in p["spec"]["policyTypes"]
+        and selects(p["spec"]["podSelector"], acl_pod["metadata"]["labels"])
+    ]
+    ports = {port["port"] for p in egress for rule in p["spec"]["egress"] for port in rule["ports"]}
+    assert ports == {53, 5432}
+    for rule in (rule for p in egress for rule in p["spec"]["egress"]):
+        for peer in rule["to"]:
+            if "ipBlock" in peer:
+                assert METADATA_SERVICE not in ipaddress.ip_network(peer["ipBlock"]["cidr"])
+
+
+def test_the_acl_server_runs_restricted_with_its_config_from_a_secret_file():
+    pod = named("Deployment", ACL_SERVER)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = pod["volumes"]
+    assert _restricted_violations(pod["securityContext"], container["securityContext"], volumes) == []
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["automountServiceAccountToken"] is False
+    assert named("ServiceAccount", pod["serviceAccountName"])["automountServiceAccountToken"] is False
+    for kind in ("requests", "limits"):
+        assert set(container["resources"][kind]) == {"cpu", "memory"}
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    # Its encryption key and database are a file from the Secret, never environment variables.
+    (config,) = [v for v in volumes if "secret" in v]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == config["name"]]
+    args = container["args"]
+    assert args[args.index("--config") + 1] == f"{mount['mountPath']}/config.yaml" and mount["readOnly"]
+    template = {doc["metadata"]["name"]: doc for doc in read_yaml_documents(SECRETS_TEMPLATE)}
+    secret = template[config["secret"]["secretName"]]
+    assert secret["metadata"]["namespace"] == LAKEFS_NAMESPACE and set(secret["stringData"]) == {
+        "config.yaml"
+    }
+    assert all("valueFrom" not in e and "SECRET" not in e["name"] for e in container.get("env", []))
