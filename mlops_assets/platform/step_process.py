@@ -13,7 +13,7 @@ already loaded here (numpy's BLAS). A variable the user set is kept.
 
 In process (``MLOPS_EXECUTOR=in_process``) one step runs at a time, and this module is not
 imported: the libraries use every core. On Kubernetes each step pod's ``OMP_NUM_THREADS`` is its
-CPU limit (``run_pod_resources.yaml``).
+CPU limit (the run launcher's ``run_k8s_config``, deploy/dagster.yaml).
 """
 
 from __future__ import annotations

@@ -6,7 +6,13 @@ Helm and the chart cannot be fetched here, so the chart is not rendered. Instead
   values.schema.json), so a misspelt or unknown key fails a test as `helm install` would;
 - ``render_code_deployment`` builds the code server's Deployment the way the chart's template
   charts/dagster-user-deployments/templates/deployment-user.yaml does for the fields we use,
-  so the result can be validated against Kubernetes' schemas and checked by checkov.
+  so the result can be validated against Kubernetes' schemas and checked by checkov;
+- ``post_render`` applies deploy/helm/post-renderer/kustomization.yaml's patches to rendered objects
+  as kustomize does (tests/deploy also runs the real post-renderer with kubectl and compares).
+
+The template writes ``automountServiceAccountToken: true`` into the pod spec, a literal, not a value
+(since dagster-io/dagster#19217, 1.6: the charts' own ServiceAccounts stopped automounting, so every
+pod template asks for its token), and the pod's field overrides the ServiceAccount's ``false``.
 
 ``rbacEnabled`` (top level and the user-deployments subchart) is not in the pydantic schema (the
 top-level model allows extra keys) but in the charts' values.yaml: the templates role.yaml and
@@ -14,6 +20,13 @@ rolebinding.yaml of both charts render only `{{- if .Values.rbacEnabled }}`.
 """
 
 from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+POST_RENDERER = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "post-renderer"
 
 # fmt: off
 CHART_KEYS: dict[str, set[str]] = {
@@ -200,6 +213,7 @@ def render_code_deployment(values: dict, release: str = "dagster", namespace: st
                 "metadata": {"labels": labels, "annotations": annotations},
                 "spec": {
                     "serviceAccountName": user_code["serviceAccount"]["name"],
+                    # A literal in the template: `automountServiceAccountToken: true`.
                     "automountServiceAccountToken": True,
                     "securityContext": deployment["podSecurityContext"],
                     "containers": [container],
@@ -208,3 +222,31 @@ def render_code_deployment(values: dict, release: str = "dagster", namespace: st
             },
         },
     }
+
+
+def _targeted(target: dict, doc: dict) -> bool:
+    group, _, version = doc["apiVersion"].rpartition("/")
+    wanted = {"group": group, "version": version, "kind": doc["kind"], "name": doc["metadata"]["name"]}
+    if any(target[key] != value for key, value in wanted.items() if key in target):
+        return False
+    labels = doc["metadata"].get("labels", {})
+    pairs = (term.split("=", 1) for term in target.get("labelSelector", "").split(",") if term)
+    return all(labels.get(key) == value for key, value in pairs)
+
+
+def post_render(documents: list[dict]) -> list[dict]:
+    """``documents`` after deploy/helm/post-render.sh: the kustomization's JSON patches applied to the
+    objects their targets select (only ``add`` of an object member, the one kind of op it ships)."""
+    kustomization = yaml.safe_load((POST_RENDERER / "kustomization.yaml").read_text())
+    assert set(kustomization) <= {"apiVersion", "kind", "resources", "patches"}, kustomization
+    rendered = copy.deepcopy(documents)
+    for patch in kustomization["patches"]:
+        for doc in (doc for doc in rendered if _targeted(patch["target"], doc)):
+            for operation in yaml.safe_load(patch["patch"]):
+                assert operation["op"] == "add", operation
+                *parents, field = operation["path"].strip("/").split("/")
+                node = doc
+                for key in parents:
+                    node = node[key]
+                node[field] = operation["value"]
+    return rendered

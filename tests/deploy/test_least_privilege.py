@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
+import subprocess
 
 import dagster as dg
 import pytest
+import yaml
 from dagster_k8s import K8sRunLauncher
+from dagster_k8s.job import construct_dagster_k8s_job
+from kubernetes.client import ApiClient
 
 from mlops_assets.platform.executor import STEP_SERVICE_ACCOUNT, executor_for, k8s_step_executor
 from mlops_assets.settings import CREDENTIAL_VARIABLES, load_settings
 
-from .chart import render_code_deployment
-from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml, write_kubeconfig
+from .chart import post_render, render_code_deployment
+from .conftest import DEPLOY, REPO_ROOT, code_deployment, read_yaml, read_yaml_documents, write_kubeconfig
 from .test_manifests import (
+    ACL_SERVER,
+    LAKEFS_NAMESPACE,
+    SECRETS_TEMPLATE,
     _code_server_environment,
     by_kind,
     launcher_config,
@@ -88,8 +96,13 @@ JOB_LAUNCHER_RULES = {
 }
 
 
+def in_namespace(kind: str) -> list[dict]:
+    """The objects of ``kind`` in namespace dagster (lakeFS's ACL server has its own, lakefs)."""
+    return [doc for doc in by_kind(kind) if doc["metadata"]["namespace"] == NAMESPACE]
+
+
 def service_accounts() -> dict[str, dict]:
-    return {sa["metadata"]["name"]: sa for sa in by_kind("ServiceAccount")}
+    return {sa["metadata"]["name"]: sa for sa in in_namespace("ServiceAccount")}
 
 
 def role_accounts() -> dict[str, str]:
@@ -138,6 +151,64 @@ def test_each_role_has_its_own_service_account_with_the_least_rbac():
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
     assert by_kind("ClusterRole") == [] and by_kind("ClusterRoleBinding") == []
+
+
+def _daemon_deployment() -> dict:
+    # The chart's daemon Deployment, as far as the post-renderer's target is concerned.
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "dagster-daemon", "labels": {**CHART, "component": "dagster-daemon"}},
+        "spec": {
+            "selector": {"matchLabels": {**CHART, "component": "dagster-daemon"}},
+            "template": {
+                "metadata": {"labels": {**CHART, "component": "dagster-daemon"}},
+                "spec": {
+                    "serviceAccountName": values()["serviceAccount"]["name"],
+                    "automountServiceAccountToken": True,
+                    "containers": [{"name": "dagster", "image": "dagster"}],
+                },
+            },
+        },
+    }
+
+
+def test_the_code_server_pod_mounts_no_token_once_post_rendered():
+    chart = render_code_deployment(values())
+    # The chart asks for the token in the pod spec, which overrides the account's `false`...
+    assert chart["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    # ...and the post-renderer takes it away from the code server only: the daemon launches runs.
+    code_server, daemon = post_render([chart, _daemon_deployment()])
+    assert code_server["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert daemon == _daemon_deployment()
+    assert {
+        key: value
+        for key, value in code_server["spec"]["template"]["spec"].items()
+        if key != "automountServiceAccountToken"
+    } == {
+        key: value
+        for key, value in chart["spec"]["template"]["spec"].items()
+        if key != "automountServiceAccountToken"
+    }
+
+
+def test_the_post_renderer_script_does_what_the_tests_assume():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed: the script is not run")
+    documents = [render_code_deployment(values()), _daemon_deployment()]
+    done = subprocess.run(
+        ["bash", str(DEPLOY / "helm" / "post-render.sh")],
+        input=yaml.safe_dump_all(documents),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    by_name = {doc["metadata"]["name"]: doc for doc in rendered}
+    assert [by_name[doc["metadata"]["name"]] for doc in documents] == post_render(documents)
 
 
 def test_step_pods_run_as_their_account_whatever_the_run_config_says():
@@ -190,11 +261,13 @@ def test_the_code_server_loads_its_settings_without_the_writer_credentials():
     assert load_settings(bare).lakefs is not None
 
 
-def _launcher(tmp_path) -> K8sRunLauncher:
+def _launcher(tmp_path, **overrides) -> K8sRunLauncher:
+    """The launcher the Helm values configure (deploy/dagster.yaml's is the same, test_manifests)."""
+    config = values()["runLauncher"]["config"]["customRunLauncher"]["config"]
     # Outside a cluster the launcher reads a kubeconfig instead; nothing contacts its server.
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
     return K8sRunLauncher(
-        **{**launcher_config(), "load_incluster_config": False, "kubeconfig_file": str(kubeconfig)}
+        **{**config, "load_incluster_config": False, "kubeconfig_file": str(kubeconfig), **overrides}
     )
 
 
@@ -204,6 +277,17 @@ def _run_with(tags: dict) -> dg.DagsterRun:
     return dg.DagsterRun(job_name="job", run_id="0" * 36, tags=serialized)
 
 
+# A Secret the run pods do not hold (the proxy's OIDC client secret), under the one name the
+# allow-list once admitted.
+SECRET_VARIABLE = {
+    "name": "OMP_NUM_THREADS",
+    "value_from": {"secret_key_ref": {"name": "mlops-oauth2-proxy", "key": "client-secret"}},
+}
+# The run pod's OpenMP threads, from its own CPU limit (the launcher's run_k8s_config).
+THREADS_FROM_CPU_LIMIT = {
+    "name": "OMP_NUM_THREADS",
+    "value_from": {"resource_field_ref": {"resource": "limits.cpu", "divisor": "1"}},
+}
 ESCALATIONS = {
     "privileged": {"container_config": {"security_context": {"privileged": True}}},
     "hostPath": {
@@ -214,6 +298,11 @@ ESCALATIONS = {
     "host network": {"pod_spec_config": {"host_network": True}},
     "a token": {"pod_spec_config": {"automount_service_account_token": True}},
     "another image's command": {"container_config": {"command": ["sh", "-c", "id"]}},
+    "a Secret's variables": {
+        "container_config": {"env_from": [{"secret_ref": {"name": "mlops-oauth2-proxy"}}]}
+    },
+    "a variable from a Secret": {"container_config": {"env": [SECRET_VARIABLE]}},
+    "a variable": {"container_config": {"env": [{"name": "OMP_NUM_THREADS", "value": "64"}]}},
 }
 
 
@@ -225,26 +314,78 @@ def test_a_run_tag_cannot_rewrite_the_pod_spec(tmp_path, escalation):
         launcher.get_container_context_for_run(_run_with(tag))
 
 
-def test_a_run_tag_may_size_the_pod_and_set_its_thread_count(tmp_path):
+def _run_pod(launcher: K8sRunLauncher, tags: dict) -> dict:
+    """The run pod's container as the launcher builds its Job (dagster-k8s's own construction)."""
+    context = launcher.get_container_context_for_run(_run_with(tags))
+    job = construct_dagster_k8s_job(
+        context.get_k8s_job_config(job_image="mlops-assets", run_launcher=launcher),
+        args=["dagster", "api", "execute_run"],
+        job_name="dagster-run-0",
+        user_defined_k8s_config=context.run_k8s_config,
+        component="run_worker",
+    )
+    (container,) = ApiClient().sanitize_for_serialization(job)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_a_run_tag_may_size_the_pod_and_the_threads_follow_its_cpu_limit(tmp_path):
     launcher = _launcher(tmp_path)
     kinds = read_yaml(REPO_ROOT / "mlops_assets" / "run_pod_resources.yaml")["kinds"]
     for kind, tags in kinds.items():
         context = launcher.get_container_context_for_run(_run_with(tags))
         container = context.run_k8s_config.container_config
         assert container["resources"] == tags["dagster-k8s/config"]["container_config"]["resources"], kind
-        assert tags["dagster-k8s/config"]["container_config"]["env"][0] in container["env"], kind
+        # Not from the tag (which may not set env): Kubernetes reads the pod's own CPU limit.
+        assert [e for e in container["env"] if e["name"] == "OMP_NUM_THREADS"] == [THREADS_FROM_CPU_LIMIT]
         pod_spec = context.run_k8s_config.pod_spec_config
         assert pod_spec["service_account_name"] == launcher_config()["service_account_name"], kind
-    # Another variable (one the code reads, say) is dropped, not set: the launcher's value stays.
-    tag = {"dagster-k8s/config": {"container_config": {"env": [{"name": "MLOPS_ENV", "value": "local"}]}}}
-    context = launcher.get_container_context_for_run(_run_with(tag))
-    env = context.run_k8s_config.container_config.get("env", [])
-    assert {"name": "MLOPS_ENV", "value": "local"} not in env
-    assert {"name": "MLOPS_ENV", "value": "prod"} in env
+        built = _run_pod(launcher, tags)
+        assert built["resources"] == tags["dagster-k8s/config"]["container_config"]["resources"], kind
+        threads = [e for e in built["env"] if e["name"] == "OMP_NUM_THREADS"]
+        assert threads == [
+            {
+                "name": "OMP_NUM_THREADS",
+                "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}},
+            }
+        ], kind
+
+
+def test_a_run_tag_cannot_give_a_variable_a_value_from_a_secret(tmp_path):
+    tag = {"dagster-k8s/config": {"container_config": {"env": [SECRET_VARIABLE]}}}
+    # Why env is not allowed at all: dagster-k8s checks a tag's variables by name only, so with
+    # `env` allowed and the name on the list, the Secret's value reached the run pod.
+    by_name_only = _launcher(
+        tmp_path,
+        only_allow_user_defined_k8s_config_fields={"container_config": {"resources": True, "env": True}},
+        only_allow_user_defined_env_vars=["OMP_NUM_THREADS"],
+    )
+    assert _run_pod(by_name_only, tag)["env"][-1] == {
+        "name": "OMP_NUM_THREADS",
+        "valueFrom": {"secretKeyRef": {"name": "mlops-oauth2-proxy", "key": "client-secret"}},
+    }
+    # Ours refuses it, and a plain value too; the sizing tag of a kind is accepted.
+    launcher = _launcher(tmp_path)
+    with pytest.raises(Exception, match=r"violated the allowed list: container_config\.env"):
+        launcher.get_container_context_for_run(_run_with(tag))
+    plain = {"dagster-k8s/config": {"container_config": {"env": [{"name": "OMP_NUM_THREADS", "value": "2"}]}}}
+    with pytest.raises(Exception, match=r"violated the allowed list: container_config\.env"):
+        launcher.get_container_context_for_run(_run_with(plain))
+    sizing = read_yaml(REPO_ROOT / "mlops_assets" / "run_pod_resources.yaml")["kinds"]["training"]
+    container = _run_pod(launcher, sizing)
+    # Its only variable from a Secret is the launcher's own: the Postgres password.
+    from_secrets = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert from_secrets == {"DAGSTER_PG_PASSWORD": launcher_config()["postgres_password_secret"]}
+    assert {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s} == set(
+        launcher_config()["env_secrets"]
+    )
 
 
 def _policies() -> list[dict]:
-    return by_kind("NetworkPolicy")
+    return in_namespace("NetworkPolicy")
 
 
 def _egress_policies_of(labels: dict) -> list[dict]:
@@ -416,3 +557,69 @@ def test_the_webserver_is_reached_only_through_the_authenticating_proxy():
     assert proxy["ingress"]["enabled"] is True
     readme = (DEPLOY / "README.md").read_text()
     assert "oauth2-proxy-values.yaml" in readme
+
+
+def test_only_lakefs_pods_reach_the_acl_server():
+    deployment, service = named("Deployment", ACL_SERVER), named("Service", ACL_SERVER)
+    acl_pod = deployment["spec"]["template"]
+    namespace = deployment["metadata"]["namespace"]
+    assert namespace == LAKEFS_NAMESPACE != NAMESPACE  # not beside pods that can create Jobs
+    (port,) = acl_pod["spec"]["containers"][0]["ports"]
+    (service_port,) = service["spec"]["ports"]
+    assert selects({"matchLabels": service["spec"]["selector"]}, acl_pod["metadata"]["labels"])
+    assert service_port["targetPort"] == port["name"] and service_port["port"] == port["containerPort"]
+    ingress = [
+        p
+        for p in by_kind("NetworkPolicy")
+        if p["metadata"]["namespace"] == namespace
+        and "Ingress" in p["spec"]["policyTypes"]
+        and selects(p["spec"]["podSelector"], acl_pod["metadata"]["labels"])
+    ]
+    (policy,) = ingress
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["containerPort"]}]
+    (peer,) = rule["from"]
+    assert set(peer) == {"podSelector"}  # no namespaceSelector, no ipBlock: pods of lakefs only
+    # Pod labels the lakeFS chart (release lakefs) gives lakeFS, and everything else that might ask.
+    lakefs = {"app": "lakefs", "app.kubernetes.io/name": "lakefs", "app.kubernetes.io/instance": "lakefs"}
+    assert selects(peer["podSelector"], lakefs)
+    others = [*POD_LABELS.values(), acl_pod["metadata"]["labels"], {"app.kubernetes.io/name": "lakefs"}]
+    assert not any(selects(peer["podSelector"], labels) for labels in others)
+    # Its egress: the cluster DNS and its database, nothing else (not the metadata service).
+    egress = [
+        p
+        for p in by_kind("NetworkPolicy")
+        if p["metadata"]["namespace"] == namespace
+        and "Egress" in p["spec"]["policyTypes"]
+        and selects(p["spec"]["podSelector"], acl_pod["metadata"]["labels"])
+    ]
+    ports = {port["port"] for p in egress for rule in p["spec"]["egress"] for port in rule["ports"]}
+    assert ports == {53, 5432}
+    for rule in (rule for p in egress for rule in p["spec"]["egress"]):
+        for peer in rule["to"]:
+            if "ipBlock" in peer:
+                assert METADATA_SERVICE not in ipaddress.ip_network(peer["ipBlock"]["cidr"])
+
+
+def test_the_acl_server_runs_restricted_with_its_config_from_a_secret_file():
+    pod = named("Deployment", ACL_SERVER)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = pod["volumes"]
+    assert _restricted_violations(pod["securityContext"], container["securityContext"], volumes) == []
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["automountServiceAccountToken"] is False
+    assert named("ServiceAccount", pod["serviceAccountName"])["automountServiceAccountToken"] is False
+    for kind in ("requests", "limits"):
+        assert set(container["resources"][kind]) == {"cpu", "memory"}
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    # Its encryption key and database are a file from the Secret, never environment variables.
+    (config,) = [v for v in volumes if "secret" in v]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == config["name"]]
+    args = container["args"]
+    assert args[args.index("--config") + 1] == f"{mount['mountPath']}/config.yaml" and mount["readOnly"]
+    template = {doc["metadata"]["name"]: doc for doc in read_yaml_documents(SECRETS_TEMPLATE)}
+    secret = template[config["secret"]["secretName"]]
+    assert secret["metadata"]["namespace"] == LAKEFS_NAMESPACE and set(secret["stringData"]) == {
+        "config.yaml"
+    }
+    assert all("valueFrom" not in e and "SECRET" not in e["name"] for e in container.get("env", []))

@@ -21,6 +21,9 @@ from .conftest import DEPLOY, K8S_VERSION, REPO_ROOT, code_deployment, read_yaml
 from .dockerfile import parse_dockerfile
 
 K8S_DIR = DEPLOY / "k8s"
+# lakeFS's ACL auth server (k8s/lakefs-acl.yaml): the name, or the prefix, of each of its objects.
+ACL_SERVER = "lakefs-acl"
+LAKEFS_NAMESPACE = "lakefs"
 SECRETS_TEMPLATE = K8S_DIR / "secrets.template.yaml"
 # Secret keys the code location reads, and the non-secret addresses beside them (ConfigMap).
 CREDENTIAL_KEYS = {
@@ -122,13 +125,15 @@ def test_every_manifest_validates_against_the_kubernetes_schemas():
     assert sorted(checked) == sorted(
         [
             "ConfigMap",
+            "Deployment",
             "Namespace",
-            *["NetworkPolicy"] * 14,
+            *["NetworkPolicy"] * 16,
             "PersistentVolumeClaim",
             "Role",
             "RoleBinding",
-            *["Secret"] * 7,
-            *["ServiceAccount"] * 4,
+            *["Secret"] * 8,
+            "Service",
+            *["ServiceAccount"] * 5,
         ]
     )
 
@@ -138,10 +143,14 @@ def test_kustomization_applies_every_manifest_except_the_secret_template():
     files = {path.name for path in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
     # Applying the template's empty values would overwrite the real credentials.
     assert listed == files - {SECRETS_TEMPLATE.name}
-    namespace = kustomization()["namespace"]
-    assert {doc["metadata"]["namespace"] for doc in manifests() if doc["kind"] != "Namespace"} == {namespace}
-    assert named("Namespace", namespace)
-    assert namespace == prod_instance()["run_launcher"]["config"]["job_namespace"]
+    # Every object names its namespace (the kustomization sets none): ours, and lakeFS's for its ACL
+    # server and that server's Secret.
+    namespace = prod_instance()["run_launcher"]["config"]["job_namespace"]
+    assert named("Namespace", namespace) and "namespace" not in kustomization()
+    for doc in manifests():
+        if doc["kind"] != "Namespace":
+            expected = LAKEFS_NAMESPACE if doc["metadata"]["name"].startswith(ACL_SERVER) else namespace
+            assert doc["metadata"]["namespace"] == expected, doc["metadata"]["name"]
 
 
 def test_kustomize_build_renders_objects_that_validate():
@@ -157,9 +166,11 @@ def test_kustomize_build_renders_objects_that_validate():
     rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
     for doc in rendered:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-        assert doc["metadata"].get("namespace", doc["metadata"]["name"]) == "dagster"
+        assert doc["metadata"].get("namespace", doc["metadata"]["name"]) in {"dagster", LAKEFS_NAMESPACE}
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "mlops-assets"
     assert {doc["kind"] for doc in rendered} == {
+        "Deployment",
+        "Service",
         "Namespace",
         "ServiceAccount",
         "Role",
