@@ -146,7 +146,10 @@ def run_results(invocation: DbtCliInvocation) -> Mapping[str, Any]:
 
 
 def retry_on_lock_timeout(
-    context: dg.AssetExecutionContext, settings: Settings, warehouse: DbtWarehouse, invocation: DbtCliInvocation
+    context: dg.AssetExecutionContext,
+    settings: Settings,
+    warehouse: DbtWarehouse,
+    invocation: DbtCliInvocation,
 ) -> None:
     """Request a retry of a failed dbt step when, and only when, Postgres cancelled its writes on
     ``lock_timeout``; after MLOPS_DBT_LOCK_RETRIES retries, fail with one error saying so.
@@ -170,7 +173,9 @@ def retry_on_lock_timeout(
             f"{what}; retrying in {settings.dbt_lock_retry_wait_s:.0f} s "
             f"(attempt {attempt} of at most {retries + 1} failed; MLOPS_DBT_LOCK_RETRIES={retries})"
         )
-        raise dg.RetryRequested(max_retries=retries, seconds_to_wait=settings.dbt_lock_retry_wait_s) from error
+        raise dg.RetryRequested(
+            max_retries=retries, seconds_to_wait=settings.dbt_lock_retry_wait_s
+        ) from error
     raise WarehouseLockTimeout(
         f"{what}; gave up after {attempt} attempts (MLOPS_DBT_LOCK_RETRIES={retries}): find the holder in "
         "pg_locks / pg_stat_activity, then re-execute the step"
