@@ -279,6 +279,36 @@ def first_two_days(warehouse, tmp_path_factory) -> list[PodRun]:
 
 
 @dataclass(frozen=True)
+class DagsterDbtRun:
+    result: dg.ExecuteInProcessResult
+    events: list  # every event of the run, in order
+    messages: list[str]  # every message the run logged
+
+
+def dagster_dbt_run(
+    warehouse: Warehouse, home: Path, first: date, last: date | None = None, **environ: str
+) -> DagsterDbtRun:
+    """The job `dbt_marts` for days ``first``..``last`` in a new pod's ``home`` (more settings in
+    ``environ``), in process: step retries included."""
+    settings = load_settings({**warehouse.environ(home), **environ})
+    with dg.instance_for_test() as instance:
+        result = (
+            build_definitions(settings)
+            .resolve_job_def("dbt_marts")
+            .execute_in_process(
+                instance=instance,
+                tags={RANGE_START: first.isoformat(), RANGE_END: (last or first).isoformat()},
+                run_config=QUIET,
+                raise_on_error=False,
+            )
+        )
+        logs = instance.all_logs(result.run_id)
+    return DagsterDbtRun(
+        result, [e.dagster_event for e in logs if e.dagster_event], [e.user_message for e in logs]
+    )
+
+
+@dataclass(frozen=True)
 class ReadWhileWriting:
     home: Path
     before: tuple
@@ -318,25 +348,11 @@ def third_day(warehouse, first_two_days, tmp_path_factory) -> ReadWhileWriting:
     reader.start()
     try:
         home = tmp_path_factory.mktemp("pod_c") / "mlops"
-        settings = load_settings(warehouse.environ(home))
-        with dg.instance_for_test() as instance:
-            result = (
-                build_definitions(settings)
-                .resolve_job_def("dbt_marts")
-                .execute_in_process(
-                    instance=instance,
-                    tags={RANGE_START: DAYS[1].isoformat(), RANGE_END: DAYS[2].isoformat()},
-                    run_config=QUIET,
-                    raise_on_error=False,
-                )
-            )
-            assert result.success, failure_text(result)
-            logs = instance.all_logs(result.run_id)
-            warehouse.outputs.extend(e.user_message for e in logs)
-            for folder in (PROJECT_ROOT / "dbt_project" / "target").glob(f"*-{result.run_id[:7]}-*"):
-                warehouse.outputs.extend(
-                    p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file()
-                )
+        run = dagster_dbt_run(warehouse, home, DAYS[1], DAYS[2])
+        assert run.result.success, failure_text(run.result)
+        warehouse.outputs.extend(run.messages)
+        for folder in (PROJECT_ROOT / "dbt_project" / "target").glob(f"*-{run.result.run_id[:7]}-*"):
+            warehouse.outputs.extend(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
     finally:
         time.sleep(0.2)
         stop.set()
@@ -532,33 +548,6 @@ def analyst_reading(warehouse: Warehouse, table: str):
 def lock_timeouts_logged(warehouse: Warehouse) -> int:
     """How many statements Postgres has cancelled on lock_timeout so far (its log says each)."""
     return (warehouse.server.base_dir / "postgres.log").read_text(errors="replace").count(PG_LOCK_TIMEOUT)
-
-
-@dataclass(frozen=True)
-class DagsterDbtRun:
-    result: dg.ExecuteInProcessResult
-    events: list  # every event of the run, in order
-    messages: list[str]  # every message the run logged
-
-
-def dagster_dbt_run(warehouse: Warehouse, home: Path, day: date, **environ: str) -> DagsterDbtRun:
-    """The job `dbt_marts` for ``day``, in a new pod's home, in process (step retries included)."""
-    settings = load_settings({**warehouse.environ(home), **environ})
-    with dg.instance_for_test() as instance:
-        result = (
-            build_definitions(settings)
-            .resolve_job_def("dbt_marts")
-            .execute_in_process(
-                instance=instance,
-                tags={RANGE_START: day.isoformat(), RANGE_END: day.isoformat()},
-                run_config=QUIET,
-                raise_on_error=False,
-            )
-        )
-        logs = instance.all_logs(result.run_id)
-    return DagsterDbtRun(
-        result, [e.dagster_event for e in logs if e.dagster_event], [e.user_message for e in logs]
-    )
 
 
 def step_events(run: DagsterDbtRun, kind: dg.DagsterEventType) -> list:
