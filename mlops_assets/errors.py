@@ -80,3 +80,8 @@ class ModelIntegrityError(MlopsError):
         super().__init__(
             f"models/{spec_name} v{self.version}: refused to load the model: {'; '.join(self.mismatches)}"
         )
+
+
+class WarehouseLockTimeout(MlopsError):
+    """A dbt run was cancelled by the Postgres warehouse's ``lock_timeout`` once more than its
+    retries allow: another session kept a lock on the tables it replaces."""

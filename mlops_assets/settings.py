@@ -84,8 +84,18 @@ class Settings(BaseModel):
     dbt_project_dir: Path
     dbt_warehouse_path: Path
     warehouse_pg: WarehousePgSettings | None  # None: the marts stay in the DuckDB file dbt_warehouse_path
+    dbt_lock_retries: int  # retries of a dbt step that hit the Postgres writer role's lock_timeout
+    dbt_lock_retry_wait_s: float  # seconds before each of those retries
     published_dir: Path
 
+
+# Retries of a dbt step cancelled by the writer role's lock_timeout (3 minutes, deploy/README.md): an
+# analyst's session holds a mart for at most 2 minutes unless they switched their timeouts off.
+DBT_LOCK_RETRIES_DEFAULT = 3
+DBT_LOCK_RETRIES_MAX = 10
+DBT_LOCK_RETRY_WAIT_S_DEFAULT = 120.0
+DBT_LOCK_RETRY_WAIT_S_MIN = 1.0
+DBT_LOCK_RETRY_WAIT_S_MAX = 3600.0
 
 STORE_BROWSER_PORT = 3001  # `make dev` serves the local store's objects here
 
@@ -182,6 +192,16 @@ DOCUMENTED_VARIABLES: dict[str, tuple[str, str]] = {
     "MLOPS_WAREHOUSE_PG_PASSWORD": (
         "unset",
         "the dbt writer's password (required with MLOPS_WAREHOUSE_PG_HOST; never logged)",
+    ),
+    "MLOPS_DBT_LOCK_RETRIES": (
+        str(DBT_LOCK_RETRIES_DEFAULT),
+        f"times (0 to {DBT_LOCK_RETRIES_MAX}) a Dagster dbt step is retried after Postgres cancelled one of its "
+        "statements on the writer role's `lock_timeout` (a lock held by another session, e.g. an analyst's "
+        "transaction on a mart); no other failure is retried",
+    ),
+    "MLOPS_DBT_LOCK_RETRY_WAIT_S": (
+        f"{DBT_LOCK_RETRY_WAIT_S_DEFAULT:.0f}",
+        f"seconds ({DBT_LOCK_RETRY_WAIT_S_MIN:.0f} to {DBT_LOCK_RETRY_WAIT_S_MAX:.0f}) before each of those retries",
     ),
     "MLOPS_PUBLISHED_DIR": (
         "$MLOPS_HOME/published",
@@ -333,6 +353,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             return float(default)
 
     min_volume_share = share("MLOPS_MIN_VOLUME_SHARE", "0.7")
+    lock_retries_raw = get("MLOPS_DBT_LOCK_RETRIES", str(DBT_LOCK_RETRIES_DEFAULT))
+    lock_retries = int(lock_retries_raw) if lock_retries_raw.isdigit() else -1
+    if not 0 <= lock_retries <= DBT_LOCK_RETRIES_MAX:
+        problems.append(
+            f"MLOPS_DBT_LOCK_RETRIES={lock_retries_raw!r}: expected a whole number of retries "
+            f"from 0 to {DBT_LOCK_RETRIES_MAX}, e.g. {DBT_LOCK_RETRIES_DEFAULT}"
+        )
+        lock_retries = DBT_LOCK_RETRIES_DEFAULT
+    lock_wait_raw = get("MLOPS_DBT_LOCK_RETRY_WAIT_S", f"{DBT_LOCK_RETRY_WAIT_S_DEFAULT:.0f}")
+    try:
+        lock_wait_s = float(lock_wait_raw)
+        if not DBT_LOCK_RETRY_WAIT_S_MIN <= lock_wait_s <= DBT_LOCK_RETRY_WAIT_S_MAX:  # also refuses nan
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"MLOPS_DBT_LOCK_RETRY_WAIT_S={lock_wait_raw!r}: expected seconds from {DBT_LOCK_RETRY_WAIT_S_MIN:.0f} "
+            f"to {DBT_LOCK_RETRY_WAIT_S_MAX:.0f}, e.g. {DBT_LOCK_RETRY_WAIT_S_DEFAULT:.0f}"
+        )
+        lock_wait_s = DBT_LOCK_RETRY_WAIT_S_DEFAULT
     max_cancelled_share = share("MLOPS_MAX_CANCELLED_SHARE", "0.5")
 
     if problems:
@@ -373,6 +412,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             .expanduser()
             .resolve(),
             warehouse_pg=warehouse_pg,
+            dbt_lock_retries=lock_retries,
+            dbt_lock_retry_wait_s=lock_wait_s,
             published_dir=Path(get("MLOPS_PUBLISHED_DIR") or home / "published").expanduser().resolve(),
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above

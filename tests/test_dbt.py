@@ -21,7 +21,7 @@ import yaml
 
 from mlops_assets.definitions import build_definitions
 from mlops_assets.errors import MlopsError
-from mlops_assets.lib.analytics import warehouse_lock
+from mlops_assets.lib.analytics import lock_timeout_failures, warehouse_lock
 from mlops_assets.lib.model_spec import load_specs
 from mlops_assets.lib.versioned_store import LocalStore
 from mlops_assets.lib.versioned_store.export import mirrored_commit
@@ -454,3 +454,38 @@ def test_a_store_key_that_escapes_the_mirror_is_refused_and_nothing_is_written(t
     assert not list(tmp_path.rglob("escaped"))  # nothing outside the mirror
     assert not (mirror / "predictions").exists()  # nor inside it: refused before the first write
     assert mirrored_commit(mirror) is None
+
+
+LOCK_TIMEOUT_MESSAGE = (
+    "Runtime Error in model dim_model_versions (models/marts/dim_model_versions.sql)\n"
+    '  Failed to execute query "ALTER TABLE "marts"."dim_model_versions" RENAME TO '
+    '"dim_model_versions__dbt_backup"": ERROR:  canceling statement due to lock timeout'
+)
+
+
+def node(name: str, status: str, message: str | None = None) -> dict:
+    return {"unique_id": f"model.mlops_analytics.{name}", "status": status, "message": message}
+
+
+@pytest.mark.parametrize(
+    ("results", "locked"),
+    [
+        # What dbt-duckdb reported against the real Postgres (tests/test_warehouse.py).
+        (
+            [node("dim_model_versions", "error", LOCK_TIMEOUT_MESSAGE), node("x", "skipped")],
+            ["dim_model_versions"],
+        ),
+        (
+            [node("a", "success"), node("dim_model_versions", "error", LOCK_TIMEOUT_MESSAGE)],
+            ["dim_model_versions"],
+        ),
+        # A lock timeout beside another failure: a retry would not mend the other one.
+        ([node("dim_model_versions", "error", LOCK_TIMEOUT_MESSAGE), node("b", "error", "Binder Error")], []),
+        ([node("b", "error", "canceling statement due to statement timeout")], []),
+        ([node("t", "fail", "Got 3 results, configured to fail if != 0")], []),
+        ([node("a", "success")], []),
+        ([], []),
+    ],
+)
+def test_only_a_run_failed_on_lock_timeouts_alone_is_one_to_retry(results, locked):
+    assert lock_timeout_failures({"results": results}) == locked

@@ -95,6 +95,12 @@ def test_warehouse_postgres_is_all_or_nothing_and_keeps_its_password_out_of_repr
         ),
         ({"MLOPS_ENV": "prod", "MLOPS_WAREHOUSE_PG_PASSWORD": SECRET}, ["MLOPS_WAREHOUSE_PG_HOST"]),
         ({"MLOPS_BRANCH_RETENTION_DAYS": "-1"}, ["MLOPS_BRANCH_RETENTION_DAYS"]),
+        ({"MLOPS_DBT_LOCK_RETRIES": "11"}, ["MLOPS_DBT_LOCK_RETRIES='11'", "from 0 to 10"]),
+        ({"MLOPS_DBT_LOCK_RETRIES": "-1"}, ["MLOPS_DBT_LOCK_RETRIES='-1'"]),
+        ({"MLOPS_DBT_LOCK_RETRIES": "two"}, ["MLOPS_DBT_LOCK_RETRIES='two'"]),
+        ({"MLOPS_DBT_LOCK_RETRY_WAIT_S": "0"}, ["MLOPS_DBT_LOCK_RETRY_WAIT_S='0'", "from 1 to 3600"]),
+        ({"MLOPS_DBT_LOCK_RETRY_WAIT_S": "nan"}, ["MLOPS_DBT_LOCK_RETRY_WAIT_S='nan'"]),
+        ({"MLOPS_DBT_LOCK_RETRY_WAIT_S": "inf"}, ["MLOPS_DBT_LOCK_RETRY_WAIT_S='inf'"]),
     ],
 )
 def test_bad_settings_name_every_problem_without_the_secret(environ, named):
@@ -126,6 +132,13 @@ def test_code_location_refuses_to_load_with_bad_settings(tmp_path):
     assert done.returncode != 0
     assert "SettingsError" in done.stderr and "LAKEFS_ACCESS_KEY_ID: required" in done.stderr
     assert SECRET not in done.stderr + done.stdout
+
+
+def test_dbt_lock_retries_default_and_accept_their_bounds():
+    defaults = load_settings({})
+    assert (defaults.dbt_lock_retries, defaults.dbt_lock_retry_wait_s) == (3, 120.0)
+    edge = load_settings({"MLOPS_DBT_LOCK_RETRIES": "0", "MLOPS_DBT_LOCK_RETRY_WAIT_S": "3600"})
+    assert (edge.dbt_lock_retries, edge.dbt_lock_retry_wait_s) == (0, 3600.0)
 
 
 def test_readme_documents_every_setting():

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -278,6 +279,36 @@ def first_two_days(warehouse, tmp_path_factory) -> list[PodRun]:
 
 
 @dataclass(frozen=True)
+class DagsterDbtRun:
+    result: dg.ExecuteInProcessResult
+    events: list  # every event of the run, in order
+    messages: list[str]  # every message the run logged
+
+
+def dagster_dbt_run(
+    warehouse: Warehouse, home: Path, first: date, last: date | None = None, **environ: str
+) -> DagsterDbtRun:
+    """The job `dbt_marts` for days ``first``..``last`` in a new pod's ``home`` (more settings in
+    ``environ``), in process: step retries included."""
+    settings = load_settings({**warehouse.environ(home), **environ})
+    with dg.instance_for_test() as instance:
+        result = (
+            build_definitions(settings)
+            .resolve_job_def("dbt_marts")
+            .execute_in_process(
+                instance=instance,
+                tags={RANGE_START: first.isoformat(), RANGE_END: (last or first).isoformat()},
+                run_config=QUIET,
+                raise_on_error=False,
+            )
+        )
+        logs = instance.all_logs(result.run_id)
+    return DagsterDbtRun(
+        result, [e.dagster_event for e in logs if e.dagster_event], [e.user_message for e in logs]
+    )
+
+
+@dataclass(frozen=True)
 class ReadWhileWriting:
     home: Path
     before: tuple
@@ -317,25 +348,11 @@ def third_day(warehouse, first_two_days, tmp_path_factory) -> ReadWhileWriting:
     reader.start()
     try:
         home = tmp_path_factory.mktemp("pod_c") / "mlops"
-        settings = load_settings(warehouse.environ(home))
-        with dg.instance_for_test() as instance:
-            result = (
-                build_definitions(settings)
-                .resolve_job_def("dbt_marts")
-                .execute_in_process(
-                    instance=instance,
-                    tags={RANGE_START: DAYS[1].isoformat(), RANGE_END: DAYS[2].isoformat()},
-                    run_config=QUIET,
-                    raise_on_error=False,
-                )
-            )
-            assert result.success, failure_text(result)
-            logs = instance.all_logs(result.run_id)
-            warehouse.outputs.extend(e.user_message for e in logs)
-            for folder in (PROJECT_ROOT / "dbt_project" / "target").glob(f"*-{result.run_id[:7]}-*"):
-                warehouse.outputs.extend(
-                    p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file()
-                )
+        run = dagster_dbt_run(warehouse, home, DAYS[1], DAYS[2])
+        assert run.result.success, failure_text(run.result)
+        warehouse.outputs.extend(run.messages)
+        for folder in (PROJECT_ROOT / "dbt_project" / "target").glob(f"*-{run.result.run_id[:7]}-*"):
+            warehouse.outputs.extend(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
     finally:
         time.sleep(0.2)
         stop.set()
@@ -500,3 +517,141 @@ def test_an_analyst_idle_in_a_transaction_is_cut_off_and_the_dbt_run_completes(
     assert f"[{pid}] FATAL:  terminating connection due to idle-in-transaction timeout" in log
     idle.close()
     assert warehouse.read("select count(*) from marts.dim_model_versions") == [(2,)]
+
+
+# A statement the writer role waits on longer than this is cancelled (production: 3 minutes).
+SHORT_LOCK_TIMEOUT_S = 2
+PG_LOCK_TIMEOUT = "canceling statement due to lock timeout"
+
+
+@pytest.fixture
+def short_lock_timeout(warehouse):
+    """The writer role's lock_timeout shortened in the warehouse database (for this test only)."""
+    setting = f"alter role mlops_dbt in database {DATABASE}"
+    warehouse.server.query("postgres", f"{setting} set lock_timeout = '{SHORT_LOCK_TIMEOUT_S}s'")
+    yield SHORT_LOCK_TIMEOUT_S
+    warehouse.server.query("postgres", f"{setting} reset lock_timeout")
+
+
+def analyst_reading(warehouse: Warehouse, table: str):
+    """An analyst who switched their own timeouts off, in a transaction that has read ``table``:
+    it holds a lock dbt's replacement of the table conflicts with, until it ends."""
+    connection = warehouse.analyst()
+    connection.autocommit = False
+    with connection.cursor() as cursor:
+        cursor.execute("set idle_in_transaction_session_timeout = 0")
+        cursor.execute("set statement_timeout = 0")
+        cursor.execute(f"select count(*) from {table}")
+    return connection
+
+
+def lock_timeouts_logged(warehouse: Warehouse) -> int:
+    """How many statements Postgres has cancelled on lock_timeout so far (its log says each)."""
+    return (warehouse.server.base_dir / "postgres.log").read_text(errors="replace").count(PG_LOCK_TIMEOUT)
+
+
+def step_events(run: DagsterDbtRun, kind: dg.DagsterEventType) -> list:
+    return [e for e in run.events if e.event_type == kind]
+
+
+def leftover_relations(warehouse: Warehouse) -> list[tuple]:
+    """dbt's intermediate and backup tables: none remain after a run that was rolled back."""
+    return warehouse.server.query(
+        DATABASE, "select tablename from pg_tables where schemaname = 'marts' and tablename ~ '__dbt_'"
+    )
+
+
+def test_a_dbt_step_cancelled_on_an_analysts_lock_is_retried_and_succeeds(
+    warehouse, third_day, short_lock_timeout, tmp_path
+):
+    analyst = analyst_reading(warehouse, "marts.dim_model_versions")
+    cancelled_before = lock_timeouts_logged(warehouse)
+    released = threading.Event()
+
+    def release_after_the_first_cancellation() -> None:
+        deadline = time.monotonic() + 300
+        while lock_timeouts_logged(warehouse) == cancelled_before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        analyst.commit()  # the analyst's transaction ends: its lock is released
+        released.set()
+
+    releaser = threading.Thread(target=release_after_the_first_cancellation)
+    releaser.start()
+    try:
+        run = dagster_dbt_run(
+            warehouse,
+            tmp_path / "mlops",
+            DAYS[2],
+            MLOPS_DBT_LOCK_RETRIES="2",
+            MLOPS_DBT_LOCK_RETRY_WAIT_S="1",
+        )
+    finally:
+        releaser.join()
+        analyst.close()
+    assert released.is_set()
+    assert run.result.success, failure_text(run.result)
+    # The first attempt was cancelled on the lock and asked for a retry; the second succeeded.
+    (retry,) = step_events(run, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    assert retry.event_specific_data.seconds_to_wait == 1
+    assert len(step_events(run, dg.DagsterEventType.STEP_RESTARTED)) == 1
+    assert not step_events(run, dg.DagsterEventType.STEP_FAILURE)
+    said = [m for m in run.messages if "retrying in" in m]
+    assert len(said) == 1, said
+    assert "dim_model_versions" in said[0] and "lock_timeout" in said[0] and "held by someone else" in said[0]
+    assert "attempt 1 of at most 3 failed" in said[0]
+    assert all(warehouse.writer_password not in m for m in run.messages)
+    materialized = {e.asset_key.path[-1] for e in step_events(run, dg.DagsterEventType.ASSET_MATERIALIZATION)}
+    assert "dim_model_versions" in materialized
+    assert leftover_relations(warehouse) == []
+
+
+def test_a_dbt_step_that_fails_otherwise_is_not_retried(warehouse, third_day, short_lock_timeout, tmp_path):
+    broken = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_ROOT / "dbt_project", broken, ignore=shutil.ignore_patterns("target", "logs"))
+    model = broken / "models" / "marts" / "dim_model_versions.sql"
+    model.write_text(model.read_text() + "\nwhere no_such_column > 0\n")  # a SQL error
+    run = dagster_dbt_run(
+        warehouse,
+        tmp_path / "mlops",
+        DAYS[2],
+        MLOPS_DBT_PROJECT_DIR=str(broken),
+        MLOPS_DBT_LOCK_RETRIES="2",
+        MLOPS_DBT_LOCK_RETRY_WAIT_S="1",
+    )
+    assert not run.result.success
+    assert not step_events(run, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    assert "no_such_column" in failure_text(run.result)
+    assert not [m for m in run.messages if "retrying in" in m]
+
+
+def test_retries_of_a_lock_never_released_are_bounded(warehouse, third_day, short_lock_timeout, tmp_path):
+    analyst = analyst_reading(warehouse, "marts.dim_model_versions")
+    try:
+        began = time.monotonic()
+        run = dagster_dbt_run(
+            warehouse,
+            tmp_path / "mlops",
+            DAYS[2],
+            MLOPS_DBT_LOCK_RETRIES="1",
+            MLOPS_DBT_LOCK_RETRY_WAIT_S="1",
+        )
+        took_s = time.monotonic() - began
+        # Until the end, the analyst reads the marts as they were: every attempt was rolled back.
+        with analyst.cursor() as cursor:
+            cursor.execute("select count(*) from marts.dim_model_versions")
+            assert cursor.fetchone() == (2,)
+    finally:
+        analyst.close()
+    assert not run.result.success
+    assert len(step_events(run, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 1
+    (failure,) = step_events(run, dg.DagsterEventType.STEP_FAILURE)
+    chain, error = [], failure.step_failure_data.error
+    while error is not None:  # Dagster's step error, caused by ours, caused by dbt's
+        chain.append(error)
+        error = error.cause
+    (error,) = [e for e in chain if e.cls_name == "WarehouseLockTimeout"]
+    assert "lock_timeout" in error.message and "gave up after 2 attempts" in error.message, error.message
+    assert "MLOPS_DBT_LOCK_RETRIES=1" in error.message
+    assert PG_LOCK_TIMEOUT in failure_text(run.result)  # dbt's own error, as the cause
+    assert took_s < 300
+    assert leftover_relations(warehouse) == []

@@ -7,11 +7,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,12 @@ LOCK_TIMEOUT_S = 1800.0
 # The table every dbt writer of the Postgres warehouse locks for its whole run: in a schema only the
 # writer role may use (deploy/README.md), so an analyst can neither take it nor queue in front of it.
 WAREHOUSE_LOCK_TABLE = "mlops_internal.writer_lock"
+# How Postgres reports SQLSTATE 55P03 (lock_not_available) when a statement's lock_timeout expires.
+# dbt-duckdb writes through DuckDB's postgres extension, which passes on libpq's message, not the
+# SQLSTATE: the text is matched (the server's lc_messages must stay English, Postgres's default).
+PG_LOCK_TIMEOUT = re.compile(r"canceling statement due to lock timeout|\b55P03\b|lock_not_available")
+# run_results.json statuses of a node that failed (not "skipped": a consequence of another's failure).
+DBT_FAILED = frozenset({"error", "fail", "runtime error", "partial success"})
 # What profiles.yml reads: each value as var(name), else as environment variable ENV: Dagster's dbt
 # asset passes vars, `python -m mlops_assets dbt` the environment (its user may pass --vars).
 PROFILE_INPUTS = {
@@ -138,6 +145,16 @@ def postgres_warehouse_lock(pg: WarehousePgSettings, timeout_s: float = LOCK_TIM
             yield time.monotonic() - began
     finally:
         connection.close()  # ends the transaction, and with it the lock
+
+
+def lock_timeout_failures(run_results: Mapping) -> list[str]:
+    """The dbt nodes of a failed run (its run_results.json) that Postgres cancelled on
+    ``lock_timeout``: all its failed nodes, when each failed that way; else none (any other failure
+    is not one a retry would mend)."""
+    failed = [r for r in run_results.get("results", []) if r.get("status") in DBT_FAILED]
+    if not failed or not all(PG_LOCK_TIMEOUT.search(r.get("message") or "") for r in failed):
+        return []
+    return [r["unique_id"].rsplit(".", 1)[-1] for r in failed]
 
 
 def postgres_extension_dir(directory: Path) -> Path:

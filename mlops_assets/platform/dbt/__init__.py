@@ -7,7 +7,9 @@ DuckDB files do not outlive them). Every run first holds the warehouse (one writ
 the Parquet mirror of main (one pinned commit, recorded on each materialization), then runs
 ``dbt build`` over the run's partition window (vars ``min_date``/``max_date``): incremental marts
 rebuild only that window, dbt tests become asset checks (failing rows counted), and a broken
-model fails the run with dbt's error while independent models still build.
+model fails the run with dbt's error while independent models still build. A run that Postgres
+cancelled on the writer role's ``lock_timeout`` (a lock held by another session) is retried, a
+bounded number of times (MLOPS_DBT_LOCK_RETRIES); no other failure is.
 """
 
 import json
@@ -20,13 +22,20 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     DbtProject,
     dbt_assets,
 )
 
-from mlops_assets.errors import SettingsError
-from mlops_assets.lib.analytics import DbtWarehouse, dbt_executable, dbt_run, manifest_is_stale
+from mlops_assets.errors import SettingsError, WarehouseLockTimeout
+from mlops_assets.lib.analytics import (
+    DbtWarehouse,
+    dbt_executable,
+    dbt_run,
+    lock_timeout_failures,
+    manifest_is_stale,
+)
 from mlops_assets.platform.automation.conditions import gated_by
 from mlops_assets.platform.partitions import DAILY_ASSET
 from mlops_assets.resources import VersionedStoreResource
@@ -128,6 +137,51 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"min_date": window.start.date().isoformat(), "max_date": last_day.date().isoformat()}
 
 
+def run_results(invocation: DbtCliInvocation) -> Mapping[str, Any]:
+    """The invocation's run_results.json; empty when dbt failed before writing it."""
+    try:
+        return invocation.get_artifact("run_results.json")
+    except (OSError, ValueError):
+        return {}
+
+
+def retry_on_lock_timeout(
+    context: dg.AssetExecutionContext,
+    settings: Settings,
+    warehouse: DbtWarehouse,
+    invocation: DbtCliInvocation,
+) -> None:
+    """Request a retry of a failed dbt step when, and only when, Postgres cancelled its writes on
+    ``lock_timeout``; after MLOPS_DBT_LOCK_RETRIES retries, fail with one error saying so.
+
+    A retry is safe: dbt-duckdb replaces each mart's table, and deletes and inserts an incremental
+    window, inside one transaction, which Postgres rolled back whole (readers saw the old table).
+    """
+    locked = lock_timeout_failures(run_results(invocation))
+    if not locked:
+        return
+    error = invocation.get_error()
+    attempt, retries = context.retry_number + 1, settings.dbt_lock_retries
+    what = (
+        f"dbt could not replace {', '.join(locked)} in {warehouse.describe()}: Postgres cancelled it on the "
+        "writer role's lock_timeout, as a lock on the table is held by someone else (an analyst's open "
+        "transaction, or another session)"
+    )
+    if context.retry_number < retries:
+        # Logged here: Dagster shows the step's retry, not why this one was asked for.
+        context.log.warning(
+            f"{what}; retrying in {settings.dbt_lock_retry_wait_s:.0f} s "
+            f"(attempt {attempt} of at most {retries + 1} failed; MLOPS_DBT_LOCK_RETRIES={retries})"
+        )
+        raise dg.RetryRequested(
+            max_retries=retries, seconds_to_wait=settings.dbt_lock_retry_wait_s
+        ) from error
+    raise WarehouseLockTimeout(
+        f"{what}; gave up after {attempt} attempts (MLOPS_DBT_LOCK_RETRIES={retries}): find the holder in "
+        "pg_locks / pg_stat_activity, then re-execute the step"
+    ) from error
+
+
 def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -> dg.Definitions:
     project = dbt_project(settings)
     warehouse = dbt_warehouse(settings)
@@ -155,7 +209,10 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
             # dbt's artifacts and logs go to the state directory: the project is read-only in a pod.
             target = warehouse.path.parent / "target" / f"{context.run_id[:8]}-{uuid.uuid4().hex[:8]}"
             invocation = dbt.cli(
-                ["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target
+                ["build", "--vars", json.dumps(dbt_vars)],
+                context=context,
+                target_path=target,
+                raise_on_error=False,  # a lock timeout is retried, any other failure raised below
             )
             for event in invocation.stream():
                 yield (
@@ -163,6 +220,9 @@ def build_defs(settings: Settings, models: list[str], gate: list[dg.AssetKey]) -
                     if isinstance(event, dg.Output)
                     else event
                 )
+            if not invocation.is_successful():
+                retry_on_lock_timeout(context, settings, warehouse, invocation)
+                raise invocation.get_error()
 
     return dg.Definitions(
         assets=[dbt_analytics],
