@@ -159,27 +159,22 @@ def test_templates_in_a_model_folder_are_rendered_and_then_judged(tmp_path):
         "spec = next(s for s in models_in(d.defs) if s.name == 'late_arrival'); "
         "print(spec.training.window_days, spec.owners)"
     )
-    rendered = {**env, "MLOPS_TEST_WINDOW": "45", "MLOPS_TEST_OWNER": "team:fraud"}
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", probe],
-        cwd=project,
-        env=rendered,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def load(**variables: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", probe],
+            cwd=project,
+            env={**env, **variables},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    done = load(MLOPS_TEST_WINDOW="45", MLOPS_TEST_OWNER="team:fraud")
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "45 ['team:fraud']"
 
-    too_long = {**rendered, "MLOPS_TEST_WINDOW": "100000"}
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", probe],
-        cwd=project,
-        env=too_long,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = load(MLOPS_TEST_WINDOW="100000", MLOPS_TEST_OWNER="team:fraud")
     line = next(i for i, row in enumerate(spec_file.read_text().splitlines(), 1) if "window_days:" in row)
     assert done.returncode != 0
     assert f"{spec_file}, line {line}: field 'training.window_days'" in done.stderr, done.stderr[-3000:]

@@ -333,6 +333,14 @@ def load_spec(path: Path, validated: EstimatorValidationCache | None = None) -> 
     """The spec in a model folder's ``defs.yaml`` (``path`` is the file or its folder)."""
     path = path / SPEC_FILE if path.is_dir() else path
     attributes, text = read_spec_file(path)
+    return judge_spec(attributes, path, text, validated)
+
+
+def judge_spec(
+    attributes: dict[str, Any], path: Path, text: str, validated: EstimatorValidationCache | None = None
+) -> ModelSpec:
+    """The spec that a model file's ``attributes`` make, judged whole: one error naming ``path``,
+    and the line (in ``text``) and field of each problem."""
     try:
         spec = ModelSpec.model_validate(attributes)
     except ValidationError as exc:
