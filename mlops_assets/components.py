@@ -209,7 +209,7 @@ def models_in(defs: dg.Definitions) -> list[ModelSpec]:
 
 def load_models_folder(directory: Path) -> dg.Definitions:
     """The models of a folder of model folders outside the defs folder (``MLOPS_MODELS_DIR``: tests,
-    benchmarks), loaded by the same component as ``load_from_defs_folder`` does."""
+    benchmarks), loaded by the same component as the defs folder's."""
     if not directory.is_dir():
         raise SpecError(f"MLOPS_MODELS_DIR={directory}: no such directory")
     return dg.Definitions.merge(
