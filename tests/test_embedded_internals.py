@@ -217,8 +217,7 @@ def test_no_production_module_imports_dagster_internals_or_the_embedded_package(
     offending = {
         str(path.relative_to(ROOT)): imports
         for path in sorted(PACKAGE.rglob("*.py"))
-        if EMBEDDED not in path.parents
-        and (imports := _internal_imports(path))
+        if EMBEDDED not in path.parents and (imports := _internal_imports(path))
     }
     assert not offending, f"Dagster internals outside mlops_assets/embedded/: {offending}"
 
