@@ -341,16 +341,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         problems.append(str(exc))
         retention = 7.0
 
-    def share(name: str, default: str) -> float:
+    def number(name: str, default: str, low: float, high: float, expected: str) -> float:
         raw = get(name, default)
         try:
             value = float(raw)
-            if not 0 <= value <= 1:
+            if not low <= value <= high:  # also refuses nan
                 raise ValueError
             return value
         except ValueError:
-            problems.append(f"{name}={raw!r}: expected a share between 0 and 1, e.g. 0.5")
+            problems.append(f"{name}={raw!r}: expected {expected}")
             return float(default)
+
+    def share(name: str, default: str) -> float:
+        return number(name, default, 0, 1, "a share between 0 and 1, e.g. 0.5")
 
     min_volume_share = share("MLOPS_MIN_VOLUME_SHARE", "0.7")
     lock_retries_raw = get("MLOPS_DBT_LOCK_RETRIES", str(DBT_LOCK_RETRIES_DEFAULT))
@@ -361,17 +364,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"from 0 to {DBT_LOCK_RETRIES_MAX}, e.g. {DBT_LOCK_RETRIES_DEFAULT}"
         )
         lock_retries = DBT_LOCK_RETRIES_DEFAULT
-    lock_wait_raw = get("MLOPS_DBT_LOCK_RETRY_WAIT_S", f"{DBT_LOCK_RETRY_WAIT_S_DEFAULT:.0f}")
-    try:
-        lock_wait_s = float(lock_wait_raw)
-        if not DBT_LOCK_RETRY_WAIT_S_MIN <= lock_wait_s <= DBT_LOCK_RETRY_WAIT_S_MAX:  # also refuses nan
-            raise ValueError
-    except ValueError:
-        problems.append(
-            f"MLOPS_DBT_LOCK_RETRY_WAIT_S={lock_wait_raw!r}: expected seconds from {DBT_LOCK_RETRY_WAIT_S_MIN:.0f} "
-            f"to {DBT_LOCK_RETRY_WAIT_S_MAX:.0f}, e.g. {DBT_LOCK_RETRY_WAIT_S_DEFAULT:.0f}"
-        )
-        lock_wait_s = DBT_LOCK_RETRY_WAIT_S_DEFAULT
+    lock_wait_s = number(
+        "MLOPS_DBT_LOCK_RETRY_WAIT_S",
+        f"{DBT_LOCK_RETRY_WAIT_S_DEFAULT:.0f}",
+        DBT_LOCK_RETRY_WAIT_S_MIN,
+        DBT_LOCK_RETRY_WAIT_S_MAX,
+        f"seconds from {DBT_LOCK_RETRY_WAIT_S_MIN:.0f} to {DBT_LOCK_RETRY_WAIT_S_MAX:.0f}, "
+        f"e.g. {DBT_LOCK_RETRY_WAIT_S_DEFAULT:.0f}",
+    )
     max_cancelled_share = share("MLOPS_MAX_CANCELLED_SHARE", "0.5")
 
     if problems:
