@@ -152,10 +152,12 @@ class ModelComponent(dg.Component, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         return self.defs_at(context.path / SPEC_FILE)
 
-    def defs_at(self, spec_file: Path) -> dg.Definitions:
+    def defs_at(self, spec_file: Path, cache_dir: Path | None = None) -> dg.Definitions:
+        """The model's definitions; scikit-learn's verdicts on estimators are remembered in
+        ``cache_dir`` (default: the current settings' cache)."""
         from mlops_assets.platform.models import build_model_defs
 
-        validated = _validation_cache()
+        validated = _validation_cache(cache_dir)
         spec = self.spec_at(spec_file, validated)
         validated.save()
         return build_model_defs(spec, spec_file)
@@ -185,11 +187,13 @@ def load_spec_error(spec_file: Path, exc: BaseException) -> BaseException:
 
 
 @cache
-def _validation_cache() -> EstimatorValidationCache:
-    from mlops_assets.instance import estimator_cache_dir
-    from mlops_assets.settings import current_settings
+def _validation_cache(cache_dir: Path | None = None) -> EstimatorValidationCache:
+    if cache_dir is None:
+        from mlops_assets.instance import estimator_cache_dir
+        from mlops_assets.settings import current_settings
 
-    return EstimatorValidationCache(estimator_cache_dir(current_settings()) / "validated_estimators.json")
+        cache_dir = estimator_cache_dir(current_settings())
+    return EstimatorValidationCache(cache_dir / "validated_estimators.json")
 
 
 def models_in(defs: dg.Definitions) -> list[ModelSpec]:
@@ -207,13 +211,17 @@ def models_in(defs: dg.Definitions) -> list[ModelSpec]:
     return [found[name] for name in sorted(found)]
 
 
-def load_models_folder(directory: Path) -> dg.Definitions:
+def load_models_folder(directory: Path, cache_dir: Path) -> dg.Definitions:
     """The models of a folder of model folders outside the defs folder (``MLOPS_MODELS_DIR``: tests,
-    benchmarks), loaded by the same component as the defs folder's."""
+    benchmarks), loaded by the same component as the defs folder's; ``cache_dir``: the loaded
+    settings' estimator cache."""
     if not directory.is_dir():
         raise SpecError(f"MLOPS_MODELS_DIR={directory}: no such directory")
     return dg.Definitions.merge(
-        *[ModelComponent.from_file(path).defs_at(path) for path in sorted(directory.glob(f"*/{SPEC_FILE}"))]
+        *[
+            ModelComponent.from_file(path).defs_at(path, cache_dir)
+            for path in sorted(directory.glob(f"*/{SPEC_FILE}"))
+        ]
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from mlops_assets.components import load_models_folder, models_in
+from mlops_assets.instance import estimator_cache_dir
 from mlops_assets.lib.model_spec import SpecError
 from mlops_assets.platform import automation, data, dbt, features, jobs, resources
 from mlops_assets.platform.automation.freshness import DAILY_DATA
@@ -34,7 +35,7 @@ def load_models(settings: Settings) -> dg.Definitions:
     components`` still lists them: it reads the environment itself.
     """
     if settings.models_dir is not None:
-        return load_models_folder(settings.models_dir)
+        return load_models_folder(settings.models_dir, estimator_cache_dir(settings))
     try:
         with warnings.catch_warnings():  # as load_from_defs_folder: its own beta and preview parts
             warnings.simplefilter("ignore", dg.BetaWarning)

@@ -419,6 +419,7 @@ class EstimatorValidationCache:
             scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             scratch.write_text(json.dumps(sorted(self._known)))
             os.replace(scratch, self.path)
+            self._dirty = False  # written: the next save, after each model's load, has nothing to add
         except OSError:
             pass  # a read-only disk only costs the next process the same validation
 
